@@ -1,0 +1,2 @@
+//! Host CLI: `edgecache check` and `edgecache explain`.
+fn main() {}

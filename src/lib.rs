@@ -1,0 +1,14 @@
+//! # edgecache
+//!
+//! An edge-caching Cloudflare Worker. The crate is split in two:
+//!
+//! - a **pure core** (every module below except `worker`): policy model and validation, route
+//!   matching, Cache-Control and freshness math (RFC 9111), cookie and query filtering, cache keys,
+//!   purge records and Cache-Status (RFC 9211). It never reads a clock and never does I/O; the time
+//!   is always a parameter. It is tested on the host with `cargo test`.
+//! - a **thin adapter** (`worker`, only on `wasm32`) that turns Workers Request/Response/Cache/KV
+//!   calls into core inputs and carries out the plans the core returns.
+#![warn(missing_docs)]
+
+#[cfg(target_arch = "wasm32")]
+mod worker;
