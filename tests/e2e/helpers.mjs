@@ -1,0 +1,50 @@
+// Shared helpers for the e2e suites: one stack (demo origin + edgecache under wrangler dev) per file.
+import { before, after } from "node:test";
+import { startStack, runningGroups } from "../../scripts/stack.mjs";
+
+/** Starts a stack before the file's tests and stops it after; returns a handle filled in by `before`. */
+export function useStack(opts = {}) {
+  const h = { worker: null, origin: null, w: "", o: "" };
+  before(async () => {
+    const s = await startStack(opts);
+    Object.assign(h, { stack: s, worker: s.worker, origin: s.origin, w: s.worker.url, o: s.origin.url });
+  }, { timeout: 600_000 });
+  after(async () => {
+    if (h.stack) await h.stack.stop();
+    const left = runningGroups();
+    if (left.length) throw new Error(`process groups left running: ${left.join(", ")}`);
+  });
+  return h;
+}
+
+/** A path no other test uses, so tests never share cache entries. */
+let n = 0;
+export function uniq(prefix = "/lab/t") {
+  return `${prefix}/${process.pid}-${Date.now().toString(36)}-${n++}`;
+}
+
+/** Origin request counters (GET /__origin/stats). */
+export async function originStats(h) {
+  const r = await fetch(`${h.o}/__origin/stats`);
+  return r.json();
+}
+
+/** How many requests for `path` (any method, or one) reached the origin. */
+export async function originCount(h, path, method) {
+  const s = await originStats(h);
+  const p = s.paths[path];
+  if (!p) return 0;
+  if (method) return p[method] ?? 0;
+  return Object.values(p).reduce((a, b) => a + b, 0);
+}
+
+/** Builds a lab URL: `/lab/...?h=Name:Value&...` with headers the origin will send. */
+export function lab(path, { headers = {}, ...q } = {}) {
+  const sp = new URLSearchParams();
+  for (const [k, v] of Object.entries(headers)) sp.append("h", `${k}:${v}`);
+  for (const [k, v] of Object.entries(q)) sp.append(k, String(v));
+  const qs = sp.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
