@@ -137,7 +137,7 @@ export async function startWorker({ port, origin, vars = {}, persistDir, logDir,
     "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "info"];
   for (const [k, v] of Object.entries(allVars)) if (v !== undefined) args.push("--var", `${k}:${v}`);
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
-  const child = launch(`wrangler:${port}`, bin, args, { logFile, echo, env: { WRANGLER_SEND_METRICS: "false", CI: "true" } });
+  const child = launch(`wrangler:${port}`, bin, args, { logFile, echo, env: { WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" } });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`wrangler dev on ${url}`, async () => {
     const r = await fetch(`${url}/__edgecache/health`, { signal: AbortSignal.timeout(2000) });

@@ -22,7 +22,7 @@ test("the query string and request headers reach the origin", async () => {
   assert.equal(r.status, 200);
   const j = await r.json();
   assert.equal(j.path, p);
-  assert.deepEqual(j.query, { b: "2", a: "1" });
+  assert.deepEqual(j.query, { b: ["2"], a: ["1"] });
   assert.equal(j.headers["x-custom"], "hello");
 });
 
