@@ -12,3 +12,5 @@
 
 #[cfg(target_arch = "wasm32")]
 mod worker;
+
+pub mod meta;
