@@ -2,7 +2,7 @@
 //!
 //! Pure functions: every time is unix seconds passed in by the caller; nothing reads a clock.
 
-use crate::cache_control::{CacheControl, CcSource, EdgeCacheControl, DELTA_SECONDS_CAP};
+use crate::cache_control::{CacheControl, CcSource, EdgeCacheControl};
 use http::header::{AGE, DATE, EXPIRES, LAST_MODIFIED};
 use http::HeaderMap;
 
@@ -343,6 +343,7 @@ pub fn ttl(freshness_lifetime: u64, current_age: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache_control::DELTA_SECONDS_CAP;
     use proptest::prelude::*;
 
     const SUNDAY_1994: u64 = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
