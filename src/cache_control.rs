@@ -178,9 +178,19 @@ impl CacheControl {
         let delta = arg.and_then(parse_delta_seconds);
         match name {
             // §4.2.1: invalid freshness information → stale, i.e. max-age=0.
-            "max-age" => first(&mut seen.max_age, &mut self.max_age, Some(delta.unwrap_or(0))),
-            "s-maxage" => first(&mut seen.s_maxage, &mut self.s_maxage, Some(delta.unwrap_or(0))),
-            "stale-while-revalidate" => first(&mut seen.swr, &mut self.stale_while_revalidate, delta),
+            "max-age" => first(
+                &mut seen.max_age,
+                &mut self.max_age,
+                Some(delta.unwrap_or(0)),
+            ),
+            "s-maxage" => first(
+                &mut seen.s_maxage,
+                &mut self.s_maxage,
+                Some(delta.unwrap_or(0)),
+            ),
+            "stale-while-revalidate" => {
+                first(&mut seen.swr, &mut self.stale_while_revalidate, delta)
+            }
             "stale-if-error" => first(&mut seen.sie, &mut self.stale_if_error, delta),
             "min-fresh" => first(&mut seen.min_fresh, &mut self.min_fresh, delta),
             "max-stale" => {
@@ -239,7 +249,11 @@ impl CacheControl {
         flag(&mut out, self.must_understand, "must-understand");
         num(&mut out, self.max_age, "max-age");
         num(&mut out, self.s_maxage, "s-maxage");
-        num(&mut out, self.stale_while_revalidate, "stale-while-revalidate");
+        num(
+            &mut out,
+            self.stale_while_revalidate,
+            "stale-while-revalidate",
+        );
         num(&mut out, self.stale_if_error, "stale-if-error");
         flag(&mut out, self.immutable, "immutable");
         match self.max_stale {
@@ -874,7 +888,10 @@ mod tests {
 
     #[test]
     fn from_headers_joins_lines() {
-        let h = hm(&[("cache-control", "max-age=1"), ("cache-control", "no-store")]);
+        let h = hm(&[
+            ("cache-control", "max-age=1"),
+            ("cache-control", "no-store"),
+        ]);
         let cc = CacheControl::from_headers(&h, "cache-control").unwrap();
         assert_eq!(cc.max_age, Some(1));
         assert!(cc.no_store);
@@ -898,7 +915,10 @@ mod tests {
 
     #[test]
     fn cdn_cache_control_basic() {
-        let h = hm(&[("cache-control", "no-store"), ("cdn-cache-control", "max-age=60")]);
+        let h = hm(&[
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=60"),
+        ]);
         let cc = cdn_cache_control(&h).unwrap();
         assert_eq!(cc.max_age, Some(60));
         assert!(!cc.no_store);

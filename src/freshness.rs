@@ -107,7 +107,9 @@ fn parse_asctime(s: &[u8]) -> Option<u64> {
 }
 
 fn name_index(s: &[u8], names: &[&str]) -> Option<usize> {
-    names.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(s))
+    names
+        .iter()
+        .position(|n| n.as_bytes().eq_ignore_ascii_case(s))
 }
 
 fn digits(s: &[u8]) -> Option<u64> {
@@ -130,7 +132,7 @@ fn time_of_day(s: &[u8]) -> Option<u64> {
 }
 
 fn is_leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u64, month0: usize) -> u64 {
@@ -369,8 +371,14 @@ mod tests {
             parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
             Some(SUNDAY_1994)
         );
-        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(SUNDAY_1994));
-        assert_eq!(format_http_date(SUNDAY_1994), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            parse_http_date("Sun Nov  6 08:49:37 1994"),
+            Some(SUNDAY_1994)
+        );
+        assert_eq!(
+            format_http_date(SUNDAY_1994),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 
     #[test]
@@ -434,7 +442,10 @@ mod tests {
             freshness_lifetime(&CacheControl::default(), &h, 0),
             Some(3600)
         );
-        assert_eq!(freshness_lifetime(&CacheControl::default(), &hm(&[]), 0), None);
+        assert_eq!(
+            freshness_lifetime(&CacheControl::default(), &hm(&[]), 0),
+            None
+        );
     }
 
     #[test]

@@ -364,17 +364,73 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let cases: &[(u16, &[(&str, &str)], &[(&str, &str)], NotStorable)] = &[
-            (100, &[], &[("cache-control", "max-age=6")], NotStorable::Status),
-            (206, &[], &[("cache-control", "max-age=6")], NotStorable::PartialContent),
-            (304, &[], &[("cache-control", "max-age=6")], NotStorable::NotModified),
-            (200, &[], &[("cache-control", "max-age=6, no-store")], NotStorable::NoStore),
-            (200, &[("cache-control", "no-store")], &[("cache-control", "max-age=6")], NotStorable::RequestNoStore),
-            (200, &[], &[("cache-control", "max-age=6, private")], NotStorable::Private),
-            (200, &[("authorization", "x")], &[("cache-control", "max-age=6")], NotStorable::Authorization),
-            (200, &[], &[("cache-control", "max-age=6"), ("vary", "a, *")], NotStorable::VaryStar),
-            (200, &[], &[("cache-control", "max-age=6"), ("set-cookie", "a=b")], NotStorable::SetCookie),
-            (299, &[], &[("cache-control", "max-age=6, must-understand, no-store")], NotStorable::MustUnderstand),
+        type Case<'a> = (
+            u16,
+            &'a [(&'a str, &'a str)],
+            &'a [(&'a str, &'a str)],
+            NotStorable,
+        );
+        let cases: &[Case] = &[
+            (
+                100,
+                &[],
+                &[("cache-control", "max-age=6")],
+                NotStorable::Status,
+            ),
+            (
+                206,
+                &[],
+                &[("cache-control", "max-age=6")],
+                NotStorable::PartialContent,
+            ),
+            (
+                304,
+                &[],
+                &[("cache-control", "max-age=6")],
+                NotStorable::NotModified,
+            ),
+            (
+                200,
+                &[],
+                &[("cache-control", "max-age=6, no-store")],
+                NotStorable::NoStore,
+            ),
+            (
+                200,
+                &[("cache-control", "no-store")],
+                &[("cache-control", "max-age=6")],
+                NotStorable::RequestNoStore,
+            ),
+            (
+                200,
+                &[],
+                &[("cache-control", "max-age=6, private")],
+                NotStorable::Private,
+            ),
+            (
+                200,
+                &[("authorization", "x")],
+                &[("cache-control", "max-age=6")],
+                NotStorable::Authorization,
+            ),
+            (
+                200,
+                &[],
+                &[("cache-control", "max-age=6"), ("vary", "a, *")],
+                NotStorable::VaryStar,
+            ),
+            (
+                200,
+                &[],
+                &[("cache-control", "max-age=6"), ("set-cookie", "a=b")],
+                NotStorable::SetCookie,
+            ),
+            (
+                299,
+                &[],
+                &[("cache-control", "max-age=6, must-understand, no-store")],
+                NotStorable::MustUnderstand,
+            ),
         ];
         for (status, req, resp, want) in cases {
             assert_eq!(check(*status, req, resp), Err(*want), "{status} {resp:?}");

@@ -186,8 +186,14 @@ mod tests {
     #[test]
     fn accept_encoding_is_canonical() {
         let names = vec!["accept-encoding".to_string(), "accept-language".to_string()];
-        let c = capture(&hm(&[("accept-encoding", "gzip"), ("accept-language", "en")]), &names);
-        assert!(matches(&c, &hm(&[("accept-encoding", "br"), ("accept-language", "en")])));
+        let c = capture(
+            &hm(&[("accept-encoding", "gzip"), ("accept-language", "en")]),
+            &names,
+        );
+        assert!(matches(
+            &c,
+            &hm(&[("accept-encoding", "br"), ("accept-language", "en")])
+        ));
         assert!(matches(&c, &hm(&[("accept-language", "en")])));
         assert!(!matches(&c, &hm(&[("accept-language", "fr")])));
     }
