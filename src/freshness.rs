@@ -336,7 +336,7 @@ pub fn is_fresh(freshness_lifetime: u64, current_age: u64) -> bool {
     freshness_lifetime > current_age
 }
 
-/// Remaining freshness in seconds, negative once stale (the Cache-Status `ttl`, RFC 9211 §2.5).
+/// Remaining freshness in seconds, negative once stale (the Cache-Status `ttl`, RFC 9211 §2.4).
 pub fn ttl(freshness_lifetime: u64, current_age: u64) -> i64 {
     let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     clamp(freshness_lifetime).saturating_sub(clamp(current_age))
