@@ -13,4 +13,9 @@
 #[cfg(target_arch = "wasm32")]
 mod worker;
 
+pub mod cache_control;
+pub mod freshness;
 pub mod meta;
+pub mod status;
+pub mod storable;
+pub mod variance;

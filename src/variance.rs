@@ -1,0 +1,230 @@
+//! Secondary cache keys from `Vary` (RFC 9111 §4.1).
+//!
+//! A stored response records the request values of the fields its `Vary` names ([`capture`]);
+//! a later request may reuse it only if its own values normalise to the same ([`matches`]).
+
+use crate::cache_control::{is_tchar, split_list};
+use http::header::VARY;
+use http::HeaderMap;
+
+/// Canonical captured value for `Accept-Encoding`, whatever the request sent (or if absent).
+///
+/// The edge decodes what it stores and (re-)encodes bodies itself per client on the way out, so
+/// the stored variant never depends on the request's `Accept-Encoding`. §4.1 allows
+/// "normalizing both header field values in a way that is known to have identical semantics";
+/// for this cache every `Accept-Encoding` has identical semantics. Without this, `Vary:
+/// Accept-Encoding` (on most compressible responses) would split the cache into dozens of
+/// variants for no benefit.
+pub const ACCEPT_ENCODING_CANONICAL: &str = "*";
+
+/// The `Vary` of a response (RFC 9111 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vary {
+    /// No `Vary` (or only empty members): one variant for every request.
+    None,
+    /// `*` anywhere, or an unparseable member: never matches (§4.1 "A stored response with a Vary
+    /// header field value containing a member "*" always fails to match").
+    Star,
+    /// Field names, lowercased, deduplicated and sorted.
+    Headers(Vec<String>),
+}
+
+impl Vary {
+    /// Parses all `Vary` lines of `headers`.
+    ///
+    /// Contract: members split on commas across lines, OWS trimmed, empty members ignored (RFC
+    /// 9110 §5.6.1); a `*` member gives [`Vary::Star`]; a member that is not a valid field name
+    /// also gives `Star` (the conservative choice: such a response is never reused).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let lines: Vec<String> = headers
+            .get_all(VARY)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        Self::parse(&lines.join(","))
+    }
+
+    /// Parses one combined `Vary` field value (see [`Vary::from_headers`]).
+    pub fn parse(value: &str) -> Self {
+        let mut names = Vec::new();
+        for member in split_list(value) {
+            if member == "*" || !member.bytes().all(is_tchar) {
+                return Vary::Star;
+            }
+            names.push(member.to_ascii_lowercase());
+        }
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            Vary::None
+        } else {
+            Vary::Headers(names)
+        }
+    }
+
+    /// The field names to [`capture`] (empty for `None` and `Star`).
+    pub fn names(&self) -> &[String] {
+        match self {
+            Vary::Headers(names) => names,
+            Vary::None | Vary::Star => &[],
+        }
+    }
+}
+
+/// Records the request's normalised values for the `names` a response varies on.
+///
+/// Contract: one `(name, value)` per name, in the given order; the name is lowercased; `None`
+/// when the request lacks the field ("If (after any normalization that might take place) a
+/// header field is absent from a request, it can only match another request if it is also absent
+/// there"). See [`normalised_value`] for the normalisation.
+pub fn capture(req_headers: &HeaderMap, names: &[String]) -> Vec<(String, Option<String>)> {
+    names
+        .iter()
+        .map(|n| {
+            let n = n.to_ascii_lowercase();
+            let v = normalised_value(req_headers, &n);
+            (n, v)
+        })
+        .collect()
+}
+
+/// Whether a request selects the stored response whose captured values are `captured` (§4.1).
+///
+/// Contract: true iff every captured field normalises to the same value (absent ↔ absent).
+pub fn matches(captured: &[(String, Option<String>)], req_headers: &HeaderMap) -> bool {
+    captured
+        .iter()
+        .all(|(name, value)| normalised_value(req_headers, name) == *value)
+}
+
+/// The request's value for `name`, normalised per §4.1.
+///
+/// Contract: `accept-encoding` (present or not) → [`ACCEPT_ENCODING_CANONICAL`]. Otherwise all
+/// lines are combined ("combining multiple header field lines with the same field name"), list
+/// members are split on commas outside quoted strings, whitespace around them is removed and
+/// empty members dropped ("adding or removing whitespace, where allowed"), and members are joined
+/// with `, `. Case and order are kept (they can be significant). Bytes outside visible ASCII and
+/// SP/HTAB are escaped as `\xNN`, so distinct raw values never normalise to the same string.
+/// `None` when the field is absent.
+pub fn normalised_value(req_headers: &HeaderMap, name: &str) -> Option<String> {
+    if name.eq_ignore_ascii_case("accept-encoding") {
+        return Some(ACCEPT_ENCODING_CANONICAL.to_string());
+    }
+    let mut lines = req_headers.get_all(name).iter().peekable();
+    lines.peek()?;
+    let escaped: Vec<String> = lines.map(|v| escape(v.as_bytes())).collect();
+    let joined = escaped.join(",");
+    Some(split_list(&joined).join(", "))
+}
+
+fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b' ' | b'\t' | 0x21..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn parse_vary() {
+        assert_eq!(Vary::from_headers(&hm(&[])), Vary::None);
+        assert_eq!(Vary::from_headers(&hm(&[("vary", " , ")])), Vary::None);
+        assert_eq!(
+            Vary::from_headers(&hm(&[("vary", "Foo, accept-language"), ("vary", "FOO")])),
+            Vary::Headers(vec!["accept-language".into(), "foo".into()])
+        );
+        for v in ["*", "*, *", ", *", "Foo, *", "*, Foo", "Fo o", "a\"b"] {
+            assert_eq!(Vary::parse(v), Vary::Star, "{v}");
+        }
+        assert_eq!(
+            Vary::from_headers(&hm(&[("vary", ""), ("vary", "*")])),
+            Vary::Star
+        );
+    }
+
+    #[test]
+    fn whitespace_and_lines_normalised() {
+        let names = vec!["foo".to_string()];
+        let c = capture(&hm(&[("foo", "a,b")]), &names);
+        assert!(matches(&c, &hm(&[("Foo", "a ,  b")])));
+        assert!(matches(&c, &hm(&[("foo", "a"), ("foo", "b")])));
+        assert!(!matches(&c, &hm(&[("foo", "b, a")])));
+        assert!(!matches(&c, &hm(&[])));
+        let absent = capture(&hm(&[]), &names);
+        assert_eq!(absent, vec![("foo".to_string(), None)]);
+        assert!(matches(&absent, &hm(&[("bar", "1")])));
+        assert!(!matches(&absent, &hm(&[("foo", "")])));
+    }
+
+    #[test]
+    fn quoted_commas_are_kept() {
+        let names = vec!["foo".to_string()];
+        let c = capture(&hm(&[("foo", "\"a, b\"")]), &names);
+        assert!(!matches(&c, &hm(&[("foo", "\"a,b\"")])));
+    }
+
+    #[test]
+    fn accept_encoding_is_canonical() {
+        let names = vec!["accept-encoding".to_string(), "accept-language".to_string()];
+        let c = capture(
+            &hm(&[("accept-encoding", "gzip"), ("accept-language", "en")]),
+            &names,
+        );
+        assert!(matches(
+            &c,
+            &hm(&[("accept-encoding", "br"), ("accept-language", "en")])
+        ));
+        assert!(matches(&c, &hm(&[("accept-language", "en")])));
+        assert!(!matches(&c, &hm(&[("accept-language", "fr")])));
+    }
+
+    #[test]
+    fn non_ascii_is_injective() {
+        let mut a = HeaderMap::new();
+        a.insert("foo", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        let mut b = HeaderMap::new();
+        b.insert("foo", http::HeaderValue::from_bytes(b"\xfe").unwrap());
+        let names = vec!["foo".to_string()];
+        assert!(!matches(&capture(&a, &names), &b));
+        assert!(matches(&capture(&a, &names), &a));
+    }
+
+    proptest! {
+        #[test]
+        fn vary_parse_never_panics_and_is_idempotent(s in ".*") {
+            if let Vary::Headers(names) = Vary::parse(&s) {
+                prop_assert_eq!(Vary::parse(&names.join(", ")), Vary::Headers(names));
+            }
+        }
+
+        #[test]
+        fn capture_matches_itself(v in proptest::collection::vec("[ -~]{0,12}", 0..3)) {
+            let mut h = HeaderMap::new();
+            for x in &v {
+                h.append("x-v", http::HeaderValue::from_str(x).unwrap());
+            }
+            let names = vec!["x-v".to_string()];
+            prop_assert!(matches(&capture(&h, &names), &h));
+        }
+    }
+}
