@@ -12,3 +12,6 @@
 
 #[cfg(target_arch = "wasm32")]
 mod worker;
+
+pub mod purge;
+pub mod webhook_sig;
