@@ -19,3 +19,5 @@ pub mod meta;
 pub mod status;
 pub mod storable;
 pub mod variance;
+pub mod purge;
+pub mod webhook_sig;

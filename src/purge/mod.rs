@@ -1,0 +1,28 @@
+//! Global purging, pure half: the webhook body, purge records and their KV keys, the check of
+//! a cached entry against them, an in-isolate memo of record reads, and the purge log.
+//!
+//! Flow: the adapter authenticates `POST /__edgecache/purge` (bearer token or
+//! [`crate::webhook_sig`]), parses it with [`parse_purge_request`], computes
+//! [`record_keys`], and writes `merge(existing, req.record(now_ms))` under each key through a
+//! Durable Object that serialises purges, with [`record_expiration_ttl`]. Every location then
+//! calls [`check_entry`] before serving a cached entry; a soft purge makes the entry stale,
+//! a hard purge makes it a miss. Records never move backwards ([`merge`]).
+
+mod error;
+mod keys;
+mod log;
+mod memo;
+mod record;
+mod request;
+
+pub use error::PurgeError;
+pub use keys::{
+    base_keys_to_check, check_entry, host_of, keys_to_check, normalise_prefix, prefix_candidates,
+    prefix_gate_open, prefix_key, prefix_keys_to_check, record_expiration_ttl, record_keys,
+    tag_key, url_key, ALL_KEY, KV_KEY_MAX_BYTES, KV_MIN_EXPIRATION_TTL_SECS, MAX_PREFIX_DEPTH,
+    PREFIX_GATE_KEY, RECORD_TTL_MARGIN_SECS,
+};
+pub use log::{purge_id, PurgeLogEntry};
+pub use memo::{RecordMemo, DEFAULT_MEMO_MAX_ENTRIES, DEV_MEMO_TTL_MS};
+pub use record::{merge, PurgeRecord, PurgeVerdict, PURGE_SKEW_MS};
+pub use request::{is_json_content_type, parse_purge_request, PurgeLimits, PurgeRequest};
