@@ -65,10 +65,26 @@ pub struct EntryMeta {
 }
 
 impl EntryMeta {
-    /// Serialises for [`META_HEADER`] (JSON; header-safe because serde_json escapes controls).
+    /// Serialises for [`META_HEADER`]: JSON, pure ASCII (non-ASCII characters are `\uXXXX`
+    /// escaped, controls are escaped by serde_json), so it is a valid header value everywhere.
     pub fn encode(&self) -> String {
         // Serialising a struct of plain strings and numbers cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let json = serde_json::to_string(self).unwrap_or_default();
+        if json.is_ascii() {
+            return json;
+        }
+        let mut out = String::with_capacity(json.len() + 16);
+        for c in json.chars() {
+            if c.is_ascii() {
+                out.push(c);
+            } else {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+        out
     }
 
     /// Parses a [`META_HEADER`] value; `None` for anything malformed or of another version (a miss).
@@ -159,6 +175,15 @@ mod tests {
     fn round_trip() {
         let m = meta();
         assert_eq!(EntryMeta::decode(&m.encode()), Some(m));
+    }
+
+    #[test]
+    fn encoding_is_ascii_and_round_trips_unicode() {
+        let mut m = meta();
+        m.tags = vec!["région-€-😀".into()];
+        let e = m.encode();
+        assert!(e.is_ascii(), "{e}");
+        assert_eq!(EntryMeta::decode(&e), Some(m));
     }
 
     #[test]

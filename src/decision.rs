@@ -1,0 +1,881 @@
+//! The decisions: request → plan, stored entry → hit plan, origin response → store plan, and the
+//! headers sent to the browser. Pure functions of their inputs and `now`; the adapter carries
+//! the plans out and the CLI's `explain` prints them.
+//!
+//! Modes (per rule, `origin_cache_control`):
+//! - `respect`: an RFC 9111 shared cache. Freshness from `CDN-Cache-Control` (RFC 9213) or
+//!   `Cache-Control`/`Expires` (§4.2.1); without explicit freshness the rule's `edge_ttl` applies
+//!   when it is non-zero (a configured cache extension, §3), else heuristics if allowed (§4.2.2),
+//!   else nothing is stored. Stale content is only served where the origin allows it
+//!   (§4.2.4: never after `no-cache`, `must-revalidate`, `proxy-revalidate` or `s-maxage`
+//!   unless the origin itself sent `stale-while-revalidate`/`stale-if-error`, RFC 5861).
+//! - `override`: the rule's TTLs win over the origin's freshness and revalidation directives.
+//! - `cap`: the origin's freshness, but never more than the rule's `edge_ttl`.
+//!
+//! In every mode, what is private is never stored: `private`, `no-store`, `Authorization`
+//! (unless the rule marks the route public and §3.5 allows it), `Set-Cookie` (stripped or
+//! refused per rule), bypass cookies, and 5xx responses.
+
+use crate::cache_control::{edge_cache_control, CacheControl, CcSource};
+use crate::cookies::{filter_cookie_header, find_bypass_cookie};
+use crate::freshness::{
+    edge_freshness_lifetime, heuristic_lifetime, heuristically_cacheable, initial_age,
+};
+use crate::key::cache_key;
+use crate::meta::{EntryMeta, META_HEADER, META_VERSION};
+use crate::policy::{CookieMode, OriginMode, Policy, Rule, SetCookieMode};
+use crate::status::{CacheStatus, Fwd};
+use crate::storable::{check_storable, invalidation_targets, prepare_for_storage, StoreOptions};
+use crate::variance::{self, Vary};
+use http::header::{
+    AGE, AUTHORIZATION, CACHE_CONTROL, COOKIE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED, PRAGMA, SET_COOKIE,
+};
+use http::{HeaderMap, HeaderValue, Method};
+
+/// How long an entry with validators is kept past its stale windows, so it can still be
+/// revalidated with a conditional request (and its body reused on 304) instead of refetched.
+pub const VALIDATOR_KEEP_SECS: u64 = 3600;
+
+/// Response header with the rule and cache key, sent only when debugging is enabled.
+pub const DEBUG_HEADER: &str = "x-edgecache-debug";
+
+/// Request conditional headers edgecache answers itself from a stored response.
+const CLIENT_CONDITIONALS: [http::HeaderName; 4] = [
+    IF_NONE_MATCH,
+    IF_MODIFIED_SINCE,
+    http::header::IF_MATCH,
+    http::header::IF_UNMODIFIED_SINCE,
+];
+
+/// Why a request goes to the origin without touching the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BypassReason {
+    /// Not GET or HEAD (the method is forwarded, never cached).
+    Method,
+    /// The matched rule says `bypass = true`.
+    Rule,
+    /// A cookie named in the rule's `cookies.bypass` (e.g. a session cookie) is present.
+    Cookie(String),
+    /// `Authorization` on a route not marked public.
+    Authorization,
+    /// A protocol upgrade (WebSocket) or other request a cache cannot serve.
+    Upgrade,
+}
+
+impl BypassReason {
+    /// Short stable name (Cache-Status `detail`, metrics).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BypassReason::Method => "method",
+            BypassReason::Rule => "rule",
+            BypassReason::Cookie(_) => "cookie",
+            BypassReason::Authorization => "authorization",
+            BypassReason::Upgrade => "upgrade",
+        }
+    }
+
+    /// The Cache-Status `fwd` value (RFC 9211 §2.2): `method` for methods, else `bypass`.
+    pub fn fwd(&self) -> Fwd {
+        match self {
+            BypassReason::Method => Fwd::Method,
+            _ => Fwd::Bypass,
+        }
+    }
+}
+
+/// What the request's own `Cache-Control` asks of the cache (RFC 9111 §5.2.1).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestDirectives {
+    /// `no-cache` (or `Pragma: no-cache` without Cache-Control, §5.4): revalidate before reuse.
+    pub no_cache: bool,
+    /// `no-store`: do not store the response (§5.2.1.5).
+    pub no_store: bool,
+    /// `max-age=N`: do not reuse a response older than N (§5.2.1.1).
+    pub max_age: Option<u64>,
+    /// `min-fresh=N`: need at least N seconds of freshness left (§5.2.1.3).
+    pub min_fresh: Option<u64>,
+    /// `max-stale[=N]`: accept a response stale by up to N seconds (`u64::MAX`: any) (§5.2.1.2).
+    pub max_stale: Option<u64>,
+    /// `only-if-cached`: answer from the cache or with 504 (§5.2.1.7).
+    pub only_if_cached: bool,
+}
+
+impl RequestDirectives {
+    /// Reads the request's `Cache-Control` (and `Pragma`, §5.4).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        match CacheControl::from_headers(headers, "cache-control") {
+            Some(cc) => RequestDirectives {
+                no_cache: cc.no_cache,
+                no_store: cc.no_store,
+                max_age: cc.max_age,
+                min_fresh: cc.min_fresh,
+                max_stale: cc.max_stale.map(|m| match m {
+                    crate::cache_control::MaxStale::Any => u64::MAX,
+                    crate::cache_control::MaxStale::Secs(s) => s,
+                }),
+                only_if_cached: cc.only_if_cached,
+            },
+            // §5.4: "When the Cache-Control header field is not present in a request, caches
+            // MUST consider the no-cache request pragma directive as having the same effect as
+            // if "Cache-Control: no-cache" were present."
+            None => RequestDirectives {
+                no_cache: headers
+                    .get_all(PRAGMA)
+                    .iter()
+                    .any(|v| String::from_utf8_lossy(v.as_bytes()).contains("no-cache")),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// A request that goes through the cache.
+#[derive(Debug, Clone)]
+pub struct CachePlan<'p> {
+    /// The matched rule.
+    pub rule: &'p Rule,
+    /// The cache key (an absolute URL for the Cache API).
+    pub key: String,
+    /// Headers for the origin request: cookies filtered per rule, client conditionals removed
+    /// (edgecache sends its own validators), hop-by-hop fields removed.
+    pub origin_headers: HeaderMap,
+    /// The request's cache directives.
+    pub directives: RequestDirectives,
+    /// HEAD: served from the GET entry, no body.
+    pub head: bool,
+    /// Cookies removed before the origin fetch (names), for explain.
+    pub cookies_dropped: Vec<String>,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone)]
+pub enum RequestPlan<'p> {
+    /// Forward untouched, never look up or store. Unsafe methods may invalidate entries
+    /// afterwards (see [`invalidations`]).
+    Bypass {
+        /// The matched rule.
+        rule: &'p Rule,
+        /// Why.
+        reason: BypassReason,
+    },
+    /// Look up, then serve, revalidate or fetch and store.
+    Cache(Box<CachePlan<'p>>),
+}
+
+impl RequestPlan<'_> {
+    /// The matched rule.
+    pub fn rule(&self) -> &Rule {
+        match self {
+            RequestPlan::Bypass { rule, .. } => rule,
+            RequestPlan::Cache(c) => c.rule,
+        }
+    }
+
+    /// `bypass` or `cache`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RequestPlan::Bypass { .. } => "bypass",
+            RequestPlan::Cache(_) => "cache",
+        }
+    }
+}
+
+/// The host of a URL, lower-case without port (what rules match on).
+fn match_host(url: &url::Url) -> String {
+    url.host_str().unwrap_or("").to_ascii_lowercase()
+}
+
+/// Decides what to do with a request (no I/O): rule, bypass or cache key and origin headers.
+pub fn plan_request<'p>(
+    policy: &'p Policy,
+    method: &Method,
+    url: &url::Url,
+    headers: &HeaderMap,
+) -> RequestPlan<'p> {
+    let rule = policy.match_rule(method.as_str(), &match_host(url), url.path());
+    let bypass = |reason| RequestPlan::Bypass { rule, reason };
+    if method != Method::GET && method != Method::HEAD {
+        return bypass(BypassReason::Method);
+    }
+    if rule.bypass {
+        return bypass(BypassReason::Rule);
+    }
+    if headers.contains_key(http::header::UPGRADE) {
+        return bypass(BypassReason::Upgrade);
+    }
+    let cookie_header = joined(headers, &COOKIE);
+    if let Some(c) = cookie_header.as_deref() {
+        if let Some(name) = find_bypass_cookie(c, &rule.cookies.bypass) {
+            return bypass(BypassReason::Cookie(name));
+        }
+    }
+    if headers.contains_key(AUTHORIZATION) && !rule.public_authorization {
+        return bypass(BypassReason::Authorization);
+    }
+
+    let mut origin_headers = headers.clone();
+    crate::storable::strip_hop_by_hop(&mut origin_headers);
+    for h in CLIENT_CONDITIONALS {
+        origin_headers.remove(h);
+    }
+    origin_headers.remove(COOKIE);
+    let mut cookies_dropped = Vec::new();
+    if let Some(c) = cookie_header.as_deref() {
+        let kept = match rule.cookies.mode {
+            CookieMode::Strip => None,
+            CookieMode::Allow => filter_cookie_header(c, &rule.cookies.allow),
+            // Only valid where any cookie bypasses (checked at validation), so nothing to keep.
+            CookieMode::Pass => Some(c.to_string()),
+        };
+        for (name, _) in crate::cookies::parse_cookie_header(c) {
+            let keptit = kept
+                .as_deref()
+                .is_some_and(|k| crate::cookies::parse_cookie_header(k).any(|(n, _)| n == name));
+            if !keptit {
+                cookies_dropped.push(name.to_string());
+            }
+        }
+        if let Some(k) = kept.and_then(|k| HeaderValue::from_str(&k).ok()) {
+            origin_headers.insert(COOKIE, k);
+        }
+    }
+    RequestPlan::Cache(Box::new(CachePlan {
+        rule,
+        key: cache_key(url, rule, headers),
+        origin_headers,
+        directives: RequestDirectives::from_headers(headers),
+        head: method == Method::HEAD,
+        cookies_dropped,
+    }))
+}
+
+/// All lines of a header joined with `; ` for cookies (RFC 6265 §5.4) — `None` when absent.
+fn joined(headers: &HeaderMap, name: &http::HeaderName) -> Option<String> {
+    let mut it = headers.get_all(name).iter().peekable();
+    it.peek()?;
+    Some(
+        it.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+/// Why a stored entry cannot be used at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissReason {
+    /// Nothing stored under the key (or the Cache API dropped it).
+    Absent,
+    /// Unreadable or old-format metadata.
+    BadMeta,
+    /// A hard purge record is newer than the entry.
+    Purged,
+    /// The stored response varies on request headers that differ (RFC 9111 §4.1).
+    VaryMismatch,
+    /// Stale beyond every window and without validators.
+    Expired,
+}
+
+impl MissReason {
+    /// Short stable name; also the Cache-Status `fwd` it implies.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MissReason::Absent => "absent",
+            MissReason::BadMeta => "bad-meta",
+            MissReason::Purged => "purged",
+            MissReason::VaryMismatch => "vary-miss",
+            MissReason::Expired => "expired",
+        }
+    }
+
+    /// RFC 9211 `fwd` value.
+    pub fn fwd(&self) -> Fwd {
+        match self {
+            MissReason::VaryMismatch => Fwd::VaryMiss,
+            MissReason::Expired => Fwd::Stale,
+            _ => Fwd::UriMiss,
+        }
+    }
+}
+
+/// Why a stored entry must be revalidated before it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevalidateReason {
+    /// Stale, outside the stale-while-revalidate window (or stale content not allowed).
+    Stale,
+    /// The stored response said `no-cache` (§5.2.2.4).
+    NoCache,
+    /// The request said `no-cache`, or its `max-age`/`min-fresh` rule the entry out (§5.2.1).
+    Request,
+}
+
+impl RevalidateReason {
+    /// Short stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RevalidateReason::Stale => "stale",
+            RevalidateReason::NoCache => "no-cache",
+            RevalidateReason::Request => "request",
+        }
+    }
+}
+
+/// What to do with a stored entry found under the key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HitPlan {
+    /// Serve it. `refresh`: also refresh it in the background (XFetch early refresh).
+    Fresh {
+        /// Current age (seconds).
+        age: u64,
+        /// Remaining freshness.
+        ttl: i64,
+        /// Probabilistic early refresh fired.
+        refresh: bool,
+    },
+    /// Serve it stale now and revalidate in the background.
+    Stale {
+        /// Current age.
+        age: u64,
+        /// Remaining freshness (negative).
+        ttl: i64,
+        /// Served stale because of a soft purge rather than age.
+        soft_purge: bool,
+    },
+    /// Revalidate with the origin first (conditionally when it has validators); on an origin
+    /// failure [`serve_stale_on_error`] says whether it may still be served.
+    Revalidate {
+        /// Current age.
+        age: u64,
+        /// Remaining freshness.
+        ttl: i64,
+        /// Why.
+        reason: RevalidateReason,
+    },
+    /// Do not use it.
+    Miss(MissReason),
+}
+
+impl HitPlan {
+    /// Short stable name (metrics, explain).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HitPlan::Fresh { .. } => "fresh",
+            HitPlan::Stale { .. } => "stale-while-revalidate",
+            HitPlan::Revalidate { .. } => "revalidate",
+            HitPlan::Miss(_) => "miss",
+        }
+    }
+}
+
+/// What the purge records say about an entry (see `purge::check_entry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeState {
+    /// No newer record.
+    Clean,
+    /// A newer soft purge: serve stale once while revalidating.
+    Soft,
+    /// A newer hard purge: a miss.
+    Hard,
+}
+
+/// Decides how to use a stored entry.
+///
+/// `rand01` is a uniform random number in `[0, 1)` for XFetch early refresh (the adapter draws
+/// it; tests pass fixed values).
+pub fn plan_hit(
+    rule: &Rule,
+    meta: &EntryMeta,
+    req_headers: &HeaderMap,
+    directives: &RequestDirectives,
+    purge: PurgeState,
+    now: u64,
+    rand01: f64,
+) -> HitPlan {
+    if meta.v != META_VERSION {
+        return HitPlan::Miss(MissReason::BadMeta);
+    }
+    if purge == PurgeState::Hard {
+        return HitPlan::Miss(MissReason::Purged);
+    }
+    // §4.1: "the selecting header fields nominated by the stored response (if any) match those
+    // presented" — compared on the values captured when it was stored.
+    if !variance::matches(&meta.vary, req_headers) {
+        return HitPlan::Miss(MissReason::VaryMismatch);
+    }
+    let age = meta.age(now);
+    let ttl = meta.ttl(now);
+    let fresh = ttl > 0;
+    if purge == PurgeState::Soft {
+        return if meta.must_revalidate {
+            HitPlan::Revalidate {
+                age,
+                ttl,
+                reason: RevalidateReason::Stale,
+            }
+        } else {
+            HitPlan::Stale {
+                age,
+                ttl: ttl.min(-1),
+                soft_purge: true,
+            }
+        };
+    }
+    // §5.2.2.4 / §4.2.4: a no-cache response is always revalidated before reuse.
+    if meta.no_cache {
+        return HitPlan::Revalidate {
+            age,
+            ttl,
+            reason: RevalidateReason::NoCache,
+        };
+    }
+    // §5.2.1: the request's own limits.
+    let too_old = directives.max_age.is_some_and(|m| age > m);
+    let not_fresh_enough = directives.min_fresh.is_some_and(|m| ttl < m as i64);
+    if directives.no_cache || too_old || not_fresh_enough {
+        return HitPlan::Revalidate {
+            age,
+            ttl,
+            reason: RevalidateReason::Request,
+        };
+    }
+    if fresh {
+        let refresh = xfetch(rule.xfetch_beta, meta.fetch_ms, ttl, rand01);
+        return HitPlan::Fresh { age, ttl, refresh };
+    }
+    let stale_by = ttl.unsigned_abs();
+    // §5.2.1.2: the client accepts this much staleness (unless the response forbids it).
+    if !meta.must_revalidate && directives.max_stale.is_some_and(|m| stale_by <= m) {
+        return HitPlan::Fresh {
+            age,
+            ttl,
+            refresh: true,
+        };
+    }
+    if !meta.must_revalidate && stale_by <= meta.swr {
+        return HitPlan::Stale {
+            age,
+            ttl,
+            soft_purge: false,
+        };
+    }
+    if stale_by <= meta.swr.max(meta.sie) || meta.has_validators() {
+        return HitPlan::Revalidate {
+            age,
+            ttl,
+            reason: RevalidateReason::Stale,
+        };
+    }
+    HitPlan::Miss(MissReason::Expired)
+}
+
+/// XFetch (Vattani et al., "Optimal Probabilistic Cache Stampede Prevention"): refresh early
+/// when `-delta * beta * ln(rand) >= ttl`, where `delta` is the recompute time. `beta == 0`
+/// turns it off. The probability rises smoothly as expiry approaches.
+pub fn xfetch(beta: f64, fetch_ms: u64, ttl: i64, rand01: f64) -> bool {
+    if beta <= 0.0 || ttl <= 0 {
+        return false;
+    }
+    let r = rand01.clamp(f64::MIN_POSITIVE, 1.0);
+    let delta = fetch_ms as f64 / 1000.0;
+    -delta * beta * r.ln() >= ttl as f64
+}
+
+/// Whether a stale entry may be served because the origin failed (RFC 5861 stale-if-error).
+///
+/// Never after `must-revalidate` (RFC 9111 §5.2.2.2: "the cache MUST NOT reuse a stored response
+/// ... without successful validation" — it must answer 504 instead).
+pub fn serve_stale_on_error(meta: &EntryMeta, now: u64) -> bool {
+    if meta.must_revalidate || meta.no_cache {
+        return false;
+    }
+    let ttl = meta.ttl(now);
+    ttl > 0 || ttl.unsigned_abs() <= meta.sie
+}
+
+/// Whether a status is an origin failure that stale-if-error covers.
+pub fn is_origin_error(status: u16) -> bool {
+    matches!(status, 500 | 502 | 503 | 504)
+}
+
+/// Headers for the conditional revalidation request (RFC 9111 §4.3.1): the stored validators.
+pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
+    let mut h = base.clone();
+    if let Some(v) = meta.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert(IF_NONE_MATCH, v);
+    }
+    if let Some(v) = meta
+        .last_modified
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        h.insert(IF_MODIFIED_SINCE, v);
+    }
+    h
+}
+
+/// Why an origin response is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DontStore {
+    /// RFC 9111 §3 says no (no-store, private, Authorization, Vary: * ...).
+    Rfc(crate::storable::NotStorable),
+    /// 5xx responses are never cached.
+    ServerError,
+    /// The status has no TTL under this rule.
+    Status(u16),
+    /// The freshness lifetime and every window are zero and there is nothing to revalidate.
+    ZeroTtl,
+    /// The body is larger than the rule's `max_body_size`.
+    TooLarge,
+    /// The request said `no-store`.
+    RequestNoStore,
+}
+
+impl DontStore {
+    /// Short stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DontStore::Rfc(r) => r.as_str(),
+            DontStore::ServerError => "server-error",
+            DontStore::Status(_) => "status",
+            DontStore::ZeroTtl => "zero-ttl",
+            DontStore::TooLarge => "too-large",
+            DontStore::RequestNoStore => "request-no-store",
+        }
+    }
+}
+
+/// An origin response as the core sees it.
+#[derive(Debug, Clone)]
+pub struct OriginResponse<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: &'a HeaderMap,
+    /// When the request was sent (unix seconds).
+    pub request_time: u64,
+    /// When the response arrived (unix seconds).
+    pub response_time: u64,
+    /// When the entry is written (ms): compared with purge records.
+    pub now_ms: u64,
+    /// How long the origin took (ms).
+    pub fetch_ms: u64,
+}
+
+/// A response to store: the headers to keep and the metadata.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Headers to store (hop-by-hop, `Set-Cookie` and field-qualified directives removed).
+    pub headers: HeaderMap,
+    /// The entry's metadata.
+    pub meta: EntryMeta,
+}
+
+/// Freshness for the edge under a rule: (lifetime, swr, sie, must_revalidate, no_cache).
+struct EdgeTiming {
+    lifetime: u64,
+    swr: u64,
+    sie: u64,
+    must_revalidate: bool,
+    no_cache: bool,
+}
+
+/// Decides whether and how to store an origin response (RFC 9111 §3 + the rule).
+///
+/// `jitter01` is uniform in `[0, 1)`: with `jitter_percent = p`, the edge lifetime is scaled by
+/// a factor in `[1 - p/100, 1 + p/100)`.
+pub fn plan_store(
+    plan: &CachePlan<'_>,
+    req_headers: &HeaderMap,
+    resp: &OriginResponse<'_>,
+    jitter01: f64,
+) -> Result<Store, DontStore> {
+    let rule = plan.rule;
+    if plan.directives.no_store {
+        return Err(DontStore::RequestNoStore);
+    }
+    if resp.status >= 500 {
+        return Err(DontStore::ServerError);
+    }
+    let mut headers = resp.headers.clone();
+    crate::storable::strip_hop_by_hop(&mut headers);
+    let edge = edge_cache_control(&headers);
+    let cc = &edge.cc;
+    let has_set_cookie = headers.contains_key(SET_COOKIE);
+    let opts = StoreOptions {
+        authorization_public: false,
+        heuristic_allowed: rule.heuristic_freshness,
+        policy_ttl: rule.edge_ttl > 0 || rule.status_ttl.get(resp.status).is_some(),
+        store_set_cookie: rule.set_cookie == SetCookieMode::Strip,
+        cc_is_targeted: matches!(edge.source, CcSource::Targeted(_)),
+    };
+    // The request's Authorization only reaches here on routes marked public; §3.5 still applies
+    // (checked by check_storable against the request headers).
+    check_storable(&Method::GET, resp.status, req_headers, &headers, cc, &opts)
+        .map_err(DontStore::Rfc)?;
+    if has_set_cookie {
+        // Never stored with it; check_storable refused it unless the rule strips it.
+        headers.remove(SET_COOKIE);
+    }
+    prepare_for_storage(&mut headers, cc);
+
+    let vary = Vary::from_headers(&headers);
+    let captured = match &vary {
+        Vary::Star => {
+            return Err(DontStore::Rfc(crate::storable::NotStorable::VaryStar));
+        }
+        Vary::None => Vec::new(),
+        Vary::Headers(names) => variance::capture(req_headers, names),
+    };
+
+    let timing = edge_timing(rule, resp, &headers, &edge)?;
+    let lifetime = jitter(timing.lifetime, rule.jitter_percent, jitter01);
+    let meta = EntryMeta {
+        v: META_VERSION,
+        key: plan.key.clone(),
+        rule: rule.name.clone(),
+        status: resp.status,
+        stored_at_ms: resp.now_ms,
+        response_time: resp.response_time,
+        initial_age: initial_age(&headers, resp.request_time, resp.response_time),
+        fresh_for: lifetime,
+        swr: timing.swr,
+        sie: timing.sie,
+        must_revalidate: timing.must_revalidate,
+        no_cache: timing.no_cache,
+        etag: header_str(&headers, &ETAG),
+        last_modified: header_str(&headers, &LAST_MODIFIED),
+        tags: crate::tags::collect(rule, &headers),
+        vary: captured,
+        fetch_ms: resp.fetch_ms,
+        origin_cc: header_str(resp.headers, &CACHE_CONTROL),
+    };
+    if meta.fresh_for == 0 && meta.swr == 0 && meta.sie == 0 && !meta.has_validators() {
+        return Err(DontStore::ZeroTtl);
+    }
+    Ok(Store { headers, meta })
+}
+
+fn edge_timing(
+    rule: &Rule,
+    resp: &OriginResponse<'_>,
+    headers: &HeaderMap,
+    edge: &crate::cache_control::EdgeCacheControl,
+) -> Result<EdgeTiming, DontStore> {
+    let cc = &edge.cc;
+    let status = resp.status;
+    let status_ttl = rule.status_ttl.get(status);
+    // Statuses the rule's edge_ttl applies to; others need a status_ttl entry (or, in respect
+    // mode, the origin's explicit freshness on a status this cache understands).
+    let ttl_status = matches!(status, 200 | 203 | 204);
+    let origin = edge_freshness_lifetime(edge, headers, resp.response_time);
+    let rule_ttl = status_ttl.or(if ttl_status {
+        Some(rule.edge_ttl)
+    } else {
+        None
+    });
+    match rule.origin_cache_control {
+        OriginMode::Override => {
+            let lifetime = rule_ttl.ok_or(DontStore::Status(status))?;
+            Ok(EdgeTiming {
+                lifetime,
+                swr: rule.stale_while_revalidate,
+                sie: rule.stale_if_error,
+                must_revalidate: false,
+                no_cache: false,
+            })
+        }
+        OriginMode::Respect | OriginMode::Cap => {
+            // Fallback chain (RFC 9111 §4.2.1 → configured TTL → §4.2.2 heuristics).
+            let lifetime = origin
+                .or_else(|| status_ttl)
+                .or_else(|| rule_ttl.filter(|t| *t > 0))
+                .or_else(|| {
+                    (rule.heuristic_freshness && heuristically_cacheable(status))
+                        .then(|| heuristic_lifetime(headers, resp.response_time))
+                        .flatten()
+                })
+                .ok_or(DontStore::Rfc(
+                    crate::storable::NotStorable::NoExplicitFreshness,
+                ))?;
+            let lifetime = if rule.origin_cache_control == OriginMode::Cap {
+                lifetime.min(rule_ttl.unwrap_or(lifetime))
+            } else {
+                lifetime
+            };
+            // §4.2.4: "A cache MUST NOT generate a stale response if it is prohibited by an
+            // explicit in-protocol directive (e.g., by a no-cache response directive, a
+            // must-revalidate response directive, or an applicable s-maxage or
+            // proxy-revalidate response directive)". RFC 5861's stale-* directives are the
+            // origin's explicit permission, and take precedence over the rule's windows.
+            let explicit_stale =
+                cc.stale_while_revalidate.is_some() || cc.stale_if_error.is_some();
+            let must_revalidate = cc.must_revalidate
+                || cc.proxy_revalidate
+                || (cc.s_maxage.is_some() && !explicit_stale);
+            Ok(EdgeTiming {
+                lifetime,
+                swr: cc
+                    .stale_while_revalidate
+                    .unwrap_or(rule.stale_while_revalidate),
+                sie: cc.stale_if_error.unwrap_or(rule.stale_if_error),
+                must_revalidate,
+                no_cache: cc.no_cache && cc.no_cache_fields.is_empty(),
+            })
+        }
+    }
+}
+
+/// Applies ± `percent` jitter to a lifetime; `r` uniform in `[0, 1)`.
+pub fn jitter(lifetime: u64, percent: u8, r: f64) -> u64 {
+    if percent == 0 || lifetime == 0 {
+        return lifetime;
+    }
+    let p = f64::from(percent.min(100)) / 100.0;
+    let factor = 1.0 - p + 2.0 * p * r.clamp(0.0, 1.0);
+    (lifetime as f64 * factor).round().max(1.0) as u64
+}
+
+fn header_str(h: &HeaderMap, name: &http::HeaderName) -> Option<String> {
+    let all: Vec<String> = h
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    (!all.is_empty()).then(|| all.join(", "))
+}
+
+/// Cache keys to invalidate after a request that bypassed the cache (RFC 9111 §4.4): unsafe
+/// method + non-error status → the target URI and same-origin `Location`/`Content-Location`.
+pub fn invalidations(
+    policy: &Policy,
+    method: &Method,
+    url: &url::Url,
+    req_headers: &HeaderMap,
+    status: u16,
+    resp_headers: &HeaderMap,
+) -> Vec<String> {
+    invalidation_targets(method, status, url, resp_headers)
+        .iter()
+        .map(|u| {
+            let rule = policy.match_rule("GET", &match_host(u), u.path());
+            cache_key(u, rule, req_headers)
+        })
+        .collect()
+}
+
+/// The Cache-Status value for a served response.
+pub fn cache_status(hit: bool, fwd: Option<Fwd>) -> CacheStatus {
+    CacheStatus {
+        hit,
+        fwd,
+        fwd_status: None,
+        ttl: None,
+        stored: false,
+        collapsed: false,
+        key: None,
+        detail: None,
+    }
+}
+
+/// Turns stored or origin headers into what the browser gets.
+///
+/// - internal headers (metadata) are removed, tag headers too unless the rule keeps them;
+/// - for responses that are cached (`cached == true`, i.e. served from or stored in the edge),
+///   `Cache-Control` is rewritten per `browser_ttl` in `override`/`cap` mode; in `respect` mode
+///   the origin's own `Cache-Control` goes through unchanged;
+/// - `Age` is set when `age` is given (every hit, RFC 9111 §5.1);
+/// - our Cache-Status member is appended to any upstream one (RFC 9211 §2: the cache closest to
+///   the user last);
+/// - `debug`: the rule and key in [`DEBUG_HEADER`].
+pub fn client_headers(
+    rule: &Rule,
+    headers: &HeaderMap,
+    cached: bool,
+    age: Option<u64>,
+    status: &CacheStatus,
+    debug: Option<&str>,
+) -> HeaderMap {
+    let mut h = headers.clone();
+    h.remove(META_HEADER);
+    if !rule.keep_tag_headers {
+        for t in &rule.tag_headers {
+            h.remove(t);
+        }
+    }
+    if cached && rule.origin_cache_control != OriginMode::Respect {
+        let v = if rule.browser_ttl > 0 {
+            format!("public, max-age={}", rule.browser_ttl)
+        } else {
+            "public, max-age=0, must-revalidate".to_string()
+        };
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(CACHE_CONTROL, v);
+        }
+    }
+    if let Some(a) = age {
+        h.insert(AGE, HeaderValue::from(a));
+    }
+    let ours = status.to_header_value();
+    let value = match header_str(headers, &http::HeaderName::from_static("cache-status")) {
+        Some(up) if !up.is_empty() => format!("{up}, {ours}"),
+        _ => ours,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        h.insert(http::HeaderName::from_static("cache-status"), v);
+    }
+    if let Some(d) = debug.and_then(|d| HeaderValue::from_str(d).ok()) {
+        h.insert(http::HeaderName::from_static(DEBUG_HEADER), d);
+    }
+    h
+}
+
+/// Whether a client's conditional GET/HEAD can be answered with 304 from the stored response
+/// (RFC 9110 §13.1.2 weak comparison for If-None-Match, §13.1.3 for If-Modified-Since; RFC 9111
+/// §4.3.2). If-None-Match takes precedence.
+pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap) -> bool {
+    if let Some(inm) = joined(req, &IF_NONE_MATCH) {
+        let Some(etag) = header_str(stored, &ETAG) else {
+            return false;
+        };
+        let inm = inm.trim();
+        if inm == "*" {
+            return true;
+        }
+        let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+        let mine = strip(&etag);
+        return inm.split(',').any(|t| strip(t) == mine);
+    }
+    if let Some(ims) = header_str(req, &IF_MODIFIED_SINCE) {
+        let since = crate::freshness::parse_http_date(&ims);
+        let lm = header_str(stored, &LAST_MODIFIED)
+            .as_deref()
+            .and_then(crate::freshness::parse_http_date);
+        if let (Some(since), Some(lm)) = (since, lm) {
+            return lm <= since;
+        }
+    }
+    false
+}
+
+/// Headers a 304 from edgecache carries (RFC 9110 §15.4.5): those a 200 would have sent among
+/// Cache-Control, Content-Location, Date, ETag, Expires, Vary, plus Age and Cache-Status.
+pub fn not_modified_headers(full: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for name in [
+        "cache-control",
+        "content-location",
+        "date",
+        "etag",
+        "expires",
+        "vary",
+        "last-modified",
+        "age",
+        "cache-status",
+        DEBUG_HEADER,
+    ] {
+        for v in full.get_all(name) {
+            h.append(http::HeaderName::from_static(name), v.clone());
+        }
+    }
+    h
+}

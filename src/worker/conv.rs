@@ -1,0 +1,60 @@
+//! Conversions between `worker` types and the core's `http` types.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use worker::{Headers, Response, ResponseBuilder, Result};
+
+/// Copies `worker` headers into a `HeaderMap`, skipping any the `http` crate refuses.
+pub fn to_map(h: &Headers) -> HeaderMap {
+    let mut m = HeaderMap::new();
+    for (k, v) in h.entries() {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+            m.append(k, v);
+        }
+    }
+    m
+}
+
+/// Copies a `HeaderMap` into fresh (mutable) `worker` headers.
+pub fn to_headers(m: &HeaderMap) -> Result<Headers> {
+    let h = Headers::new();
+    for (k, v) in m {
+        if let Ok(v) = v.to_str() {
+            h.append(k.as_str(), v)?;
+        }
+    }
+    Ok(h)
+}
+
+/// A response with a fixed body.
+pub fn fixed(status: u16, headers: &HeaderMap, body: Vec<u8>) -> Result<Response> {
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(to_headers(headers)?)
+        .fixed(body))
+}
+
+/// A response without a body (304, HEAD).
+pub fn empty(status: u16, headers: &HeaderMap) -> Result<Response> {
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(to_headers(headers)?)
+        .empty())
+}
+
+/// A small JSON response.
+pub fn json(status: u16, body: &str) -> Result<Response> {
+    let mut h = HeaderMap::new();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    fixed(status, &h, body.as_bytes().to_vec())
+}
+
+/// Milliseconds since the epoch, from the runtime's clock.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A uniform random number in `[0, 1)`.
+pub fn rand01() -> f64 {
+    js_sys::Math::random()
+}

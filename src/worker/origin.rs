@@ -1,0 +1,109 @@
+//! Fetching from the origin: timeouts, no redirect following, buffered bodies for the cache path.
+
+use super::conv::{to_headers, to_map};
+use http::HeaderMap;
+use worker::{Delay, Fetch, Method, Request, RequestInit, RequestRedirect, Response, Result};
+
+/// Why the origin gave no usable answer.
+#[derive(Debug, Clone)]
+pub enum OriginError {
+    /// Connection refused, reset, DNS, TLS...
+    Unreachable(String),
+    /// No answer within the rule's `origin_timeout`.
+    Timeout,
+}
+
+impl OriginError {
+    /// Cache-Status detail.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OriginError::Unreachable(_) => "origin-unreachable",
+            OriginError::Timeout => "origin-timeout",
+        }
+    }
+}
+
+/// A buffered origin response.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Vec<u8>,
+    /// When the request was sent (ms).
+    pub request_ms: u64,
+    /// When the response (with its body) arrived (ms).
+    pub response_ms: u64,
+}
+
+/// The origin URL for a client URL: same path and query, the origin's scheme and authority.
+pub fn origin_url(base: &url::Url, client: &url::Url) -> url::Url {
+    let mut u = base.clone();
+    let base_path = base.path().trim_end_matches('/');
+    u.set_path(&format!("{base_path}{}", client.path()));
+    u.set_query(client.query());
+    u
+}
+
+fn request(url: &url::Url, method: Method, headers: &HeaderMap, body: Option<Vec<u8>>) -> Result<Request> {
+    let mut init = RequestInit::new();
+    init.with_method(method)
+        .with_headers(to_headers(headers)?)
+        .with_redirect(RequestRedirect::Manual);
+    if let Some(b) = body.filter(|b| !b.is_empty()) {
+        init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
+    }
+    Request::new_with_init(url.as_str(), &init)
+}
+
+/// Sends a request, giving up after `timeout_ms`; the response streams (for pass-through).
+pub async fn send(
+    url: &url::Url,
+    method: Method,
+    headers: &HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout_ms: u64,
+) -> std::result::Result<Response, OriginError> {
+    use futures_util::future::{select, Either};
+    let req = request(url, method, headers, body).map_err(|e| OriginError::Unreachable(e.to_string()))?;
+    let work = Box::pin(async move { Fetch::Request(req).send().await });
+    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(timeout_ms)));
+    match select(work, timer).await {
+        Either::Left((r, _)) => r.map_err(|e| OriginError::Unreachable(e.to_string())),
+        Either::Right(_) => Err(OriginError::Timeout),
+    }
+}
+
+/// GETs from the origin and reads the whole body, all within `timeout_ms`.
+pub async fn fetch_buffered(
+    url: &url::Url,
+    headers: &HeaderMap,
+    timeout_ms: u64,
+) -> std::result::Result<Fetched, OriginError> {
+    use futures_util::future::{select, Either};
+    let request_ms = super::conv::now_ms();
+    let url = url.clone();
+    let headers = headers.clone();
+    let work = Box::pin(async move {
+        let req = request(&url, Method::Get, &headers, None)?;
+        let mut resp = Fetch::Request(req).send().await?;
+        let status = resp.status_code();
+        let headers = to_map(resp.headers());
+        let body = if status == 304 || status == 204 { Vec::new() } else { resp.bytes().await? };
+        Ok::<_, worker::Error>((status, headers, body))
+    });
+    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(timeout_ms)));
+    match select(work, timer).await {
+        Either::Left((Ok((status, headers, body)), _)) => Ok(Fetched {
+            status,
+            headers,
+            body,
+            request_ms,
+            response_ms: super::conv::now_ms(),
+        }),
+        Either::Left((Err(e), _)) => Err(OriginError::Unreachable(e.to_string())),
+        Either::Right(_) => Err(OriginError::Timeout),
+    }
+}

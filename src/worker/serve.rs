@@ -1,0 +1,449 @@
+//! Carrying out the core's plans for site requests: bypass, fresh hit, stale-while-revalidate,
+//! revalidation (with stale-if-error), miss; one origin fetch per key at a time (single-flight).
+
+use super::conv::{self, empty, fixed, now_ms, rand01, to_map};
+use super::origin::{self, Fetched, OriginError};
+use super::store::{self, Entry};
+use super::{metrics, purge_check, state};
+use edgecache::decision::{
+    self, client_headers, client_not_modified, not_modified_headers, plan_hit, plan_store,
+    serve_stale_on_error, BypassReason, CachePlan, DontStore, HitPlan, MissReason, OriginResponse,
+    RequestPlan, VALIDATOR_KEEP_SECS,
+};
+use edgecache::meta::EntryMeta;
+use edgecache::policy::{Policy, Rule};
+use edgecache::status::{CacheStatus, Fwd};
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use http::{HeaderMap, Method};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use worker::{Cache, Context, Env, Request, Response, Result};
+
+/// What one origin round trip produced, shared by every request waiting on the same key.
+#[derive(Debug)]
+struct Outcome {
+    status: u16,
+    /// Headers before our client rewriting (origin's, or the stored/merged ones).
+    headers: HeaderMap,
+    body: Rc<Vec<u8>>,
+    /// Set when the response is (now) in the cache.
+    meta: Option<EntryMeta>,
+    /// Cache-Status as the leader saw it (waiters add `collapsed`).
+    status_line: CacheStatus,
+    /// May be handed to other clients: stored, or an error page without Set-Cookie.
+    shareable: bool,
+}
+
+type FlightResult = std::result::Result<Rc<Outcome>, OriginError>;
+type Flight = Shared<LocalBoxFuture<'static, FlightResult>>;
+
+thread_local! {
+    static INFLIGHT: RefCell<HashMap<String, Flight>> = RefCell::new(HashMap::new());
+}
+
+/// Everything a fetch-and-store needs, owned (it may outlive the request in `wait_until`).
+#[derive(Clone)]
+struct Job {
+    rule: &'static Rule,
+    key: String,
+    origin_url: url::Url,
+    origin_headers: HeaderMap,
+    req_headers: HeaderMap,
+    plan: CachePlan<'static>,
+    prior: Option<Rc<Entry>>,
+}
+
+/// Request settings read from the environment once per request.
+pub struct Ctx<'a> {
+    /// Worker environment.
+    pub env: &'a Env,
+    /// Execution context (for `wait_until`).
+    pub ctx: &'a Context,
+    /// Origin base URL.
+    pub origin: url::Url,
+    /// Whether to send the debug header.
+    pub debug: bool,
+}
+
+/// Handles a site request.
+pub async fn handle(mut req: Request, c: &Ctx<'_>) -> Result<Response> {
+    let url = req.url()?;
+    let method: Method = req.method().to_string().parse().unwrap_or(Method::GET);
+    let headers = to_map(req.headers());
+    let Some(policy) = state::policy() else {
+        let body = if matches!(method, Method::GET | Method::HEAD) { None } else { Some(req.bytes().await?) };
+        return pass_through(c, &url, &method, &headers, body, None, &BypassReason::Rule).await;
+    };
+    match decision::plan_request(policy, &method, &url, &headers) {
+        RequestPlan::Bypass { rule, reason } => {
+            metrics::bypass(rule, reason.as_str());
+            let body = if matches!(method, Method::GET | Method::HEAD) { None } else { Some(req.bytes().await?) };
+            pass_through(c, &url, &method, &headers, body, Some((policy, rule)), &reason).await
+        }
+        RequestPlan::Cache(plan) => {
+            let plan: CachePlan<'static> = *plan;
+            cached(c, &url, &headers, plan).await
+        }
+    }
+}
+
+fn status(hit: bool, fwd: Option<Fwd>) -> CacheStatus {
+    decision::cache_status(hit, fwd)
+}
+
+fn debug_value(c: &Ctx<'_>, rule: &Rule, key: Option<&str>) -> Option<String> {
+    c.debug.then(|| match key {
+        Some(k) => format!("rule={}; key={}", rule.name, k),
+        None => format!("rule={}", rule.name),
+    })
+}
+
+/// Forwards a request untouched and streams the answer back; unsafe methods invalidate.
+async fn pass_through(
+    c: &Ctx<'_>,
+    url: &url::Url,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Option<Vec<u8>>,
+    policy_rule: Option<(&'static Policy, &'static Rule)>,
+    reason: &BypassReason,
+) -> Result<Response> {
+    let target = origin::origin_url(&c.origin, url);
+    let wmethod = worker::Method::from(method.as_str().to_string());
+    let timeout = policy_rule.map_or(10, |(_, r)| r.origin_timeout) * 1000;
+    let mut cs = status(false, Some(reason.fwd()));
+    if *reason != BypassReason::Method {
+        cs.detail = Some(reason.as_str().to_string());
+    }
+    let resp = match origin::send(&target, wmethod, headers, body, timeout).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some((_, rule)) = policy_rule {
+                metrics::origin_error(rule);
+            }
+            return origin_failure(&e, cs);
+        }
+    };
+    let st = resp.status_code();
+    let resp_headers = to_map(resp.headers());
+    if let Some((policy, rule)) = policy_rule {
+        metrics::origin_fetch(rule, 0);
+        // RFC 9111 §4.4: a successful unsafe request invalidates the stored responses for its
+        // target URI (and same-origin Location / Content-Location).
+        let keys = decision::invalidations(policy, method, url, headers, st, &resp_headers);
+        if !keys.is_empty() {
+            let cache = Cache::default();
+            for k in keys {
+                let _ = store::delete(&cache, &k).await;
+            }
+        }
+        cs.fwd_status = Some(st);
+        let out = client_headers(rule, &resp_headers, false, None, &cs, debug_value(c, rule, None).as_deref());
+        let (_, body) = resp.into_parts();
+        return Ok(worker::ResponseBuilder::new()
+            .with_status(st)
+            .with_headers(conv::to_headers(&out)?)
+            .body(body));
+    }
+    let mut out = resp_headers;
+    if let Ok(v) = http::HeaderValue::from_str(&cs.to_header_value()) {
+        out.insert("cache-status", v);
+    }
+    let (_, body) = resp.into_parts();
+    Ok(worker::ResponseBuilder::new().with_status(st).with_headers(conv::to_headers(&out)?).body(body))
+}
+
+/// 502 (unreachable) or 504 (timeout) with a short plain-text body and Cache-Status detail.
+fn origin_failure(e: &OriginError, mut cs: CacheStatus) -> Result<Response> {
+    if let OriginError::Unreachable(why) = e {
+        worker::console_error!("edgecache: origin unreachable: {why}");
+    }
+    let (code, text) = match e {
+        OriginError::Timeout => (504, "504 Gateway Timeout: the origin did not answer in time.\n"),
+        OriginError::Unreachable(_) => (502, "502 Bad Gateway: the origin could not be reached.\n"),
+    };
+    cs.detail = Some(e.as_str().to_string());
+    let mut h = HeaderMap::new();
+    h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    if let Ok(v) = http::HeaderValue::from_str(&cs.to_header_value()) {
+        h.insert("cache-status", v);
+    }
+    fixed(code, &h, text.as_bytes().to_vec())
+}
+
+/// The cache path: lookup, purge check, hit plan, then serve / revalidate / fetch.
+async fn cached(c: &Ctx<'_>, url: &url::Url, headers: &HeaderMap, plan: CachePlan<'static>) -> Result<Response> {
+    let rule = plan.rule;
+    let cache = Cache::default();
+    let now_ms = now_ms();
+    let now = now_ms / 1000;
+    let entry = match store::lookup(&cache, &plan.key).await {
+        Ok(e) => e.map(Rc::new),
+        Err(e) => {
+            worker::console_error!("edgecache: cache lookup failed for {}: {e}", plan.key);
+            None
+        }
+    };
+    let hit = match &entry {
+        None => HitPlan::Miss(MissReason::Absent),
+        Some(e) => {
+            let purge = purge_check::state(c.env, &e.meta, now_ms).await;
+            plan_hit(rule, &e.meta, headers, &plan.directives, purge, now, rand01())
+        }
+    };
+    let job = Job {
+        rule,
+        key: plan.key.clone(),
+        origin_url: origin::origin_url(&c.origin, url),
+        origin_headers: plan.origin_headers.clone(),
+        req_headers: headers.clone(),
+        plan: plan.clone(),
+        prior: entry.clone(),
+    };
+    let debug = debug_value(c, rule, Some(&plan.key));
+    match (hit, entry) {
+        (HitPlan::Fresh { age, ttl, refresh }, Some(e)) => {
+            metrics::hit(rule, false, e.body.len());
+            if refresh {
+                background(c, job);
+            }
+            let mut cs = status(true, None);
+            cs.ttl = Some(ttl);
+            if refresh && ttl < 0 {
+                cs.detail = Some("max-stale".into());
+            }
+            respond_entry(&plan, headers, &e, age, cs, debug.as_deref())
+        }
+        (HitPlan::Stale { age, ttl, soft_purge }, Some(e)) => {
+            metrics::hit(rule, true, e.body.len());
+            background(c, job);
+            let mut cs = status(true, None);
+            cs.ttl = Some(ttl);
+            cs.detail = Some(if soft_purge { "soft-purge" } else { "stale-while-revalidate" }.into());
+            respond_entry(&plan, headers, &e, age, cs, debug.as_deref())
+        }
+        (HitPlan::Revalidate { .. }, Some(e)) => {
+            metrics::revalidation(rule);
+            let res = flight(job).await;
+            let now = conv::now_ms() / 1000;
+            let stale_ok = serve_stale_on_error(&e.meta, now);
+            match res {
+                Ok((o, _)) if decision::is_origin_error(o.status) && stale_ok => {
+                    metrics::origin_error(rule);
+                    stale_if_error(&plan, headers, &e, now, Some(o.status), debug.as_deref())
+                }
+                Ok((o, collapsed)) => respond_outcome(&plan, headers, &o, collapsed, debug.as_deref()),
+                Err(_) if stale_ok => {
+                    metrics::origin_error(rule);
+                    stale_if_error(&plan, headers, &e, now, None, debug.as_deref())
+                }
+                Err(err) => {
+                    metrics::origin_error(rule);
+                    origin_failure(&err, status(false, Some(Fwd::Stale)))
+                }
+            }
+        }
+        (hit, _) => {
+            let reason = match hit {
+                HitPlan::Miss(r) => r,
+                _ => MissReason::Absent,
+            };
+            if plan.directives.only_if_cached {
+                // RFC 9111 §5.2.1.7: "respond ... with a 504 (Gateway Timeout) status code".
+                let mut cs = status(false, Some(reason.fwd()));
+                cs.detail = Some("only-if-cached".into());
+                let mut h = HeaderMap::new();
+                if let Ok(v) = http::HeaderValue::from_str(&cs.to_header_value()) {
+                    h.insert("cache-status", v);
+                }
+                return fixed(504, &h, b"504: not in cache (only-if-cached)\n".to_vec());
+            }
+            metrics::miss(rule);
+            let mut job = job;
+            job.prior = None;
+            match flight(job).await {
+                Ok((o, collapsed)) => {
+                    let mut o2 = (*o).clone_shallow();
+                    if reason != MissReason::Absent {
+                        o2.status_line.fwd = Some(reason.fwd());
+                        if o2.status_line.detail.is_none() {
+                            o2.status_line.detail = Some(reason.as_str().into());
+                        }
+                    }
+                    respond_outcome(&plan, headers, &o2, collapsed, debug.as_deref())
+                }
+                Err(err) => {
+                    metrics::origin_error(rule);
+                    origin_failure(&err, status(false, Some(reason.fwd())))
+                }
+            }
+        }
+    }
+}
+
+impl Outcome {
+    fn clone_shallow(&self) -> Outcome {
+        Outcome {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            meta: self.meta.clone(),
+            status_line: self.status_line.clone(),
+            shareable: self.shareable,
+        }
+    }
+}
+
+/// Serves a stored entry (fresh or stale), answering the client's conditionals with 304.
+fn respond_entry(plan: &CachePlan<'_>, req: &HeaderMap, e: &Entry, age: u64, cs: CacheStatus, debug: Option<&str>) -> Result<Response> {
+    let h = client_headers(plan.rule, &e.headers, true, Some(age), &cs, debug);
+    finish(plan, req, e.status, h, &e.body)
+}
+
+/// Serves a stale entry because the origin failed (RFC 5861 stale-if-error).
+fn stale_if_error(plan: &CachePlan<'_>, req: &HeaderMap, e: &Entry, now: u64, origin_status: Option<u16>, debug: Option<&str>) -> Result<Response> {
+    let mut cs = status(false, Some(Fwd::Stale));
+    cs.fwd_status = origin_status;
+    cs.ttl = Some(e.meta.ttl(now));
+    cs.detail = Some("stale-if-error".into());
+    metrics::stale_error_served(plan.rule, e.body.len());
+    respond_entry(plan, req, e, e.meta.age(now), cs, debug)
+}
+
+/// Serves what an origin round trip produced.
+fn respond_outcome(plan: &CachePlan<'_>, req: &HeaderMap, o: &Outcome, collapsed: bool, debug: Option<&str>) -> Result<Response> {
+    let mut cs = o.status_line.clone();
+    cs.collapsed = collapsed;
+    let now = conv::now_ms() / 1000;
+    let (cached, age) = match &o.meta {
+        Some(m) => {
+            cs.ttl = Some(m.ttl(now));
+            (true, Some(m.age(now)))
+        }
+        None => (false, None),
+    };
+    let h = client_headers(plan.rule, &o.headers, cached, age, &cs, debug);
+    if cached {
+        finish(plan, req, o.status, h, &o.body)
+    } else {
+        let body = if plan.head { Vec::new() } else { o.body.to_vec() };
+        fixed(o.status, &h, body)
+    }
+}
+
+/// 304 for a matching client conditional, else the full response (no body for HEAD).
+fn finish(plan: &CachePlan<'_>, req: &HeaderMap, st: u16, h: HeaderMap, body: &[u8]) -> Result<Response> {
+    if (200..300).contains(&st) && client_not_modified(req, &h) {
+        return empty(304, &not_modified_headers(&h));
+    }
+    if plan.head {
+        return empty(st, &h);
+    }
+    fixed(st, &h, body.to_vec())
+}
+
+/// Runs a revalidation in the background (stale-while-revalidate, early refresh, soft purge).
+fn background(c: &Ctx<'_>, job: Job) {
+    c.ctx.wait_until(async move {
+        let _ = flight(job).await;
+    });
+}
+
+/// Joins the in-flight fetch for the key, or starts one. Returns the outcome and whether this
+/// caller was a waiter (collapsed). Waiters given an outcome that may not be shared (a
+/// response that was not stored and might be personal) fetch for themselves.
+async fn flight(job: Job) -> std::result::Result<(Rc<Outcome>, bool), OriginError> {
+    let key = job.key.clone();
+    let existing = INFLIGHT.with(|m| m.borrow().get(&key).cloned());
+    if let Some(f) = existing {
+        let o = f.await?;
+        if o.shareable {
+            return Ok((o, true));
+        }
+        let mut own = job;
+        own.prior = None;
+        return fetch_and_store(own).await.map(|o| (o, false));
+    }
+    let fut: LocalBoxFuture<'static, FlightResult> = Box::pin(fetch_and_store(job));
+    let shared = fut.shared();
+    INFLIGHT.with(|m| m.borrow_mut().insert(key.clone(), shared.clone()));
+    let res = shared.await;
+    INFLIGHT.with(|m| m.borrow_mut().remove(&key));
+    res.map(|o| (o, false))
+}
+
+/// One origin round trip for a key: conditional when revalidating, then store per the plan.
+async fn fetch_and_store(job: Job) -> FlightResult {
+    let rule = job.rule;
+    let headers = match &job.prior {
+        Some(p) => decision::revalidation_headers(&p.meta, &job.origin_headers),
+        None => job.origin_headers.clone(),
+    };
+    let f: Fetched = origin::fetch_buffered(&job.origin_url, &headers, rule.origin_timeout * 1000).await?;
+    metrics::origin_fetch(rule, f.body.len());
+    let cache = Cache::default();
+    let fetch_ms = f.response_ms.saturating_sub(f.request_ms);
+    let resp_of = |status: u16, headers: &HeaderMap| -> (u16, HeaderMap) { (status, headers.clone()) };
+
+    // RFC 9111 §4.3.4: a 304 freshens the stored response: its headers are merged in and the
+    // stored body is kept (no body transfer).
+    let (status, merged, body, revalidated) = match (&job.prior, f.status) {
+        (Some(p), 304) => {
+            let mut merged = p.headers.clone();
+            edgecache::storable::merge_304_headers(&mut merged, &f.headers);
+            let (s, h) = resp_of(p.status, &merged);
+            (s, h, Rc::new(p.body.clone()), true)
+        }
+        _ => {
+            let (s, h) = resp_of(f.status, &f.headers);
+            (s, h, Rc::new(f.body), false)
+        }
+    };
+    let mut cs = CacheStatus {
+        fwd: Some(if job.prior.is_some() { Fwd::Stale } else { Fwd::UriMiss }),
+        fwd_status: Some(f.status),
+        ..status_default()
+    };
+    if decision::is_origin_error(status) || status >= 500 {
+        let shareable = !merged.contains_key(http::header::SET_COOKIE);
+        return Ok(Rc::new(Outcome { status, headers: merged, body, meta: None, status_line: cs, shareable }));
+    }
+    let oresp = OriginResponse {
+        status,
+        headers: &merged,
+        request_time: f.request_ms / 1000,
+        response_time: f.response_ms / 1000,
+        // Stored-at is when the request was sent: a purge that lands while this fetch is in
+        // flight must still cover what it returns.
+        now_ms: f.request_ms,
+        fetch_ms,
+    };
+    let too_large = body.len() as u64 > rule.max_body_size;
+    let store = if too_large { Err(DontStore::TooLarge) } else { plan_store(&job.plan, &job.req_headers, &oresp, rand01()) };
+    match store {
+        Ok(s) => {
+            let now = conv::now_ms() / 1000;
+            let keep = s.meta.edge_keep_secs(now, VALIDATOR_KEEP_SECS);
+            match store::put(&cache, &job.key, status, &s.headers, &s.meta, body.to_vec(), keep).await {
+                Ok(()) => cs.stored = true,
+                Err(e) => worker::console_error!("edgecache: cache.put failed for {}: {e}", job.key),
+            }
+            let _ = revalidated;
+            Ok(Rc::new(Outcome { status, headers: s.headers, body, meta: Some(s.meta), status_line: cs, shareable: true }))
+        }
+        Err(reason) => {
+            cs.detail = Some(reason.as_str().to_string());
+            if job.prior.is_some() {
+                // The origin no longer lets this be cached: drop the old copy.
+                let _ = store::delete(&cache, &job.key).await;
+            }
+            Ok(Rc::new(Outcome { status, headers: merged, body, meta: None, status_line: cs, shareable: false }))
+        }
+    }
+}
+
+fn status_default() -> CacheStatus {
+    decision::cache_status(false, None)
+}
