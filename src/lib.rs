@@ -12,3 +12,8 @@
 
 #[cfg(target_arch = "wasm32")]
 mod worker;
+
+pub mod cookies;
+pub mod duration;
+pub mod key;
+pub mod policy;
