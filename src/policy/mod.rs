@@ -2,8 +2,9 @@
 //!
 //! A policy file has `[defaults]` and an ordered list of `[[rules]]`. Every rule inherits each
 //! setting it does not set from `[defaults]` (which itself falls back to the built-in values of
-//! [`Rule::builtin_default`]); the nested tables `cookies`, `query` and `key` and the map
-//! `status_ttl` merge field by field (entry by entry). The first rule whose conditions all hold
+//! [`Rule::builtin_default`]); the nested tables `cookies`, `query` and `key` merge field by
+//! field, while the `status_ttl` map is one setting and is replaced as a whole (`{}` clears it).
+//! The first rule whose conditions all hold
 //! wins; when none matches, the synthetic rule named `"default"` (the resolved defaults) applies.
 //!
 //! ## Match syntax (all conditions of a rule must hold; each list matches if any entry matches)

@@ -228,6 +228,10 @@ mod toml_spans {
 pub(crate) struct Parsed {
     raw: RawPolicy,
     spans: Spans,
+    /// Errors found while reading the structure (unknown fields, wrong types).
+    errors: Vec<Diagnostic>,
+    /// Rules whose `name` is unreadable (already reported; not reported again as missing).
+    broken_rules: HashSet<usize>,
 }
 
 impl Parsed {
@@ -259,42 +263,46 @@ pub(crate) fn parse_json(src: &str, file: &str) -> Result<Parsed, PolicyErrors> 
 }
 
 /// Deserialise a table field by field (recursing into the nested tables listed in `nested`), so
-/// that every bad field is reported with its own path.
-fn check_fields<T: DeserializeOwned>(
-    obj: &Map<String, Value>,
+/// that every bad field is reported with its own path. Returns the table without its bad fields
+/// (so the good ones still get their semantic checks) and whether every field was good.
+fn clean_fields<T: DeserializeOwned>(
+    obj: Map<String, Value>,
     nested: &[&str],
     sink: &mut Sink<'_>,
     scope: &Scope,
     prefix: &str,
-) -> bool {
+) -> (Map<String, Value>, bool) {
     let mut ok = true;
+    let mut out = Map::new();
     for (k, v) in obj {
         let field = if prefix.is_empty() {
             k.clone()
         } else {
             format!("{prefix}.{k}")
         };
-        if let (true, Value::Object(inner)) = (nested.contains(&k.as_str()), v) {
-            // Check the nested table's own fields; then the table as a whole below.
-            let inner_ok = match k.as_str() {
-                "cookies" => check_fields::<model::RawCookies>(inner, &[], sink, scope, &field),
-                "query" => check_fields::<model::RawQuery>(inner, &[], sink, scope, &field),
-                "key" => check_fields::<model::RawKey>(inner, &[], sink, scope, &field),
-                _ => true,
-            };
-            if !inner_ok {
+        let v = match v {
+            Value::Object(inner) if nested.contains(&k.as_str()) => {
+                let (inner, inner_ok) = match k.as_str() {
+                    "cookies" => clean_fields::<model::RawCookies>(inner, &[], sink, scope, &field),
+                    "query" => clean_fields::<model::RawQuery>(inner, &[], sink, scope, &field),
+                    _ => clean_fields::<model::RawKey>(inner, &[], sink, scope, &field),
+                };
+                ok &= inner_ok;
+                Value::Object(inner)
+            }
+            v => v,
+        };
+        let mut single = Map::new();
+        single.insert(k.clone(), v);
+        match serde_json::from_value::<T>(Value::Object(single.clone())) {
+            Ok(_) => out.extend(single),
+            Err(e) => {
+                sink.err(scope, &field, friendlier(e.to_string(), &k));
                 ok = false;
-                continue;
             }
         }
-        let mut single = Map::new();
-        single.insert(k.clone(), v.clone());
-        if let Err(e) = serde_json::from_value::<T>(Value::Object(single)) {
-            sink.err(scope, &field, friendlier(e.to_string(), k));
-            ok = false;
-        }
     }
-    ok
+    (out, ok)
 }
 
 /// Shorten serde's "unknown field `x`, expected one of ..." to a suggestion when one is close.
@@ -344,6 +352,7 @@ fn from_value(value: Value, spans: Spans, file: &str) -> Result<Parsed, PolicyEr
         warnings: Vec::new(),
     };
     let mut raw = RawPolicy::default();
+    let mut broken = HashSet::new();
     let Value::Object(top) = value else {
         return Err(single_error(
             file,
@@ -355,11 +364,11 @@ fn from_value(value: Value, spans: Spans, file: &str) -> Result<Parsed, PolicyEr
         match (k.as_str(), v) {
             ("defaults", Value::Object(obj)) => {
                 let scope = Scope::defaults();
-                if check_fields::<RawDefaults>(&obj, SETTINGS_TABLES, &mut sink, &scope, "") {
-                    match serde_json::from_value(Value::Object(obj)) {
-                        Ok(d) => raw.defaults = d,
-                        Err(e) => sink.err(&scope, "", e.to_string()),
-                    }
+                let (obj, _) =
+                    clean_fields::<RawDefaults>(obj, SETTINGS_TABLES, &mut sink, &scope, "");
+                match serde_json::from_value(Value::Object(obj)) {
+                    Ok(d) => raw.defaults = d,
+                    Err(e) => sink.err(&scope, "", e.to_string()),
                 }
             }
             ("rules", Value::Array(items)) => {
@@ -373,15 +382,24 @@ fn from_value(value: Value, spans: Spans, file: &str) -> Result<Parsed, PolicyEr
                 }
                 for (i, item) in items.into_iter().enumerate() {
                     let name = item.get("name").and_then(Value::as_str).map(str::to_string);
+                    if name.is_none() && item.get("name").is_some() {
+                        broken.insert(i);
+                    }
                     let scope = Scope::rule(i, name.as_deref());
                     let Value::Object(obj) = item else {
                         sink.err(&scope, "", "expected a table ([[rules]])".into());
+                        broken.insert(i);
+                        raw.rules.push(RawRule::default());
                         continue;
                     };
-                    if check_fields::<RawRule>(&obj, SETTINGS_TABLES, &mut sink, &scope, "") {
-                        match serde_json::from_value(Value::Object(obj)) {
-                            Ok(r) => raw.rules.push(r),
-                            Err(e) => sink.err(&scope, "", e.to_string()),
+                    let (obj, _) =
+                        clean_fields::<RawRule>(obj, SETTINGS_TABLES, &mut sink, &scope, "");
+                    match serde_json::from_value(Value::Object(obj)) {
+                        Ok(r) => raw.rules.push(r),
+                        Err(e) => {
+                            sink.err(&scope, "", e.to_string());
+                            broken.insert(i);
+                            raw.rules.push(RawRule::default());
                         }
                     }
                 }
@@ -399,13 +417,13 @@ fn from_value(value: Value, spans: Spans, file: &str) -> Result<Parsed, PolicyEr
             ),
         }
     }
-    if sink.errors.is_empty() {
-        Ok(Parsed { raw, spans })
-    } else {
-        Err(PolicyErrors {
-            errors: sink.errors,
-        })
-    }
+    let errors = sink.errors;
+    Ok(Parsed {
+        raw,
+        spans,
+        errors,
+        broken_rules: broken,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,6 +746,8 @@ fn apply_settings(base: &mut Rule, raw: &RawDefaults, sink: &mut Sink<'_>, scope
         base.heuristic_freshness = b;
     }
     if let Some(map) = &raw.status_ttl {
+        // The map is one setting: a rule's map replaces the inherited one (`{}` clears it).
+        base.status_ttl = StatusTtl::default();
         for (k, v) in map {
             let field = format!("status_ttl.{k}");
             match status_key(k) {
@@ -828,9 +848,13 @@ fn apply_settings(base: &mut Rule, raw: &RawDefaults, sink: &mut Sink<'_>, scope
                 base.query.deny = p;
             }
         }
+        // In [defaults] both lists are legitimately set (rules switch modes); in a rule, a
+        // non-empty list its own mode ignores is most likely a mistake.
+        let set = |l: &Option<Vec<String>>| l.as_ref().is_some_and(|l| !l.is_empty());
         let unused = match base.query.mode {
-            QueryMode::Allow => q.deny.as_ref().map(|_| "query.deny"),
-            QueryMode::Deny => q.allow.as_ref().map(|_| "query.allow"),
+            _ if scope.path == "defaults" => None,
+            QueryMode::Allow => set(&q.deny).then_some("query.deny"),
+            QueryMode::Deny => set(&q.allow).then_some("query.allow"),
             QueryMode::Ignore => None,
         };
         if let Some(f) = unused {
@@ -1066,7 +1090,7 @@ pub(crate) fn validate(parsed: Parsed, file: &str) -> Result<Loaded, PolicyError
     let mut sink = Sink {
         file,
         spans: &parsed.spans,
-        errors: Vec::new(),
+        errors: parsed.errors.clone(),
         warnings: Vec::new(),
     };
     let raw = &parsed.raw;
@@ -1086,7 +1110,9 @@ pub(crate) fn validate(parsed: Parsed, file: &str) -> Result<Loaded, PolicyError
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (i, r) in raw.rules.iter().enumerate() {
         let scope = Scope::rule(i, (!r.name.is_empty()).then_some(r.name.as_str()));
-        rule_name(r, &mut seen, &mut sink, &scope);
+        if !(r.name.is_empty() && parsed.broken_rules.contains(&i)) {
+            rule_name(r, &mut seen, &mut sink, &scope);
+        }
         let mut rule = defaults.clone();
         rule.index = i;
         rule.name = r.name.clone();
@@ -1136,9 +1162,10 @@ pub(crate) fn validate(parsed: Parsed, file: &str) -> Result<Loaded, PolicyError
         rules.push(rule);
     }
     if !sink.errors.is_empty() {
-        return Err(PolicyErrors {
-            errors: sink.errors,
-        });
+        // File order when positions are known (TOML); positionless errors keep their order.
+        let mut errors = sink.errors;
+        errors.sort_by_key(|d| d.line_col.unwrap_or((usize::MAX, 0)));
+        return Err(PolicyErrors { errors });
     }
     shadow_warnings(&rules, &mut sink);
     let warnings = sink.warnings;
