@@ -14,10 +14,17 @@
 mod worker;
 
 pub mod cache_control;
+pub mod cookies;
+pub mod decision;
+pub mod duration;
 pub mod freshness;
+pub mod key;
 pub mod meta;
+pub mod metrics;
+pub mod policy;
+pub mod purge;
 pub mod status;
 pub mod storable;
+pub mod tags;
 pub mod variance;
-pub mod purge;
 pub mod webhook_sig;

@@ -1,2 +1,186 @@
-//! Host CLI: `edgecache check` and `edgecache explain`.
+//! Host CLI: `edgecache check`, `edgecache policy-json` and `edgecache explain`.
+//!
+//! - `edgecache check [file]`: validate the policy (default `$EDGECACHE_POLICY`, else
+//!   `edgecache.toml`), print warnings and a table of the rules; exit 1 with every error on
+//!   stderr when invalid.
+//! - `edgecache policy-json [file]`: print the validated policy as JSON (embedded by the worker).
+//! - `edgecache explain …`: reserved.
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    std::process::exit(host::run(std::env::args().skip(1).collect()));
+}
+
+#[cfg(target_arch = "wasm32")]
 fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod host {
+    use edgecache::duration::format_duration;
+    use edgecache::policy::{CookieMode, Policy, QueryMode, Rule};
+
+    const USAGE: &str = "usage: edgecache <check|policy-json|explain> [policy.toml]\n\
+        The policy file defaults to $EDGECACHE_POLICY, else edgecache.toml.";
+
+    fn policy_path(arg: Option<&String>) -> String {
+        arg.cloned()
+            .or_else(|| std::env::var("EDGECACHE_POLICY").ok())
+            .unwrap_or_else(|| "edgecache.toml".to_string())
+    }
+
+    fn read(path: &str) -> Result<String, i32> {
+        std::fs::read_to_string(path).map_err(|e| {
+            eprintln!("{path}: cannot read: {e}");
+            1
+        })
+    }
+
+    /// Run a command; returns the process exit code.
+    pub fn run(args: Vec<String>) -> i32 {
+        match args.first().map(String::as_str) {
+            Some("check") => check(&policy_path(args.get(1))),
+            Some("policy-json") => policy_json(&policy_path(args.get(1))),
+            Some("explain") => {
+                eprintln!("explain: not yet available");
+                2
+            }
+            Some("-h") | Some("--help") | Some("help") => {
+                println!("{USAGE}");
+                0
+            }
+            _ => {
+                eprintln!("{USAGE}");
+                2
+            }
+        }
+    }
+
+    fn check(path: &str) -> i32 {
+        let src = match read(path) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        match Policy::from_toml_str(&src, path) {
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!(
+                    "{path}: invalid ({} error{})",
+                    errors.errors.len(),
+                    if errors.errors.len() == 1 { "" } else { "s" }
+                );
+                1
+            }
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    eprintln!("warning: {w}");
+                }
+                print!("{}", table(&loaded.policy));
+                println!(
+                    "{path}: ok ({} rules, {} warning{})",
+                    loaded.policy.rules.len(),
+                    loaded.warnings.len(),
+                    if loaded.warnings.len() == 1 { "" } else { "s" }
+                );
+                0
+            }
+        }
+    }
+
+    fn policy_json(path: &str) -> i32 {
+        let src = match read(path) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        match edgecache::policy::toml_to_json(&src, path) {
+            Ok(json) => {
+                println!("{json}");
+                0
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                1
+            }
+        }
+    }
+
+    fn row(r: &Rule) -> Vec<String> {
+        let mode = if r.bypass {
+            "bypass".to_string()
+        } else {
+            r.origin_cache_control.as_str().to_string()
+        };
+        let (edge, browser, stale) = if r.bypass {
+            ("-".into(), "-".into(), "-".into())
+        } else {
+            (
+                format_duration(r.edge_ttl),
+                format_duration(r.browser_ttl),
+                format!(
+                    "{}/{}",
+                    format_duration(r.stale_while_revalidate),
+                    format_duration(r.stale_if_error)
+                ),
+            )
+        };
+        let cookies = match r.cookies.mode {
+            CookieMode::Allow => format!(
+                "allow:{}",
+                r.cookies.allow.patterns().collect::<Vec<_>>().join(",")
+            ),
+            m => m.as_str().to_string(),
+        };
+        let query = match r.query.mode {
+            QueryMode::Ignore => "ignore".to_string(),
+            QueryMode::Allow => format!(
+                "allow:{}",
+                r.query.allow.patterns().collect::<Vec<_>>().join(",")
+            ),
+            QueryMode::Deny => format!("deny:{}", r.query.deny.patterns().count()),
+        };
+        vec![
+            if r.is_default() {
+                "-".into()
+            } else {
+                r.index.to_string()
+            },
+            r.name.clone(),
+            r.when.describe(),
+            mode,
+            edge,
+            browser,
+            stale,
+            cookies,
+            query,
+        ]
+    }
+
+    /// The rules in order, then the default rule, as an aligned text table.
+    fn table(p: &Policy) -> String {
+        let head: Vec<String> = [
+            "#", "name", "match", "mode", "edge", "browser", "swr/sie", "cookies", "query",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut rows = vec![head];
+        rows.extend(p.rules.iter().map(row));
+        rows.push(row(&p.defaults));
+        let mut widths = vec![0usize; rows[0].len()];
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for r in &rows {
+            let line: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,352 @@
+//! Cache keys: a normalised absolute URL per stored response, usable with the Workers Cache API.
+//!
+//! `https://{host}{:port}{path}{?query}` with, when the rule varies on request headers or kept
+//! cookies, a final reserved parameter `__ec_vary=…`:
+//!
+//! - **scheme** always `https`: `http://` and `https://` requests for the same resource share one
+//!   entry (the edge serves both from one origin fetch), and the Cache API only accepts http(s)
+//!   URLs as keys.
+//! - **host** lower-cased (the URL parser does it, with IDNA); when the rule sets
+//!   `key.include_host = false` it is replaced by [`SHARED_HOST`] so every host shares entries.
+//! - **port** dropped when it is the default of the request's scheme or 443; other ports stay
+//!   (different ports are different origins).
+//! - **path** normalised without changing its meaning (RFC 3986 §6.2.2): percent-encoded
+//!   unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded, other percent-encodings get
+//!   upper-case hex digits (`%2f` → `%2F`, never decoded), dot-segments are removed
+//!   (RFC 3986 §5.2.4), an empty path becomes `/`.
+//! - **query**: each `name[=value]` pair gets the same percent normalisation; pairs are dropped
+//!   per the rule's query mode (`ignore` drops all, `allow` keeps listed names, `deny` drops listed
+//!   names; `name_*` is a prefix), empty pairs and any parameter starting with `__ec_` (reserved,
+//!   so clients cannot forge a variant) are dropped, then the rest is sorted by name with a stable
+//!   sort: parameters with the same name keep their original relative order (`a=2&a=1` and
+//!   `a=1&a=2` may mean different things to the origin). `+` is left as is.
+//! - **fragment** dropped.
+//! - **vary**: `__ec_vary=` then the percent-encoding (every byte but unreserved ones) of the
+//!   entries joined by `\n`, sorted by name. Each entry is `name:value` where value is every
+//!   value of that request header joined with `", "`, or just `name` when the header is absent.
+//!   With `cookies.mode = "allow"` an entry `cookie:` holds the kept cookies sorted by name.
+//!   It is always the last parameter, so [`strip_vary`] recovers the base key.
+
+use crate::cookies::canonical_kept_cookies;
+use crate::policy::{CookieMode, Policy, QueryMode, QueryPolicy, Rule};
+use std::borrow::Cow;
+use std::fmt;
+
+/// Name of the reserved query parameter carrying the vary entries.
+pub const VARY_PARAM: &str = "__ec_vary";
+/// Prefix of reserved query parameters; such parameters are removed from incoming URLs.
+pub const RESERVED_PREFIX: &str = "__ec_";
+/// Host used in keys of rules with `key.include_host = false`.
+pub const SHARED_HOST: &str = "shared.edgecache.invalid";
+
+/// Why a purge URL could not be normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// Not an absolute URL.
+    InvalidUrl(String),
+    /// Not `http` or `https`.
+    UnsupportedScheme(String),
+    /// The URL has no host.
+    MissingHost,
+}
+
+impl KeyError {
+    /// Stable short identifier.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyError::InvalidUrl(_) => "invalid-url",
+            KeyError::UnsupportedScheme(_) => "unsupported-scheme",
+            KeyError::MissingHost => "missing-host",
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::InvalidUrl(e) => write!(f, "invalid URL: {e}"),
+            KeyError::UnsupportedScheme(s) => write!(f, "unsupported scheme {s:?} (use https)"),
+            KeyError::MissingHost => f.write_str("URL has no host"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decode percent-encoded unreserved characters and upper-case the hex of the others.
+fn normalize_pct(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                let v = h * 16 + l;
+                if is_unreserved(v) {
+                    out.push(v);
+                } else {
+                    out.extend_from_slice(&[
+                        b'%',
+                        b[i + 1].to_ascii_uppercase(),
+                        b[i + 2].to_ascii_uppercase(),
+                    ]);
+                }
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    // Only ASCII was decoded and every other byte copied, so UTF-8 validity is preserved.
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(_) => Cow::Borrowed(s),
+    }
+}
+
+/// Normalise a request path (see the module docs); idempotent, never panics.
+pub fn normalize_path(path: &str) -> Cow<'_, str> {
+    let p = normalize_pct(path);
+    let has_dots = p.split('/').any(|s| s == "." || s == "..");
+    if p.starts_with('/') && !has_dots {
+        return p;
+    }
+    let body = p.strip_prefix('/').unwrap_or(&p);
+    let segs: Vec<&str> = body.split('/').collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segs.len());
+    for (i, s) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        match *s {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    Cow::Owned(format!("/{}", out.join("/")))
+}
+
+/// The query string kept in the key under `q` (see the module docs), `None` when empty.
+pub fn normalize_query(query: &str, q: &QueryPolicy) -> Option<String> {
+    if q.mode == QueryMode::Ignore {
+        return None;
+    }
+    let mut kept: Vec<(Cow<'_, str>, usize)> = Vec::new();
+    for pair in query.split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let norm = normalize_pct(pair);
+        let name_len = norm.find('=').unwrap_or(norm.len());
+        let name = &norm[..name_len];
+        if name.starts_with(RESERVED_PREFIX) || !q.keeps(name) {
+            continue;
+        }
+        kept.push((norm, name_len));
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    kept.sort_by(|(a, al), (b, bl)| a[..*al].cmp(&b[..*bl]));
+    let mut out = String::with_capacity(query.len());
+    for (i, (p, _)) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(p);
+    }
+    Some(out)
+}
+
+/// The key without vary entries: what purge-by-URL compares against.
+pub fn base_key(url: &url::Url, rule: &Rule) -> String {
+    let host = if rule.key.include_host {
+        url.host_str().unwrap_or(SHARED_HOST)
+    } else {
+        SHARED_HOST
+    };
+    let mut out = String::with_capacity(url.as_str().len() + 8);
+    out.push_str("https://");
+    out.push_str(host);
+    match url.port() {
+        None | Some(443) => {}
+        Some(p) => {
+            out.push(':');
+            out.push_str(&p.to_string());
+        }
+    }
+    out.push_str(&normalize_path(url.path()));
+    if let Some(q) = url.query().and_then(|q| normalize_query(q, &rule.query)) {
+        out.push('?');
+        out.push_str(&q);
+    }
+    out
+}
+
+fn pct_encode_into(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if is_unreserved(b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+}
+
+/// The `__ec_vary` value for this request, `None` when the rule varies on nothing.
+fn vary_value(rule: &Rule, headers: &http::HeaderMap) -> Option<String> {
+    let with_cookie = rule.cookies.mode == CookieMode::Allow;
+    if rule.key.vary.is_empty() && !with_cookie {
+        return None;
+    }
+    let mut entries: Vec<(&str, Option<Vec<u8>>)> = Vec::new();
+    for name in &rule.key.vary {
+        let mut value: Option<Vec<u8>> = None;
+        for v in headers.get_all(name) {
+            let v = v.as_bytes().trim_ascii();
+            match &mut value {
+                None => value = Some(v.to_vec()),
+                Some(acc) => {
+                    acc.extend_from_slice(b", ");
+                    acc.extend_from_slice(v);
+                }
+            }
+        }
+        entries.push((name.as_str(), value));
+    }
+    if with_cookie {
+        let all: Vec<&str> = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let kept = canonical_kept_cookies(&all.join("; "), &rule.cookies.allow);
+        entries.push(("cookie", kept.map(String::into_bytes)));
+    }
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut raw = Vec::new();
+    for (i, (name, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            raw.push(b'\n');
+        }
+        raw.extend_from_slice(name.as_bytes());
+        if let Some(v) = value {
+            raw.push(b':');
+            raw.extend_from_slice(v);
+        }
+    }
+    let mut out = String::with_capacity(raw.len() * 2);
+    pct_encode_into(&mut out, &raw);
+    Some(out)
+}
+
+/// The cache key of a request under `rule` (see the module docs for the exact form).
+///
+/// Idempotent: the key of the URL of a key (same headers) is the same key.
+pub fn cache_key(url: &url::Url, rule: &Rule, req_headers: &http::HeaderMap) -> String {
+    let mut key = base_key(url, rule);
+    if let Some(v) = vary_value(rule, req_headers) {
+        key.push(if key.contains('?') { '&' } else { '?' });
+        key.push_str(VARY_PARAM);
+        key.push('=');
+        key.push_str(&v);
+    }
+    key
+}
+
+/// The base key of a cache key: the key without its trailing `__ec_vary` parameter.
+pub fn strip_vary(key: &str) -> &str {
+    for sep in ['?', '&'] {
+        let needle = format!("{sep}{VARY_PARAM}=");
+        if let Some(i) = key.rfind(&needle) {
+            return &key[..i];
+        }
+    }
+    key
+}
+
+/// Normalise a URL given to purge exactly as [`base_key`] does for a `GET` of that URL.
+///
+/// The purge then applies to every vary variant of that base key.
+pub fn normalize_url_for_purge(url: &str, policy: &Policy) -> Result<String, KeyError> {
+    let u = url::Url::parse(url).map_err(|e| KeyError::InvalidUrl(e.to_string()))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(KeyError::UnsupportedScheme(u.scheme().to_string()));
+    }
+    let host = u.host_str().ok_or(KeyError::MissingHost)?;
+    let rule = policy.match_rule("GET", host, &normalize_path(u.path()));
+    Ok(base_key(&u, rule))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PATHS: &[(&str, &str)] = &[
+        ("", "/"),
+        ("/", "/"),
+        ("/a/b/../c", "/a/c"),
+        ("/a/./b/.", "/a/b/"),
+        ("/a/b/..", "/a/"),
+        ("/..", "/"),
+        ("/../../x", "/x"),
+        ("/%7euser/%2f%2F", "/~user/%2F%2F"),
+        ("/%41%42%2e%2E/x", "/AB../x"),
+        ("/a/%2E%2E/b", "/b"),
+        ("/%zz/%4", "/%zz/%4"),
+        ("/caf%c3%a9", "/caf%C3%A9"),
+        ("relative", "/relative"),
+        ("//double", "//double"),
+    ];
+
+    #[test]
+    fn paths() {
+        for (input, want) in PATHS {
+            assert_eq!(normalize_path(input), *want, "{input}");
+            assert_eq!(normalize_path(want), *want, "idempotent {want}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn path_never_panics_and_is_idempotent(p in "[/a.%2eEfF]{0,30}") {
+            let once = normalize_path(&p).into_owned();
+            prop_assert_eq!(normalize_path(&once).into_owned(), once);
+        }
+
+        #[test]
+        fn pct_never_panics(p in ".{0,40}") {
+            let once = normalize_path(&p).into_owned();
+            prop_assert_eq!(normalize_path(&once).into_owned(), once);
+        }
+    }
+}
