@@ -20,6 +20,7 @@ function h(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") e.className = v;
     else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k === "style") Object.assign(e.style, v); // CSSOM, so a strict style-src CSP still allows it
     else e.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
@@ -215,8 +216,9 @@ function renderStats(s) {
 
 function renderRules(rules) {
   const tbody = $("rules-table").tBodies[0];
-  const rows = rules.filter((r) => r && typeof r === "object");
-  if (!rows.length || rows.every((r) => !num(r.requests))) {
+  // Rules that saw requests, busiest first (pseudo-rules such as "(purge)" count no requests).
+  const rows = rules.filter((r) => r && typeof r === "object" && num(r.requests) > 0).sort((a, b) => num(b.requests) - num(a.requests));
+  if (!rows.length) {
     tbody.replaceChildren(h("tr", { class: "empty-row" }, h("td", { colspan: 6 }, "No traffic yet — open ", h("a", { href: "/", target: "_blank", rel: "noopener" }, "the site"), ".")));
     return;
   }
@@ -226,7 +228,7 @@ function renderRules(rules) {
       h("th", { scope: "row" }, String(r.name ?? "—")),
       h("td", { class: "num" }, int(r.requests)),
       h("td", { class: "num" }, h("span", { class: "ratio-cell" },
-        h("span", { class: "mini-bar", "aria-hidden": "true" }, h("span", { style: `width:${ratio === null ? 0 : (ratio * 100).toFixed(1)}%` })),
+        h("span", { class: "mini-bar", "aria-hidden": "true" }, h("span", { style: { width: `${ratio === null ? 0 : (ratio * 100).toFixed(1)}%` } })),
         pct(ratio))),
       h("td", { class: "num hide-narrow" }, int(r.bypasses)),
       h("td", { class: num(r.origin_errors) ? "num has-errors" : "num", title: num(r.origin_errors) ? `${int(r.origin_errors)} origin errors` : null }, int(r.origin_fetches), num(r.origin_errors) ? h("span", { class: "bad small hide-narrow", title: "origin errors" }, ` (${int(r.origin_errors)} err)`) : null),
@@ -245,7 +247,7 @@ function renderBypassReasons(reasons, totalBypasses) {
   const max = entries[0][1];
   list.replaceChildren(...entries.map(([reason, n]) => h("li", {},
     h("span", { class: "bar-label" }, reason),
-    h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill", style: `width:${((n / max) * 100).toFixed(1)}%` })),
+    h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill", style: { width: `${((n / max) * 100).toFixed(1)}%` } })),
     h("span", { class: "bar-value" }, `${int(n)} `, h("span", { class: "muted" }, `(${pct(n / (totalBypasses || sum), 0)})`)))));
 }
 
@@ -361,18 +363,23 @@ $("explain-form").addEventListener("submit", async (ev) => {
 
 function renderExplain(j) {
   const decision = String(j.decision ?? "unknown");
+  const has = (v) => v !== undefined && v !== null && v !== "";
+  const stale = [has(j.swr) ? `while revalidating ${ttl(j.swr)}` : null, has(j.sie) ? `if error ${ttl(j.sie)}` : null].filter(Boolean).join(" · ");
   const rows = [
-    ["Rule", j.rule],
-    ["Cache key", j.key],
-    ["Edge TTL", j.edge_ttl !== undefined ? ttl(j.edge_ttl) : undefined],
-    ["Browser TTL", j.browser_ttl !== undefined ? ttl(j.browser_ttl) : undefined],
+    ["Rule", has(j.rule) ? (Number.isInteger(j.rule_index) ? `#${j.rule_index} ${j.rule}` : String(j.rule)) : undefined],
+    ["Cache key", has(j.key) ? h("code", {}, String(j.key)) : decision === "bypass" ? h("span", { class: "muted" }, "none — not stored") : undefined],
+    ["Edge TTL", has(j.edge_ttl) ? ttl(j.edge_ttl) + (has(j.mode) ? ` (${j.mode})` : "") : undefined],
+    ["Browser TTL", has(j.browser_ttl) ? ttl(j.browser_ttl) : undefined],
+    ["Serve stale", stale || undefined],
     ["Reason", j.reason],
     ["Cookies", j.cookies],
-  ].filter(([, v]) => v !== undefined && v !== null && v !== "");
+  ].filter(([, v]) => has(v));
   $("explain-result").replaceChildren(
-    h("div", { class: `decision decision-${decision.replace(/[^a-z0-9-]/gi, "")}`, id: "explain-decision" }, decision),
-    h("dl", { class: "kv" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, k === "Cache key" ? h("code", {}, String(v)) : String(v))])),
-    j.text ? h("pre", { class: "explain-text" }, String(j.text)) : null,
+    h("div", { class: "decision-line" },
+      h("span", { class: "decision-label" }, "Decision"),
+      h("div", { class: `decision decision-${decision.replace(/[^a-z0-9-]/gi, "")}`, id: "explain-decision" }, decision)),
+    h("dl", { class: "kv" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    has(j.text) ? h("pre", { class: "explain-text" }, String(j.text)) : null,
   );
 }
 
@@ -394,16 +401,18 @@ async function loadPolicy() {
       return;
     }
     list.replaceChildren(...rules.map((rule, i) => {
-      const facts = [
+      const facts = (rule.bypass ? [["never cached", ""]] : [
         ["mode", rule.mode], ["edge", rule.edge_ttl], ["browser", rule.browser_ttl],
         ["swr", rule.swr], ["sie", rule.sie],
-      ].filter(([, v]) => v !== undefined && v !== null && v !== "");
+      ]).filter(([, v]) => v !== undefined && v !== null);
+      const isDefault = rule.name === "default" && i === rules.length - 1;
       return h("li", { class: rule.bypass ? "rule bypass" : "rule" },
         h("span", { class: "rule-index" }, String(rule.index ?? i)),
         h("div", { class: "rule-body" },
           h("div", { class: "rule-title" },
             h("strong", {}, String(rule.name ?? `rule ${i}`)),
-            rule.bypass ? h("span", { class: "badge danger" }, "bypass") : null),
+            rule.bypass ? h("span", { class: "badge danger" }, "bypass") : null,
+            isDefault ? h("span", { class: "badge" }, "when no rule matches") : null),
           rule.match ? h("code", { class: "rule-match" }, String(rule.match)) : null,
           facts.length ? h("ul", { class: "chips" }, facts.map(([k, v]) => h("li", {}, h("span", { class: "muted" }, `${k} `), typeof v === "number" ? ttl(v) : String(v)))) : null));
     }));

@@ -42,6 +42,10 @@ async function newPage(viewport) {
   const p = await ctx.newPage();
   p.setDefaultTimeout(15_000);
   p.on("pageerror", (e) => pageErrors.push(e.message));
+  // Console errors too (a missing asset, a CSP violation); the wrong-token login's 401 is expected.
+  p.on("console", (m) => {
+    if (m.type() === "error" && !/\b401\b/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
+  });
   p.on("dialog", (d) => d.dismiss());
   return p;
 }
@@ -155,6 +159,6 @@ test("phone layout: no horizontal scrolling, all sections readable", async () =>
   }
 });
 
-test("no script errors on the page", () => {
+test("no script or console errors on the page", () => {
   assert.deepEqual(pageErrors, []);
 });
