@@ -707,11 +707,14 @@ fn edge_timing(
             // must-revalidate response directive, or an applicable s-maxage or
             // proxy-revalidate response directive)". RFC 5861's stale-* directives are the
             // origin's explicit permission, and take precedence over the rule's windows.
+            // In `cap` mode the operator's stale windows apply to s-maxage responses too (the
+            // origin's TTL is only an upper bound there); must-revalidate is still honoured.
             let explicit_stale =
                 cc.stale_while_revalidate.is_some() || cc.stale_if_error.is_some();
-            let must_revalidate = cc.must_revalidate
-                || cc.proxy_revalidate
-                || (cc.s_maxage.is_some() && !explicit_stale);
+            let s_maxage_forbids = rule.origin_cache_control == OriginMode::Respect
+                && cc.s_maxage.is_some()
+                && !explicit_stale;
+            let must_revalidate = cc.must_revalidate || cc.proxy_revalidate || s_maxage_forbids;
             Ok(EdgeTiming {
                 lifetime,
                 swr: cc

@@ -1,17 +1,65 @@
-//! The thin Workers adapter: turns `worker` Request/Response/Cache/KV calls into core inputs and
-//! carries out the plans the core returns. No policy decision lives here.
+//! The thin Workers adapter: turns `worker` Request/Response/Cache/KV/Durable Object calls into
+//! core inputs and carries out the plans the core returns. No policy decision lives here.
 
-mod proxy;
+mod admin;
+mod conv;
+mod metrics;
+mod objects;
+mod origin;
+mod purge_check;
+mod serve;
+mod state;
+mod store;
+
 
 use worker::{event, Context, Env, Request, Response, Result};
 
 /// Runs once per isolate: panics go to the console with their message and location.
-#[worker::event(start)]
+#[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    proxy::handle(req, &env, &ctx).await
+    let origin = match env.var("ORIGIN").map(|v| v.to_string()) {
+        Ok(o) => match url::Url::parse(&o) {
+            Ok(u) => u,
+            Err(e) => return Response::error(format!("edgecache: ORIGIN {o:?} is not a URL: {e}"), 500),
+        },
+        Err(_) => return Response::error("edgecache: the ORIGIN var is not set", 500),
+    };
+    let resp = if req.path().starts_with(admin::PREFIX) {
+        admin::handle(req, &env, &origin).await
+    } else {
+        let debug = env.var("EDGECACHE_DEBUG").map(|v| v.to_string() == "1").unwrap_or(false);
+        let c = serve::Ctx { env: &env, ctx: &ctx, origin, debug };
+        serve::handle(req, &c).await
+    };
+    // Counters go to the metrics hub every few seconds, off the request path.
+    if let Some(snap) = metrics::take_due(conv::now_ms(), false) {
+        let env2 = env.clone();
+        ctx.wait_until(async move { send_metrics(&env2, snap).await });
+    }
+    resp
+}
+
+async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
+    let Ok(body) = serde_json::to_string(&snap) else { return };
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post).with_body(Some(body.into()));
+    let sent = match (admin::hub(env), Request::new_with_init("https://hub/add", &init)) {
+        (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.is_ok(),
+        _ => false,
+    };
+    if !sent {
+        metrics::restore(&snap);
+    }
+}
+
+/// Sends pending counters now (the stats API calls it so the page sees its own isolate's latest).
+pub async fn flush_metrics(env: &Env, force: bool) {
+    if let Some(snap) = metrics::take_due(conv::now_ms(), force) {
+        send_metrics(env, snap).await;
+    }
 }

@@ -5,14 +5,14 @@ use super::conv::{self, empty, fixed, now_ms, rand01, to_map};
 use super::origin::{self, Fetched, OriginError};
 use super::store::{self, Entry};
 use super::{metrics, purge_check, state};
-use edgecache::decision::{
+use crate::decision::{
     self, client_headers, client_not_modified, not_modified_headers, plan_hit, plan_store,
     serve_stale_on_error, BypassReason, CachePlan, DontStore, HitPlan, MissReason, OriginResponse,
     RequestPlan, VALIDATOR_KEEP_SECS,
 };
-use edgecache::meta::EntryMeta;
-use edgecache::policy::{Policy, Rule};
-use edgecache::status::{CacheStatus, Fwd};
+use crate::meta::EntryMeta;
+use crate::policy::{Policy, Rule};
+use crate::status::{CacheStatus, Fwd};
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use http::{HeaderMap, Method};
 use std::cell::RefCell;
@@ -392,7 +392,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
     let (status, merged, body, revalidated) = match (&job.prior, f.status) {
         (Some(p), 304) => {
             let mut merged = p.headers.clone();
-            edgecache::storable::merge_304_headers(&mut merged, &f.headers);
+            crate::storable::merge_304_headers(&mut merged, &f.headers);
             let (s, h) = resp_of(p.status, &merged);
             (s, h, Rc::new(p.body.clone()), true)
         }

@@ -1,7 +1,7 @@
 //! Per-isolate state: the compiled policy (once), the purge-record memo, in-flight origin fetches.
 
-use edgecache::policy::Policy;
-use edgecache::purge::RecordMemo;
+use crate::policy::Policy;
+use crate::purge::RecordMemo;
 use std::cell::{OnceCell, RefCell};
 
 /// The policy embedded at build time (validated by `edgecache check` before the build).

@@ -7,7 +7,7 @@
 //! metadata in [`META_HEADER`]; the origin's own `Cache-Control` lives in the metadata.
 
 use super::conv::{fixed, to_map};
-use edgecache::meta::{EntryMeta, META_HEADER};
+use crate::meta::{EntryMeta, META_HEADER};
 use http::{HeaderMap, HeaderValue};
 use worker::{Cache, Result};
 

@@ -1,0 +1,160 @@
+//! "What would edgecache do with this request?": the same [`plan_request`] the worker runs,
+//! rendered for people (CLI `edgecache explain`, dashboard `GET /__edgecache/api/explain`).
+
+use crate::decision::{plan_request, RequestPlan};
+use crate::duration::format_duration;
+use crate::policy::{OriginMode, Policy};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::Serialize;
+
+/// An explanation of one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// `cache` or `bypass`.
+    pub decision: &'static str,
+    /// Why (the bypass reason, or what the cache will do).
+    pub reason: String,
+    /// Matched rule name.
+    pub rule: String,
+    /// Matched rule index (`rules.len()` for the default rule).
+    pub rule_index: usize,
+    /// Cache key (empty on bypass).
+    pub key: String,
+    /// Edge TTL of the rule (formatted), and how the origin's headers count.
+    pub edge_ttl: String,
+    /// Browser TTL of the rule.
+    pub browser_ttl: String,
+    /// Stale-while-revalidate window.
+    pub swr: String,
+    /// Stale-if-error window.
+    pub sie: String,
+    /// `respect`, `override` or `cap`.
+    pub mode: &'static str,
+    /// What happens to the request's cookies.
+    pub cookies: String,
+    /// The whole explanation as text (what the CLI prints).
+    pub text: String,
+}
+
+/// Errors in an explain request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainError(pub String);
+
+impl std::fmt::Display for ExplainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Builds the request headers from `Name: value` lines and a cookie string.
+pub fn request_headers(headers: &[String], cookie: Option<&str>) -> Result<HeaderMap, ExplainError> {
+    let mut h = HeaderMap::new();
+    for line in headers {
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| ExplainError(format!("header {line:?}: expected 'Name: value'")))?;
+        let name = HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| ExplainError(format!("header {k:?}: not a valid header name")))?;
+        let value = HeaderValue::from_str(v.trim())
+            .map_err(|_| ExplainError(format!("header {k:?}: not a valid header value")))?;
+        h.append(name, value);
+    }
+    if let Some(c) = cookie.filter(|c| !c.trim().is_empty()) {
+        let v = HeaderValue::from_str(c.trim())
+            .map_err(|_| ExplainError("cookie: not a valid header value".into()))?;
+        h.append(http::header::COOKIE, v);
+    }
+    Ok(h)
+}
+
+/// Explains what the worker would do with `method url` and `headers`.
+pub fn explain(policy: &Policy, method: &str, url: &str, headers: &HeaderMap) -> Result<Explanation, ExplainError> {
+    let url = url::Url::parse(url).map_err(|e| ExplainError(format!("url {url:?}: {e} (give an absolute http(s) URL)")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ExplainError(format!("url: scheme {:?} is not http(s)", url.scheme())));
+    }
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| ExplainError(format!("method {method:?}: not a valid method")))?;
+    let plan = plan_request(policy, &method, &url, headers);
+    let rule = plan.rule();
+    let fmt = |s: u64| format_duration(s);
+    let (reason, key, cookies) = match &plan {
+        RequestPlan::Bypass { reason, .. } => {
+            let why = match reason {
+                crate::decision::BypassReason::Cookie(name) => {
+                    format!("cookie: the request carries {name:?}, a bypass cookie of rule {:?}", rule.name)
+                }
+                crate::decision::BypassReason::Method => format!("method: {method} is never cached; forwarded untouched"),
+                crate::decision::BypassReason::Rule => format!("rule: {:?} has bypass = true", rule.name),
+                crate::decision::BypassReason::Authorization => {
+                    "authorization: the request carries Authorization and the rule is not public_authorization".into()
+                }
+                crate::decision::BypassReason::Upgrade => "upgrade: protocol upgrades are never cached".into(),
+            };
+            (why, String::new(), "forwarded untouched".to_string())
+        }
+        RequestPlan::Cache(c) => {
+            let how = match rule.origin_cache_control {
+                OriginMode::Respect => "origin Cache-Control / CDN-Cache-Control decides freshness (RFC 9111)",
+                OriginMode::Override => "the rule's TTLs win over the origin's headers",
+                OriginMode::Cap => "the origin's freshness, capped at the rule's edge TTL",
+            };
+            let cookies = if c.cookies_dropped.is_empty() {
+                format!("mode {}: nothing removed", rule.cookies.mode.as_str())
+            } else {
+                format!("mode {}: removed before the origin: {}", rule.cookies.mode.as_str(), c.cookies_dropped.join(", "))
+            };
+            (format!("cacheable: {how}"), c.key.clone(), cookies)
+        }
+    };
+    let mut text = String::new();
+    text.push_str(&format!("request     {method} {url}\n"));
+    text.push_str(&format!("rule        #{} {:?} ({})\n", rule.index, rule.name, rule.when.describe()));
+    text.push_str(&format!("decision    {}\n", plan.as_str()));
+    text.push_str(&format!("reason      {reason}\n"));
+    if !key.is_empty() {
+        text.push_str(&format!("cache key   {key}\n"));
+        text.push_str(&format!("mode        {}\n", rule.origin_cache_control.as_str()));
+        text.push_str(&format!(
+            "edge ttl    {}  (swr {}, sie {})\n",
+            fmt(rule.edge_ttl),
+            fmt(rule.stale_while_revalidate),
+            fmt(rule.stale_if_error)
+        ));
+        text.push_str(&format!("browser ttl {}\n", fmt(rule.browser_ttl)));
+    }
+    text.push_str(&format!("cookies     {cookies}\n"));
+    Ok(Explanation {
+        decision: plan.as_str(),
+        reason,
+        rule: rule.name.clone(),
+        rule_index: rule.index,
+        key,
+        edge_ttl: fmt(rule.edge_ttl),
+        browser_ttl: fmt(rule.browser_ttl),
+        swr: fmt(rule.stale_while_revalidate),
+        sie: fmt(rule.stale_if_error),
+        mode: rule.origin_cache_control.as_str(),
+        cookies,
+        text,
+    })
+}
+
+/// The policy's rules for the dashboard (`GET /__edgecache/api/policy`).
+pub fn policy_json(policy: &Policy, file: &str) -> serde_json::Value {
+    let fmt = |s: u64| format_duration(s);
+    let rules: Vec<_> = policy
+        .rules
+        .iter()
+        .chain(std::iter::once(&policy.defaults))
+        .map(|r| {
+            serde_json::json!({
+                "index": r.index, "name": r.name, "match": r.when.describe(),
+                "mode": r.origin_cache_control.as_str(), "edge_ttl": fmt(r.edge_ttl),
+                "browser_ttl": fmt(r.browser_ttl), "swr": fmt(r.stale_while_revalidate),
+                "sie": fmt(r.stale_if_error), "bypass": r.bypass,
+            })
+        })
+        .collect();
+    serde_json::json!({ "file": file, "rules": rules })
+}

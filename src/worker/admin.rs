@@ -1,0 +1,272 @@
+//! Everything under `/__edgecache/`: health, the dashboard's static assets, its JSON API, and the
+//! purge webhook. Errors are JSON `{"error", "detail"}` with their status (one place: `PurgeError`).
+
+use super::conv::{self, json, now_ms};
+use super::objects::PurgeCommand;
+use super::{metrics, state};
+use crate::explain;
+use crate::purge::{self, PurgeError, PurgeLimits, PurgeLogEntry};
+use crate::webhook_sig;
+use worker::{Cache, Env, Method, Request, Response, Result};
+
+/// URL prefix of everything edgecache serves itself.
+pub const PREFIX: &str = "/__edgecache";
+
+/// Upper bound (seconds) for a purge to take effect at every location: KV propagation (up to
+/// 60 s) + the KV `cacheTtl` of record reads (30 s) + the isolate memo (2 s).
+pub const PROPAGATION_BOUND_SECS: u64 = 92;
+
+fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+fn error(e: &PurgeError) -> Result<Response> {
+    let mut r = json(e.status(), &e.to_json())?;
+    for (k, v) in e.headers() {
+        r.headers_mut().set(k, v)?;
+    }
+    Ok(r)
+}
+
+fn bearer(req: &Request) -> Option<String> {
+    req.headers().get("authorization").ok().flatten()
+}
+
+/// Whether the request carries the admin token (ADMIN_TOKEN, or PURGE_TOKEN when unset).
+fn admin_ok(req: &Request, env: &Env) -> bool {
+    let token = secret(env, "ADMIN_TOKEN").or_else(|| secret(env, "PURGE_TOKEN"));
+    token.is_some_and(|t| webhook_sig::bearer_matches(bearer(req).as_deref(), &t))
+}
+
+/// Routes a `/__edgecache/...` request.
+pub async fn handle(req: Request, env: &Env, origin: &url::Url) -> Result<Response> {
+    let path = req.path();
+    let sub = path.strip_prefix(PREFIX).unwrap_or("");
+    match sub {
+        "/health" => Response::ok("ok"),
+        "/purge" => purge(req, env, origin).await,
+        "/purges" | "/api/purges" => {
+            if !admin_ok(&req, env) && !purge_token_ok(&req, env) {
+                return error(&PurgeError::Unauthorized);
+            }
+            ledger(env)?.fetch_with_str("https://ledger/log").await
+        }
+        "/api/stats" => {
+            if !admin_ok(&req, env) {
+                return error(&PurgeError::Unauthorized);
+            }
+            super::flush_metrics(env, true).await;
+            hub(env)?.fetch_with_str("https://hub/stats").await
+        }
+        "/api/policy" => {
+            if !admin_ok(&req, env) {
+                return error(&PurgeError::Unauthorized);
+            }
+            match state::policy() {
+                Some(p) => json(200, &explain::policy_json(p, state::POLICY_FILE).to_string()),
+                None => json(503, r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#),
+            }
+        }
+        "/api/explain" => {
+            if !admin_ok(&req, env) {
+                return error(&PurgeError::Unauthorized);
+            }
+            api_explain(&req)
+        }
+        _ if sub.starts_with("/api/") => json(404, r#"{"error":"not_found","detail":"no such API endpoint"}"#),
+        _ => assets(req, env, sub).await,
+    }
+}
+
+fn purge_token_ok(req: &Request, env: &Env) -> bool {
+    secret(env, "PURGE_TOKEN").is_some_and(|t| webhook_sig::bearer_matches(bearer(req).as_deref(), &t))
+}
+
+/// The dashboard's files, from the ASSETS binding, addressed from the directory root.
+async fn assets(req: Request, env: &Env, sub: &str) -> Result<Response> {
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        return json(405, r#"{"error":"method_not_allowed","detail":"use GET"}"#);
+    }
+    let mut url = req.url()?;
+    let file = if sub.is_empty() || sub == "/" { "/index.html" } else { sub };
+    if sub.is_empty() {
+        // `/__edgecache` → `/__edgecache/` so relative asset URLs resolve.
+        url.set_path(&format!("{PREFIX}/"));
+        return Response::redirect_with_status(url, 308);
+    }
+    url.set_path(file);
+    let mut resp = env.assets("ASSETS")?.fetch(url.to_string(), None).await?;
+    // The dashboard is never cached by browsers or the edge under the site's rules.
+    let headers = resp.headers().clone();
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-content-type-options", "nosniff")?;
+    headers.set("content-security-policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")?;
+    let status = resp.status_code();
+    let body = resp.bytes().await?;
+    Ok(worker::ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body))
+}
+
+fn api_explain(req: &Request) -> Result<Response> {
+    let Some(policy) = state::policy() else {
+        return json(503, r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#);
+    };
+    let u = req.url()?;
+    let mut target = None;
+    let mut method = "GET".to_string();
+    let mut cookie = None;
+    let mut headers = Vec::new();
+    for (k, v) in u.query_pairs() {
+        match k.as_ref() {
+            "url" => target = Some(v.into_owned()),
+            "method" => method = v.into_owned(),
+            "cookie" => cookie = Some(v.into_owned()),
+            "header" => headers.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    let bad = |d: String| json(400, &serde_json::json!({"error": "bad_request", "detail": d}).to_string());
+    let Some(mut target) = target.filter(|t| !t.is_empty()) else {
+        return bad("url: required (an absolute URL, or a path of this site)".into());
+    };
+    if target.starts_with('/') {
+        target = format!("{}{}", u.origin().ascii_serialization(), target);
+    }
+    let h = match explain::request_headers(&headers, cookie.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return bad(e.0),
+    };
+    match explain::explain(policy, &method, &target, &h) {
+        Ok(x) => json(200, &serde_json::to_string(&x).unwrap_or_default()),
+        Err(e) => bad(e.0),
+    }
+}
+
+/// The purge webhook: `POST /__edgecache/purge`.
+async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Response> {
+    let token = secret(env, "PURGE_TOKEN");
+    let admin = secret(env, "ADMIN_TOKEN");
+    let sig_secret = secret(env, "PURGE_SECRET");
+    if token.is_none() && sig_secret.is_none() {
+        worker::console_error!("edgecache: purge webhook disabled: set PURGE_TOKEN or PURGE_SECRET (wrangler secret put)");
+        return error(&PurgeError::Disabled);
+    }
+    if req.method() != Method::Post {
+        return error(&PurgeError::MethodNotAllowed);
+    }
+    let limits = PurgeLimits::default();
+    // Read at most a little over the limit: a larger body is refused with 413 either way.
+    let body = req.bytes().await.unwrap_or_default();
+    let now = now_ms();
+    let auth_header = bearer(&req);
+    let (actor, webhook) = if auth_header.is_some() {
+        if token.as_deref().is_some_and(|t| webhook_sig::bearer_matches(auth_header.as_deref(), t)) {
+            ("bearer", None)
+        } else if admin.as_deref().is_some_and(|t| webhook_sig::bearer_matches(auth_header.as_deref(), t)) {
+            ("dashboard", None)
+        } else {
+            return error(&PurgeError::Unauthorized);
+        }
+    } else {
+        let h = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
+        let (id, ts, sig) = (h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"));
+        let Some(secret_bytes) = sig_secret.as_deref().and_then(|s| webhook_sig::decode_secret(s).ok()) else {
+            return error(&PurgeError::Unauthorized);
+        };
+        if webhook_sig::verify(&secret_bytes, &id, &ts, &sig, &body, now / 1000, webhook_sig::DEFAULT_TOLERANCE_SECS).is_err() {
+            return error(&PurgeError::Unauthorized);
+        }
+        let ts: u64 = ts.trim().parse().unwrap_or(0);
+        ("signed", Some((id, ts)))
+    };
+    let ct = req.headers().get("content-type").ok().flatten();
+    let preq = match purge::parse_purge_request(ct.as_deref(), &body, &limits) {
+        Ok(p) => p,
+        Err(e) => return error(&e),
+    };
+    let Some(policy) = state::policy() else {
+        return json(503, r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#);
+    };
+    let site = req.url()?.origin().ascii_serialization();
+    let normalise = |u: &str| {
+        let abs = if u.starts_with('/') { format!("{site}{u}") } else { u.to_string() };
+        crate::key::normalize_url_for_purge(&abs, policy).map_err(|e| e.to_string())
+    };
+    let keys = match purge::record_keys(&preq, normalise) {
+        Ok(k) => k,
+        Err(e) => return error(&e),
+    };
+    let record = preq.record(now);
+    let id = purge::purge_id(now, (conv::rand01() * u64::MAX as f64) as u64);
+    let log = PurgeLogEntry::new(id.clone(), now, &preq, actor);
+    let cmd = PurgeCommand {
+        keys: keys.clone(),
+        record: record.encode(),
+        ttl: purge::record_expiration_ttl(max_lifetime(policy)),
+        webhook,
+        log,
+    };
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(&cmd).unwrap_or_default().into()));
+    let r = Request::new_with_init("https://ledger/purge", &init)?;
+    let mut ans = ledger(env)?.fetch_with_request(r).await?;
+    let v: serde_json::Value = ans.json().await.unwrap_or_default();
+    if v["replayed"] == true {
+        return error(&PurgeError::Unauthorized);
+    }
+    // This location sees its own purge at once.
+    state::with_memo(|m| {
+        for k in &keys {
+            m.insert(k, Some(record), now);
+        }
+    });
+    let cache = Cache::default();
+    let mut urls = Vec::new();
+    for u in &preq.urls {
+        if let Ok(k) = normalise(u) {
+            let _ = cache.delete(k.as_str(), true).await;
+            urls.push(k);
+        }
+    }
+    metrics::purge();
+    let out = serde_json::json!({
+        "id": id,
+        "recorded": {
+            "tags": preq.tags, "urls": urls, "prefixes": preq.prefixes,
+            "everything": preq.everything, "soft": preq.soft,
+        },
+        "keys": keys.len(),
+        "at_ms": now,
+        "propagation_bound_secs": PROPAGATION_BOUND_SECS,
+    });
+    json(202, &out.to_string())
+}
+
+/// Longest time any entry can live: the longest edge TTL + stale windows of any rule.
+fn max_lifetime(policy: &crate::policy::Policy) -> u64 {
+    policy
+        .rules
+        .iter()
+        .chain(std::iter::once(&policy.defaults))
+        .map(|r| r.edge_ttl + r.stale_while_revalidate.max(r.stale_if_error).max(decision_keep()))
+        .max()
+        .unwrap_or(0)
+        .max(86_400)
+}
+
+fn decision_keep() -> u64 {
+    crate::decision::VALIDATOR_KEEP_SECS
+}
+
+fn ledger(env: &Env) -> Result<worker::Stub> {
+    env.durable_object("PURGE_LEDGER")?.get_by_name("global")
+}
+
+/// The metrics hub stub.
+pub fn hub(env: &Env) -> Result<worker::Stub> {
+    env.durable_object("METRICS_HUB")?.get_by_name("global")
+}
