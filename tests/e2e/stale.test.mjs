@@ -1,0 +1,242 @@
+// Issue 5: request collapsing, stale-while-revalidate, 304 revalidation, stale-if-error, and
+// answers from the stored entry (client conditionals, HEAD), through the real stack.
+//
+// Rules used (edgecache.toml): /lab/swr/** (override, fresh 1 s, swr 30 s), /lab/sie/** (override,
+// fresh 1 s, sie 1 h), /lab/short/** (override, fresh 2 s, no stale windows), /lab/** (respect),
+// /slow (defaults: respect). Freshness is computed in whole seconds, so waits are a little longer
+// than the TTLs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { useStack, uniq, lab, originCount, originStats, sleep } from "./helpers.mjs";
+import { ROOT } from "../../scripts/stack.mjs";
+
+const h = useStack();
+const T = { timeout: 15_000 };
+
+async function req(path, init = {}) {
+  const t0 = performance.now();
+  const r = await fetch(`${h.w}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
+  const text = await r.text();
+  const out = { status: r.status, headers: r.headers, text, ms: performance.now() - t0, cs: r.headers.get("cache-status") ?? "" };
+  out.json = () => JSON.parse(text);
+  out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))} ${Math.round(out.ms)}ms`;
+  return out;
+}
+const ours = (r) => {
+  const i = r.cs.lastIndexOf("edgecache");
+  return i < 0 ? "" : r.cs.slice(i);
+};
+const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
+function assertHit(r, msg = "") {
+  assert.match(ours(r), /^edgecache; hit(;|$)/, `expected a hit ${msg}: ${r.why}`);
+  assert.match(r.headers.get("age") ?? "", /^\d+$/, `a hit carries Age: ${r.why}`);
+}
+function assertForwarded(r, msg = "") {
+  assert.ok(!isHit(r), `expected no hit ${msg}: ${r.why}`);
+  assert.match(ours(r), /^edgecache; fwd=[a-z-]+/, `expected fwd= ${msg}: ${r.why}`);
+}
+function assertMissStored(r) {
+  assert.match(ours(r), /^edgecache; fwd=uri-miss; fwd-status=200(;.*)?; stored(;|$)/, `expected a stored miss: ${r.why}`);
+}
+async function setFail(paths, mode) {
+  const r = await fetch(`${h.o}/__origin/fail`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ paths, mode }) });
+  assert.equal(r.status, 200, await r.text());
+}
+/** Polls `fn` until it returns true or `ms` pass; returns the last value. */
+async function until(fn, ms, every = 100) {
+  const t0 = Date.now();
+  let v;
+  while (!(v = await fn()) && Date.now() - t0 < ms) await sleep(every);
+  return v;
+}
+
+/** The lab-sie rule's origin_timeout in seconds (default 10 s), or null without a policy file. */
+function sieOriginTimeout() {
+  const f = join(ROOT, "edgecache.toml");
+  if (!existsSync(f)) return null;
+  const toml = readFileSync(f, "utf8");
+  const secs = (v) => {
+    if (/^\d+$/.test(v)) return Number(v);
+    let s = 0;
+    for (const [, n, u] of v.matchAll(/(\d+)([smhd])/g)) s += Number(n) * { s: 1, m: 60, h: 3600, d: 86400 }[u];
+    return s;
+  };
+  const block = toml.split(/^\[\[rules\]\]/m).find((b) => /^name\s*=\s*"lab-sie"/m.test(b)) ?? "";
+  const own = /^origin_timeout\s*=\s*"?([0-9smhd]+)"?/m.exec(block);
+  const def = /^origin_timeout\s*=\s*"?([0-9smhd]+)"?/m.exec(toml.split(/^\[\[rules\]\]/m)[0]);
+  return secs((own ?? def)?.[1] ?? "10s");
+}
+
+test("200 concurrent requests for a cold URL make exactly one origin request", T, async () => {
+  const p = uniq("/slow/collapse");
+  const u = `${p}?ms=1500`;
+  const rs = await Promise.all(Array.from({ length: 200 }, () => req(u)));
+  const statuses = rs.map((r) => r.status);
+  assert.deepEqual([...new Set(statuses)], [200], `statuses: ${JSON.stringify(statuses.filter((s) => s !== 200).slice(0, 5))} ${rs.find((r) => r.status !== 200)?.why ?? ""}`);
+  const bodies = new Set(rs.map((r) => r.text));
+  assert.equal(bodies.size, 1, "every client got the identical body");
+  assert.match(rs[0].text, /served \d+ times \(this path: 1\)/);
+  assert.match(rs[0].text, /<\/html>\s*$/, "the full body");
+  assert.equal(await originCount(h, p), 1, `origin requests; cache-status sample: ${[...new Set(rs.map((r) => ours(r).replace(/ttl=-?\d+/, "ttl=N")))].join(" | ")}`);
+});
+
+test("stale-while-revalidate: the stale entry is served at once and refreshed once in the background", T, async () => {
+  const p = uniq("/lab/swr/t");
+  const u = lab(p, { delay: 1500 }); // the delay is in the query, so in the key: every origin fetch is slow
+  const r1 = await req(u);
+  assert.equal(r1.status, 200);
+  assert.ok(r1.ms >= 1400, `first fetch waits for the origin (${Math.round(r1.ms)} ms)`);
+  assertMissStored(r1);
+  assert.equal(r1.json().count, 1);
+
+  await sleep(1500); // past the 1 s edge TTL, well inside the 30 s SWR window
+  const r2 = await req(u);
+  assert.equal(r2.status, 200);
+  assert.match(ours(r2), /^edgecache; hit; ttl=-\d+(;.*)?; detail=stale-while-revalidate(;|$)/, r2.why);
+  assert.ok(r2.ms < 500, `served without waiting for the origin: ${r2.why}`);
+  assert.equal(r2.text, r1.text, "the stale body");
+
+  // One background revalidation (the origin counts a request when it arrives; it answers 1.5 s later).
+  const reached = await until(async () => (await originCount(h, p)) >= 2, 4000);
+  assert.ok(reached, `a background revalidation reached the origin (count ${await originCount(h, p)})`);
+  await sleep(2000); // let it finish and be stored
+  assert.equal(await originCount(h, p), 2, "exactly one background revalidation");
+
+  const r3 = await req(u);
+  assert.equal(r3.status, 200);
+  assert.ok(isHit(r3), `the refreshed entry is served from the cache: ${r3.why}`);
+  assert.equal(r3.json().count, 2, "the following request sees the new content");
+});
+
+test("304 revalidation transfers no body, serves the stored one and refreshes the TTL", T, async () => {
+  // Respect rule; fresh for 3 s (a few seconds, since ages are whole seconds), ETag "v1".
+  const p = uniq("/lab/reval");
+  const u = lab(p, { etag: "v1", headers: { "Cache-Control": "max-age=3" } });
+  const r1 = await req(u);
+  assert.equal(r1.status, 200);
+  assertMissStored(r1);
+  assert.equal(r1.headers.get("etag"), '"v1"');
+  await sleep(3100);
+
+  const before = await originStats(h);
+  const r2 = await req(u);
+  const after = await originStats(h);
+  assert.equal(r2.status, 200, r2.why);
+  assert.match(ours(r2), /^edgecache; fwd=stale; fwd-status=304(;|$)/, r2.why);
+  assert.equal(r2.text, r1.text, "the client gets the stored body");
+  assert.equal(r2.json().count, 1);
+  assert.equal(after.conditional304 - before.conditional304, 1, "the origin answered a conditional request with 304");
+  assert.equal(after.bodyBytes - before.bodyBytes, 0, "no body came from the origin");
+  assert.equal(await originCount(h, p), 2);
+
+  const r3 = await req(u);
+  assertHit(r3, "(the 304 refreshed the entry's freshness)");
+  assert.match(ours(r3), /; ttl=[1-3](;|$)/, r3.why);
+  assert.equal(r3.text, r1.text);
+  assert.equal(await originCount(h, p), 2);
+});
+
+for (const mode of ["500", "reset"]) {
+  test(`stale-if-error: origin failing with ${mode} → the stale body with 200`, T, async () => {
+    const p = uniq("/lab/sie/t");
+    const r1 = await req(p);
+    assert.equal(r1.status, 200);
+    assertMissStored(r1);
+    await setFail([p], mode);
+    try {
+      await sleep(1500); // past the 1 s edge TTL
+      const r2 = await req(p);
+      assert.equal(r2.status, 200, r2.why);
+      assert.equal(r2.text, r1.text, "the stale body");
+      const fs = mode === "500" ? "; fwd-status=500" : "(; fwd-status=\\d+)?";
+      assert.match(ours(r2), new RegExp(`^edgecache; fwd=stale${fs}; ttl=-\\d+(;.*)?; detail=stale-if-error(;|$)`), r2.why);
+      assert.equal(await originCount(h, p), 2, "the origin was tried");
+    } finally {
+      await setFail([p], null);
+    }
+    const r3 = await req(p);
+    assert.equal(r3.status, 200);
+    assertForwarded(r3, "(origin fixed: the stale entry is refreshed)");
+    assert.equal(r3.json().count, 2, "fresh content once the origin is back");
+  });
+}
+
+const sieTimeout = sieOriginTimeout();
+test("stale-if-error: origin hanging past the rule's origin_timeout → the stale body", {
+  ...T,
+  // Skipped unless lab-sie has a short origin_timeout: with the default 10 s the first request after
+  // expiry waits 10 s for the timeout, too long for this suite's per-test budget.
+  skip: sieTimeout == null ? "no edgecache.toml" : sieTimeout > 4 ? `lab-sie origin_timeout is ${sieTimeout}s (needs <= 4s for a bounded test)` : false,
+}, async () => {
+  const p = uniq("/lab/sie/hang");
+  const r1 = await req(p);
+  assertMissStored(r1);
+  await setFail([p], "hang");
+  try {
+    await sleep(1500);
+    const r2 = await req(p);
+    assert.equal(r2.status, 200, r2.why);
+    assert.equal(r2.text, r1.text);
+    assert.match(ours(r2), /^edgecache; fwd=stale(;.*)?; detail=stale-if-error(;|$)/, r2.why);
+    assert.ok(r2.ms < (sieTimeout + 3) * 1000, `answered after the origin timeout: ${r2.why}`);
+  } finally {
+    await setFail([p], null);
+  }
+});
+
+test("outside any stale-if-error window a failing origin's error is passed on and nothing bad is stored", T, async () => {
+  const p = uniq("/lab/short/err");
+  const r1 = await req(p);
+  assertMissStored(r1);
+  await setFail([p], "500");
+  try {
+    await sleep(2300); // past lab-short's 2 s TTL; it has no stale windows
+    const r2 = await req(p);
+    assert.equal(r2.status, 500, r2.why);
+    assertForwarded(r2);
+    assert.match(ours(r2), /fwd-status=500/, r2.why);
+    assert.doesNotMatch(ours(r2), /; stored/, r2.why);
+  } finally {
+    await setFail([p], null);
+  }
+  const r3 = await req(p);
+  assert.equal(r3.status, 200, r3.why);
+  assertForwarded(r3, "(the 500 was not stored)");
+  assert.equal(r3.json().count, 2, "fresh content from the fixed origin");
+  const r4 = await req(p);
+  assertHit(r4);
+  assert.equal(r4.status, 200);
+  assert.equal(await originCount(h, p), 3);
+});
+
+test("a client If-None-Match with the stored ETag gets 304 from the cache", T, async () => {
+  const p = uniq("/lab/inm");
+  const u = lab(p, { etag: "v7", headers: { "Cache-Control": "public, max-age=60" } });
+  const r1 = await req(u);
+  assertMissStored(r1);
+  const r2 = await req(u, { headers: { "if-none-match": '"v7"' } });
+  assert.equal(r2.status, 304, r2.why);
+  assert.equal(r2.text, "");
+  assert.equal(r2.headers.get("etag"), '"v7"');
+  assert.ok(isHit(r2), `answered from the cache: ${r2.why}`);
+  const r3 = await req(u, { headers: { "if-none-match": '"other"' } });
+  assert.equal(r3.status, 200, r3.why);
+  assert.equal(r3.text, r1.text);
+  assert.equal(await originCount(h, p), 1, "the origin saw only the first request");
+});
+
+test("HEAD is served from the GET entry", T, async () => {
+  const p = uniq("/lab/head");
+  const u = lab(p, { headers: { "Cache-Control": "public, max-age=60" } });
+  const g = await req(u);
+  assertMissStored(g);
+  const r = await req(u, { method: "HEAD" });
+  assert.equal(r.status, 200);
+  assert.equal(r.text, "");
+  assertHit(r, "(HEAD)");
+  assert.match(r.headers.get("content-type") ?? "", /application\/json/);
+  assert.equal(await originCount(h, p, "HEAD"), 0);
+  assert.equal(await originCount(h, p), 1);
+});
