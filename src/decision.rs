@@ -451,14 +451,15 @@ pub fn plan_hit(
             refresh: true,
         };
     }
-    if !meta.must_revalidate && stale_by <= meta.swr {
+    // Stale by `stale_by` seconds (0 = just expired); the windows are half-open.
+    if !meta.must_revalidate && stale_by < meta.swr {
         return HitPlan::Stale {
             age,
             ttl,
             soft_purge: false,
         };
     }
-    if stale_by <= meta.swr.max(meta.sie) || meta.has_validators() {
+    if stale_by < meta.swr.max(meta.sie) || meta.has_validators() {
         return HitPlan::Revalidate {
             age,
             ttl,
@@ -489,7 +490,7 @@ pub fn serve_stale_on_error(meta: &EntryMeta, now: u64) -> bool {
         return false;
     }
     let ttl = meta.ttl(now);
-    ttl > 0 || ttl.unsigned_abs() <= meta.sie
+    ttl > 0 || ttl.unsigned_abs() < meta.sie
 }
 
 /// Whether a status is an origin failure that stale-if-error covers.

@@ -358,7 +358,7 @@ async fn flight(job: Job) -> std::result::Result<(Rc<Outcome>, bool), OriginErro
     let key = job.key.clone();
     let existing = INFLIGHT.with(|m| m.borrow().get(&key).cloned());
     if let Some(f) = existing {
-        let o = f.await?;
+        let o = await_shared(f).await?;
         if o.shareable {
             return Ok((o, true));
         }
@@ -372,6 +372,19 @@ async fn flight(job: Job) -> std::result::Result<(Rc<Outcome>, bool), OriginErro
     let res = shared.await;
     INFLIGHT.with(|m| m.borrow_mut().remove(&key));
     res.map(|o| (o, false))
+}
+
+/// Waits for another request's fetch. workerd cancels a request that waits only on I/O owned by
+/// another request ("hung"), so the waiter keeps a short timer of its own pending meanwhile.
+async fn await_shared(mut f: Flight) -> FlightResult {
+    use futures_util::future::{select, Either};
+    loop {
+        let tick = Box::pin(worker::Delay::from(std::time::Duration::from_millis(25)));
+        match select(f, tick).await {
+            Either::Left((r, _)) => return r,
+            Either::Right((_, rest)) => f = rest,
+        }
+    }
 }
 
 /// One origin round trip for a key: conditional when revalidating, then store per the plan.
