@@ -222,6 +222,7 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn raw(&self) -> &RawPolicy {
         &self.raw
     }
@@ -855,7 +856,7 @@ fn apply_settings(base: &mut Rule, raw: &RawDefaults, sink: &mut Sink<'_>, scope
     if let Some(k) = &raw.key {
         if let Some(l) = &k.vary {
             if let Some(mut h) = header_names(l, MAX_VARY, sink, scope, "key.vary") {
-                if h.iter().any(|h| h == http::header::COOKIE) {
+                if h.contains(&http::header::COOKIE) {
                     sink.err(
                         scope,
                         "key.vary",
