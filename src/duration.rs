@@ -187,7 +187,7 @@ pub fn parse_size(s: &str) -> Result<u64, SizeError> {
 /// `1000` → `"1000B"`. Parses back to the same value with [`parse_size`].
 pub fn format_size(bytes: u64) -> String {
     for (unit, size) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
-        if bytes != 0 && bytes % size == 0 {
+        if bytes != 0 && bytes.is_multiple_of(size) {
             return format!("{}{}", bytes / size, unit);
         }
     }

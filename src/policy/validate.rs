@@ -122,67 +122,12 @@ fn single_error(file: &str, line_col: Option<(usize, usize)>, message: String) -
 // TOML with spans
 // ---------------------------------------------------------------------------------------------
 
+/// Positions of keys in TOML source, from `toml_edit` (already a dependency of `toml`).
 #[cfg(not(target_arch = "wasm32"))]
 mod toml_spans {
     use super::Spans;
-    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-    use serde_json::{Map, Number, Value};
-    use toml::Spanned;
-
-    /// A TOML value whose every nested value remembers its byte span.
-    pub(super) enum SV {
-        Leaf(Value),
-        Arr(Vec<Spanned<SV>>),
-        Table(Vec<(String, Spanned<SV>)>),
-    }
-
-    impl<'de> Deserialize<'de> for SV {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = SV;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a TOML value")
-                }
-                fn visit_bool<E>(self, v: bool) -> Result<SV, E> {
-                    Ok(SV::Leaf(Value::Bool(v)))
-                }
-                fn visit_i64<E>(self, v: i64) -> Result<SV, E> {
-                    Ok(SV::Leaf(Value::Number(v.into())))
-                }
-                fn visit_u64<E>(self, v: u64) -> Result<SV, E> {
-                    Ok(SV::Leaf(Value::Number(v.into())))
-                }
-                fn visit_f64<E>(self, v: f64) -> Result<SV, E> {
-                    Ok(SV::Leaf(
-                        Number::from_f64(v).map_or(Value::Null, Value::Number),
-                    ))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<SV, E> {
-                    Ok(SV::Leaf(Value::String(v.to_string())))
-                }
-                fn visit_string<E>(self, v: String) -> Result<SV, E> {
-                    Ok(SV::Leaf(Value::String(v)))
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<SV, A::Error> {
-                    let mut out = Vec::new();
-                    while let Some(v) = a.next_element::<Spanned<SV>>()? {
-                        out.push(v);
-                    }
-                    Ok(SV::Arr(out))
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<SV, A::Error> {
-                    let mut out = Vec::new();
-                    while let Some(k) = a.next_key::<String>()? {
-                        let v = a.next_value::<Spanned<SV>>()?;
-                        out.push((k, v));
-                    }
-                    Ok(SV::Table(out))
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
+    use std::ops::Range;
+    use toml_edit::{ImDocument, Item, Table, Value};
 
     /// 1-based line and column (in characters) of a byte offset.
     pub(super) fn line_col(src: &str, offset: usize) -> (usize, usize) {
@@ -192,33 +137,75 @@ mod toml_spans {
         (line, col)
     }
 
-    pub(super) fn convert(sv: SV, path: &str, src: &str, spans: &mut Spans) -> Value {
-        match sv {
-            SV::Leaf(v) => v,
-            SV::Arr(items) => Value::Array(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, it)| {
-                        let p = format!("{path}[{i}]");
-                        spans.insert(p.clone(), line_col(src, it.span().start));
-                        convert(it.into_inner(), &p, src, spans)
-                    })
-                    .collect(),
-            ),
-            SV::Table(entries) => {
-                let mut m = Map::new();
-                for (k, v) in entries {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    spans.insert(p.clone(), line_col(src, v.span().start));
-                    m.insert(k, convert(v.into_inner(), &p, src, spans));
+    /// Map every key path (`rules[3].cookies.mode`) to the position of its key.
+    pub(super) fn collect(src: &str) -> Spans {
+        let mut spans = Spans::new();
+        if let Ok(doc) = ImDocument::parse(src) {
+            table(doc.as_table(), "", src, &mut spans);
+        }
+        spans
+    }
+
+    fn join(path: &str, k: &str) -> String {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    }
+
+    fn put(spans: &mut Spans, path: &str, span: Option<Range<usize>>, src: &str) {
+        if let Some(r) = span {
+            spans.insert(path.to_string(), line_col(src, r.start));
+        }
+    }
+
+    fn table(t: &Table, path: &str, src: &str, spans: &mut Spans) {
+        for (k, item) in t.iter() {
+            let p = join(path, k);
+            put(
+                spans,
+                &p,
+                t.key(k).and_then(|k| k.span()).or_else(|| item.span()),
+                src,
+            );
+            match item {
+                Item::Table(t) => table(t, &p, src, spans),
+                Item::ArrayOfTables(a) => {
+                    for (i, t) in a.iter().enumerate() {
+                        let pi = format!("{p}[{i}]");
+                        put(spans, &pi, t.span(), src);
+                        table(t, &pi, src, spans);
+                    }
                 }
-                Value::Object(m)
+                Item::Value(v) => value(v, &p, src, spans),
+                Item::None => {}
             }
+        }
+    }
+
+    fn value(v: &Value, path: &str, src: &str, spans: &mut Spans) {
+        match v {
+            Value::InlineTable(t) => {
+                for (k, v) in t.iter() {
+                    let p = join(path, k);
+                    put(
+                        spans,
+                        &p,
+                        t.key(k).and_then(|k| k.span()).or_else(|| v.span()),
+                        src,
+                    );
+                    value(v, &p, src, spans);
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    put(spans, &p, v.span(), src);
+                    value(v, &p, src, spans);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -235,6 +222,7 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn raw(&self) -> &RawPolicy {
         &self.raw
     }
@@ -242,13 +230,13 @@ impl Parsed {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn parse_toml(src: &str, file: &str) -> Result<Parsed, PolicyErrors> {
-    let sv: toml::Spanned<toml_spans::SV> = toml::from_str(src).map_err(|e| {
+    let table: toml::Table = toml::from_str(src).map_err(|e| {
         let lc = e.span().map(|s| toml_spans::line_col(src, s.start));
         single_error(file, lc, e.message().trim().to_string())
     })?;
-    let mut spans = Spans::new();
-    let value = toml_spans::convert(sv.into_inner(), "", src, &mut spans);
-    from_value(value, spans, file)
+    let value = serde_json::to_value(table)
+        .map_err(|e| single_error(file, None, format!("cannot convert TOML: {e}")))?;
+    from_value(value, toml_spans::collect(src), file)
 }
 
 pub(crate) fn parse_json(src: &str, file: &str) -> Result<Parsed, PolicyErrors> {
@@ -868,7 +856,7 @@ fn apply_settings(base: &mut Rule, raw: &RawDefaults, sink: &mut Sink<'_>, scope
     if let Some(k) = &raw.key {
         if let Some(l) = &k.vary {
             if let Some(mut h) = header_names(l, MAX_VARY, sink, scope, "key.vary") {
-                if h.iter().any(|h| h == http::header::COOKIE) {
+                if h.contains(&http::header::COOKIE) {
                     sink.err(
                         scope,
                         "key.vary",
