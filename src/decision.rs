@@ -193,7 +193,10 @@ pub fn plan_request<'p>(
     url: &url::Url,
     headers: &HeaderMap,
 ) -> RequestPlan<'p> {
-    let rule = policy.match_rule(method.as_str(), &match_host(url), url.path());
+    // Rules match the normalised path (dot-segments removed, `%2F` never decoded), the same
+    // path the cache key uses.
+    let path = crate::key::normalize_path(url.path());
+    let rule = policy.match_rule(method.as_str(), &match_host(url), &path);
     let bypass = |reason| RequestPlan::Bypass { rule, reason };
     if method != Method::GET && method != Method::HEAD {
         return bypass(BypassReason::Method);
@@ -501,7 +504,11 @@ pub fn is_origin_error(status: u16) -> bool {
 /// Headers for the conditional revalidation request (RFC 9111 §4.3.1): the stored validators.
 pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
     let mut h = base.clone();
-    if let Some(v) = meta.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+    if let Some(v) = meta
+        .etag
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
         h.insert(IF_NONE_MATCH, v);
     }
     if let Some(v) = meta
@@ -710,8 +717,7 @@ fn edge_timing(
             // origin's explicit permission, and take precedence over the rule's windows.
             // In `cap` mode the operator's stale windows apply to s-maxage responses too (the
             // origin's TTL is only an upper bound there); must-revalidate is still honoured.
-            let explicit_stale =
-                cc.stale_while_revalidate.is_some() || cc.stale_if_error.is_some();
+            let explicit_stale = cc.stale_while_revalidate.is_some() || cc.stale_if_error.is_some();
             let s_maxage_forbids = rule.origin_cache_control == OriginMode::Respect
                 && cc.s_maxage.is_some()
                 && !explicit_stale;
@@ -761,7 +767,8 @@ pub fn invalidations(
     invalidation_targets(method, status, url, resp_headers)
         .iter()
         .map(|u| {
-            let rule = policy.match_rule("GET", &match_host(u), u.path());
+            let path = crate::key::normalize_path(u.path());
+            let rule = policy.match_rule("GET", &match_host(u), &path);
             cache_key(u, rule, req_headers)
         })
         .collect()

@@ -47,7 +47,10 @@ impl std::fmt::Display for ExplainError {
 }
 
 /// Builds the request headers from `Name: value` lines and a cookie string.
-pub fn request_headers(headers: &[String], cookie: Option<&str>) -> Result<HeaderMap, ExplainError> {
+pub fn request_headers(
+    headers: &[String],
+    cookie: Option<&str>,
+) -> Result<HeaderMap, ExplainError> {
     let mut h = HeaderMap::new();
     for line in headers {
         let (k, v) = line
@@ -68,10 +71,19 @@ pub fn request_headers(headers: &[String], cookie: Option<&str>) -> Result<Heade
 }
 
 /// Explains what the worker would do with `method url` and `headers`.
-pub fn explain(policy: &Policy, method: &str, url: &str, headers: &HeaderMap) -> Result<Explanation, ExplainError> {
-    let url = url::Url::parse(url).map_err(|e| ExplainError(format!("url {url:?}: {e} (give an absolute http(s) URL)")))?;
+pub fn explain(
+    policy: &Policy,
+    method: &str,
+    url: &str,
+    headers: &HeaderMap,
+) -> Result<Explanation, ExplainError> {
+    let url = url::Url::parse(url)
+        .map_err(|e| ExplainError(format!("url {url:?}: {e} (give an absolute http(s) URL)")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ExplainError(format!("url: scheme {:?} is not http(s)", url.scheme())));
+        return Err(ExplainError(format!(
+            "url: scheme {:?} is not http(s)",
+            url.scheme()
+        )));
     }
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| ExplainError(format!("method {method:?}: not a valid method")))?;
@@ -95,26 +107,40 @@ pub fn explain(policy: &Policy, method: &str, url: &str, headers: &HeaderMap) ->
         }
         RequestPlan::Cache(c) => {
             let how = match rule.origin_cache_control {
-                OriginMode::Respect => "origin Cache-Control / CDN-Cache-Control decides freshness (RFC 9111)",
+                OriginMode::Respect => {
+                    "origin Cache-Control / CDN-Cache-Control decides freshness (RFC 9111)"
+                }
                 OriginMode::Override => "the rule's TTLs win over the origin's headers",
                 OriginMode::Cap => "the origin's freshness, capped at the rule's edge TTL",
             };
             let cookies = if c.cookies_dropped.is_empty() {
                 format!("mode {}: nothing removed", rule.cookies.mode.as_str())
             } else {
-                format!("mode {}: removed before the origin: {}", rule.cookies.mode.as_str(), c.cookies_dropped.join(", "))
+                format!(
+                    "mode {}: removed before the origin: {}",
+                    rule.cookies.mode.as_str(),
+                    c.cookies_dropped.join(", ")
+                )
             };
             (format!("cacheable: {how}"), c.key.clone(), cookies)
         }
     };
     let mut text = String::new();
     text.push_str(&format!("request     {method} {url}\n"));
-    text.push_str(&format!("rule        #{} {:?} ({})\n", rule.index, rule.name, rule.when.describe()));
+    text.push_str(&format!(
+        "rule        #{} {:?} ({})\n",
+        rule.index,
+        rule.name,
+        rule.when.describe()
+    ));
     text.push_str(&format!("decision    {}\n", plan.as_str()));
     text.push_str(&format!("reason      {reason}\n"));
     if !key.is_empty() {
         text.push_str(&format!("cache key   {key}\n"));
-        text.push_str(&format!("mode        {}\n", rule.origin_cache_control.as_str()));
+        text.push_str(&format!(
+            "mode        {}\n",
+            rule.origin_cache_control.as_str()
+        ));
         text.push_str(&format!(
             "edge ttl    {}  (swr {}, sie {})\n",
             fmt(rule.edge_ttl),

@@ -108,11 +108,10 @@ impl EntryMeta {
     /// Seconds the Cache API must keep the entry: what is left of fresh + the longest stale window
     /// (+ `keep_extra` for revalidation with validators), at least 1.
     pub fn edge_keep_secs(&self, now: u64, keep_extra: u64) -> u64 {
-        let window = self.swr.max(self.sie).max(if self.has_validators() {
-            keep_extra
-        } else {
-            0
-        });
+        let window = self
+            .swr
+            .max(self.sie)
+            .max(if self.has_validators() { keep_extra } else { 0 });
         let left = self.ttl(now).max(0) as u64;
         left.saturating_add(window).max(1)
     }

@@ -89,7 +89,9 @@ impl Snapshot {
 
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.rules.values().all(Counters::is_empty) && self.bypass_reasons.is_empty() && self.kv_reads == 0
+        self.rules.values().all(Counters::is_empty)
+            && self.bypass_reasons.is_empty()
+            && self.kv_reads == 0
     }
 
     /// Adds another snapshot.
@@ -220,7 +222,10 @@ mod tests {
         assert_eq!(a.buckets.len(), 2);
         assert_eq!(a.buckets[0].snap.totals().hits_fresh, 3);
         assert_eq!(a.total.totals().requests, 5);
-        a.add(&snap("x", 1, 0), 10_000 + BUCKET_MS * (BUCKETS_KEPT as u64 + 5));
+        a.add(
+            &snap("x", 1, 0),
+            10_000 + BUCKET_MS * (BUCKETS_KEPT as u64 + 5),
+        );
         assert_eq!(a.buckets.len(), 1);
         assert_eq!(a.total.totals().requests, 6);
         let j = a.to_stats_json(0);

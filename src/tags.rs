@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn both_header_styles_and_rule_tags() {
         let mut h = HeaderMap::new();
-        h.insert("cache-tag", HeaderValue::from_static("article-1, section-news,,"));
+        h.insert(
+            "cache-tag",
+            HeaderValue::from_static("article-1, section-news,,"),
+        );
         h.insert("surrogate-key", HeaderValue::from_static("a  b site"));
         assert_eq!(
             collect(&rule(), &h),

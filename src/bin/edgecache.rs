@@ -4,7 +4,8 @@
 //!   `edgecache.toml`), print warnings and a table of the rules; exit 1 with every error on
 //!   stderr when invalid.
 //! - `edgecache policy-json [file]`: print the validated policy as JSON (embedded by the worker).
-//! - `edgecache explain …`: reserved.
+//! - `edgecache explain [file] <URL> [--method M] [--header 'K: V']... [--cookie 'a=b; c=d']
+//!   [--json]`: what the worker would do with that request (the same core function).
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
@@ -19,8 +20,93 @@ mod host {
     use edgecache::duration::format_duration;
     use edgecache::policy::{CookieMode, Policy, QueryMode, Rule};
 
-    const USAGE: &str = "usage: edgecache <check|policy-json|explain> [policy.toml]\n\
+    const USAGE: &str = "usage: edgecache check [policy.toml]\n\
+        \x20      edgecache policy-json [policy.toml]\n\
+        \x20      edgecache explain [policy.toml] <URL> [--method M] [--header 'K: V']... [--cookie 'a=b'] [--json]\n\
         The policy file defaults to $EDGECACHE_POLICY, else edgecache.toml.";
+
+    fn explain(args: &[String]) -> i32 {
+        let mut file = None;
+        let mut url = None;
+        let mut method = "GET".to_string();
+        let mut headers = Vec::new();
+        let mut cookies: Vec<String> = Vec::new();
+        let mut as_json = false;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| {
+                it.next().cloned().ok_or_else(|| {
+                    eprintln!("explain: {name} needs a value\n{USAGE}");
+                    2
+                })
+            };
+            let r = match a.as_str() {
+                "--method" | "-X" => value("--method").map(|v| method = v),
+                "--header" | "-H" => value("--header").map(|v| headers.push(v)),
+                "--cookie" | "-b" => value("--cookie").map(|v| cookies.push(v)),
+                "--json" => {
+                    as_json = true;
+                    Ok(())
+                }
+                s if s.contains("://")
+                    || s.starts_with('/') && url.is_none() && !s.ends_with(".toml") =>
+                {
+                    url = Some(s.to_string());
+                    Ok(())
+                }
+                s => {
+                    file = Some(s.to_string());
+                    Ok(())
+                }
+            };
+            if let Err(code) = r {
+                return code;
+            }
+        }
+        let Some(url) = url else {
+            eprintln!("explain: give a URL\n{USAGE}");
+            return 2;
+        };
+        let path = policy_path(file.as_ref());
+        let src = match read(&path) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let policy = match Policy::from_toml_str(&src, &path) {
+            Ok(l) => l.policy,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        let url = if url.starts_with('/') {
+            format!("https://example.com{url}")
+        } else {
+            url
+        };
+        let cookie = (!cookies.is_empty()).then(|| cookies.join("; "));
+        let h = match edgecache::explain::request_headers(&headers, cookie.as_deref()) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("explain: {e}");
+                return 2;
+            }
+        };
+        match edgecache::explain::explain(&policy, &method, &url, &h) {
+            Ok(x) => {
+                if as_json {
+                    println!("{}", serde_json::to_string_pretty(&x).unwrap_or_default());
+                } else {
+                    print!("{}", x.text);
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("explain: {e}");
+                2
+            }
+        }
+    }
 
     fn policy_path(arg: Option<&String>) -> String {
         arg.cloned()
@@ -40,10 +126,7 @@ mod host {
         match args.first().map(String::as_str) {
             Some("check") => check(&policy_path(args.get(1))),
             Some("policy-json") => policy_json(&policy_path(args.get(1))),
-            Some("explain") => {
-                eprintln!("explain: not yet available");
-                2
-            }
+            Some("explain") => explain(&args[1..]),
             Some("-h") | Some("--help") | Some("help") => {
                 println!("{USAGE}");
                 0

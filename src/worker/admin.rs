@@ -67,8 +67,14 @@ pub async fn handle(req: Request, env: &Env, origin: &url::Url) -> Result<Respon
                 return error(&PurgeError::Unauthorized);
             }
             match state::policy() {
-                Some(p) => json(200, &explain::policy_json(p, state::POLICY_FILE).to_string()),
-                None => json(503, r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#),
+                Some(p) => json(
+                    200,
+                    &explain::policy_json(p, state::POLICY_FILE).to_string(),
+                ),
+                None => json(
+                    503,
+                    r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#,
+                ),
             }
         }
         "/api/explain" => {
@@ -77,13 +83,17 @@ pub async fn handle(req: Request, env: &Env, origin: &url::Url) -> Result<Respon
             }
             api_explain(&req)
         }
-        _ if sub.starts_with("/api/") => json(404, r#"{"error":"not_found","detail":"no such API endpoint"}"#),
+        _ if sub.starts_with("/api/") => json(
+            404,
+            r#"{"error":"not_found","detail":"no such API endpoint"}"#,
+        ),
         _ => assets(req, env, sub).await,
     }
 }
 
 fn purge_token_ok(req: &Request, env: &Env) -> bool {
-    secret(env, "PURGE_TOKEN").is_some_and(|t| webhook_sig::bearer_matches(bearer(req).as_deref(), &t))
+    secret(env, "PURGE_TOKEN")
+        .is_some_and(|t| webhook_sig::bearer_matches(bearer(req).as_deref(), &t))
 }
 
 /// The dashboard's files, from the ASSETS binding, addressed from the directory root.
@@ -92,7 +102,11 @@ async fn assets(req: Request, env: &Env, sub: &str) -> Result<Response> {
         return json(405, r#"{"error":"method_not_allowed","detail":"use GET"}"#);
     }
     let mut url = req.url()?;
-    let file = if sub.is_empty() || sub == "/" { "/index.html" } else { sub };
+    let file = if sub.is_empty() || sub == "/" {
+        "/index.html"
+    } else {
+        sub
+    };
     if sub.is_empty() {
         // `/__edgecache` → `/__edgecache/` so relative asset URLs resolve.
         url.set_path(&format!("{PREFIX}/"));
@@ -104,15 +118,24 @@ async fn assets(req: Request, env: &Env, sub: &str) -> Result<Response> {
     let headers = resp.headers().clone();
     headers.set("cache-control", "no-store")?;
     headers.set("x-content-type-options", "nosniff")?;
-    headers.set("content-security-policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")?;
+    headers.set(
+        "content-security-policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+    )?;
     let status = resp.status_code();
     let body = resp.bytes().await?;
-    Ok(worker::ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body))
+    Ok(worker::ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body))
 }
 
 fn api_explain(req: &Request) -> Result<Response> {
     let Some(policy) = state::policy() else {
-        return json(503, r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#);
+        return json(
+            503,
+            r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#,
+        );
     };
     let u = req.url()?;
     let mut target = None;
@@ -128,7 +151,12 @@ fn api_explain(req: &Request) -> Result<Response> {
             _ => {}
         }
     }
-    let bad = |d: String| json(400, &serde_json::json!({"error": "bad_request", "detail": d}).to_string());
+    let bad = |d: String| {
+        json(
+            400,
+            &serde_json::json!({"error": "bad_request", "detail": d}).to_string(),
+        )
+    };
     let Some(mut target) = target.filter(|t| !t.is_empty()) else {
         return bad("url: required (an absolute URL, or a path of this site)".into());
     };
@@ -163,20 +191,43 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
     let now = now_ms();
     let auth_header = bearer(&req);
     let (actor, webhook) = if auth_header.is_some() {
-        if token.as_deref().is_some_and(|t| webhook_sig::bearer_matches(auth_header.as_deref(), t)) {
+        if token
+            .as_deref()
+            .is_some_and(|t| webhook_sig::bearer_matches(auth_header.as_deref(), t))
+        {
             ("bearer", None)
-        } else if admin.as_deref().is_some_and(|t| webhook_sig::bearer_matches(auth_header.as_deref(), t)) {
+        } else if admin
+            .as_deref()
+            .is_some_and(|t| webhook_sig::bearer_matches(auth_header.as_deref(), t))
+        {
             ("dashboard", None)
         } else {
             return error(&PurgeError::Unauthorized);
         }
     } else {
         let h = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
-        let (id, ts, sig) = (h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"));
-        let Some(secret_bytes) = sig_secret.as_deref().and_then(|s| webhook_sig::decode_secret(s).ok()) else {
+        let (id, ts, sig) = (
+            h("webhook-id"),
+            h("webhook-timestamp"),
+            h("webhook-signature"),
+        );
+        let Some(secret_bytes) = sig_secret
+            .as_deref()
+            .and_then(|s| webhook_sig::decode_secret(s).ok())
+        else {
             return error(&PurgeError::Unauthorized);
         };
-        if webhook_sig::verify(&secret_bytes, &id, &ts, &sig, &body, now / 1000, webhook_sig::DEFAULT_TOLERANCE_SECS).is_err() {
+        if webhook_sig::verify(
+            &secret_bytes,
+            &id,
+            &ts,
+            &sig,
+            &body,
+            now / 1000,
+            webhook_sig::DEFAULT_TOLERANCE_SECS,
+        )
+        .is_err()
+        {
             return error(&PurgeError::Unauthorized);
         }
         let ts: u64 = ts.trim().parse().unwrap_or(0);
@@ -188,11 +239,18 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         Err(e) => return error(&e),
     };
     let Some(policy) = state::policy() else {
-        return json(503, r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#);
+        return json(
+            503,
+            r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#,
+        );
     };
     let site = req.url()?.origin().ascii_serialization();
     let normalise = |u: &str| {
-        let abs = if u.starts_with('/') { format!("{site}{u}") } else { u.to_string() };
+        let abs = if u.starts_with('/') {
+            format!("{site}{u}")
+        } else {
+            u.to_string()
+        };
         crate::key::normalize_url_for_purge(&abs, policy).map_err(|e| e.to_string())
     };
     let keys = match purge::record_keys(&preq, normalise) {
@@ -252,7 +310,12 @@ fn max_lifetime(policy: &crate::policy::Policy) -> u64 {
         .rules
         .iter()
         .chain(std::iter::once(&policy.defaults))
-        .map(|r| r.edge_ttl + r.stale_while_revalidate.max(r.stale_if_error).max(decision_keep()))
+        .map(|r| {
+            r.edge_ttl
+                + r.stale_while_revalidate
+                    .max(r.stale_if_error)
+                    .max(decision_keep())
+        })
         .max()
         .unwrap_or(0)
         .max(86_400)

@@ -7,7 +7,10 @@ use worker::{Headers, Response, ResponseBuilder, Result};
 pub fn to_map(h: &Headers) -> HeaderMap {
     let mut m = HeaderMap::new();
     for (k, v) in h.entries() {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
             m.append(k, v);
         }
     }
@@ -44,8 +47,14 @@ pub fn empty(status: u16, headers: &HeaderMap) -> Result<Response> {
 /// A small JSON response.
 pub fn json(status: u16, body: &str) -> Result<Response> {
     let mut h = HeaderMap::new();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     fixed(status, &h, body.as_bytes().to_vec())
 }
 

@@ -24,7 +24,12 @@ pub fn bypass(rule: &Rule, reason: &str) {
         c.requests += 1;
         c.bypasses += 1;
     });
-    COUNTS.with(|c| *c.borrow_mut().bypass_reasons.entry(reason.to_string()).or_default() += 1);
+    COUNTS.with(|c| {
+        *c.borrow_mut()
+            .bypass_reasons
+            .entry(reason.to_string())
+            .or_default() += 1
+    });
 }
 
 /// A hit (fresh or stale).

@@ -11,7 +11,6 @@ mod serve;
 mod state;
 mod store;
 
-
 use worker::{event, Context, Env, Request, Response, Result};
 
 /// Runs once per isolate: panics go to the console with their message and location.
@@ -25,15 +24,25 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = match env.var("ORIGIN").map(|v| v.to_string()) {
         Ok(o) => match url::Url::parse(&o) {
             Ok(u) => u,
-            Err(e) => return Response::error(format!("edgecache: ORIGIN {o:?} is not a URL: {e}"), 500),
+            Err(e) => {
+                return Response::error(format!("edgecache: ORIGIN {o:?} is not a URL: {e}"), 500)
+            }
         },
         Err(_) => return Response::error("edgecache: the ORIGIN var is not set", 500),
     };
     let resp = if req.path().starts_with(admin::PREFIX) {
         admin::handle(req, &env, &origin).await
     } else {
-        let debug = env.var("EDGECACHE_DEBUG").map(|v| v.to_string() == "1").unwrap_or(false);
-        let c = serve::Ctx { env: &env, ctx: &ctx, origin, debug };
+        let debug = env
+            .var("EDGECACHE_DEBUG")
+            .map(|v| v.to_string() == "1")
+            .unwrap_or(false);
+        let c = serve::Ctx {
+            env: &env,
+            ctx: &ctx,
+            origin,
+            debug,
+        };
         serve::handle(req, &c).await
     };
     // Counters go to the metrics hub every few seconds, off the request path.
@@ -45,10 +54,16 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 }
 
 async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
-    let Ok(body) = serde_json::to_string(&snap) else { return };
+    let Ok(body) = serde_json::to_string(&snap) else {
+        return;
+    };
     let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post).with_body(Some(body.into()));
-    let sent = match (admin::hub(env), Request::new_with_init("https://hub/add", &init)) {
+    init.with_method(worker::Method::Post)
+        .with_body(Some(body.into()));
+    let sent = match (
+        admin::hub(env),
+        Request::new_with_init("https://hub/add", &init),
+    ) {
         (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.is_ok(),
         _ => false,
     };

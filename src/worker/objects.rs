@@ -45,7 +45,10 @@ impl DurableObject for PurgeLedger {
         Self {
             state,
             env,
-            replay: RefCell::new(ReplayGuard::new(crate::webhook_sig::DEFAULT_TOLERANCE_SECS, 10_000)),
+            replay: RefCell::new(ReplayGuard::new(
+                crate::webhook_sig::DEFAULT_TOLERANCE_SECS,
+                10_000,
+            )),
         }
     }
 
@@ -57,7 +60,12 @@ impl DurableObject for PurgeLedger {
                 let cmd: PurgeCommand = req.json().await?;
                 let now = js_sys::Date::now() as u64;
                 if let Some((id, ts)) = &cmd.webhook {
-                    if self.replay.borrow_mut().check_and_insert(id, *ts, now / 1000).is_err() {
+                    if self
+                        .replay
+                        .borrow_mut()
+                        .check_and_insert(id, *ts, now / 1000)
+                        .is_err()
+                    {
                         return Response::from_json(&serde_json::json!({"replayed": true}));
                     }
                 }
@@ -66,16 +74,21 @@ impl DurableObject for PurgeLedger {
                 };
                 let kv = self.env.kv(super::purge_check::BINDING)?;
                 for key in &cmd.keys {
-                    let held: Option<String> = storage.get(&format!("r:{key}")).await.ok().flatten();
+                    let held: Option<String> =
+                        storage.get(&format!("r:{key}")).await.ok().flatten();
                     let merged = match held.as_deref().and_then(PurgeRecord::decode) {
                         Some(old) => purge::merge(old, new),
                         None => new,
                     };
                     let enc = merged.encode();
-                    kv.put(key, enc.clone())?.expiration_ttl(cmd.ttl).execute().await?;
+                    kv.put(key, enc.clone())?
+                        .expiration_ttl(cmd.ttl)
+                        .execute()
+                        .await?;
                     storage.put(&format!("r:{key}"), enc).await?;
                 }
-                let mut log: Vec<PurgeLogEntry> = storage.get("log").await.ok().flatten().unwrap_or_default();
+                let mut log: Vec<PurgeLogEntry> =
+                    storage.get("log").await.ok().flatten().unwrap_or_default();
                 log.push(cmd.log);
                 if log.len() > PURGE_LOG_MAX {
                     let extra = log.len() - PURGE_LOG_MAX;
@@ -85,7 +98,8 @@ impl DurableObject for PurgeLedger {
                 Response::from_json(&serde_json::json!({"replayed": false}))
             }
             "/log" => {
-                let mut log: Vec<PurgeLogEntry> = storage.get("log").await.ok().flatten().unwrap_or_default();
+                let mut log: Vec<PurgeLogEntry> =
+                    storage.get("log").await.ok().flatten().unwrap_or_default();
                 log.reverse();
                 Response::from_json(&serde_json::json!({ "purges": log }))
             }
@@ -132,7 +146,12 @@ impl DurableObject for MetricsHub {
                 Response::ok("ok")
             }
             "/stats" => {
-                let json = self.agg.borrow().as_ref().map(|a| a.to_stats_json(now)).unwrap_or_default();
+                let json = self
+                    .agg
+                    .borrow()
+                    .as_ref()
+                    .map(|a| a.to_stats_json(now))
+                    .unwrap_or_default();
                 Response::from_json(&json)
             }
             _ => Response::error("not found", 404),

@@ -47,7 +47,12 @@ pub fn origin_url(base: &url::Url, client: &url::Url) -> url::Url {
     u
 }
 
-fn request(url: &url::Url, method: Method, headers: &HeaderMap, body: Option<Vec<u8>>) -> Result<Request> {
+fn request(
+    url: &url::Url,
+    method: Method,
+    headers: &HeaderMap,
+    body: Option<Vec<u8>>,
+) -> Result<Request> {
     let mut init = RequestInit::new();
     init.with_method(method)
         .with_headers(to_headers(headers)?)
@@ -67,7 +72,8 @@ pub async fn send(
     timeout_ms: u64,
 ) -> std::result::Result<Response, OriginError> {
     use futures_util::future::{select, Either};
-    let req = request(url, method, headers, body).map_err(|e| OriginError::Unreachable(e.to_string()))?;
+    let req =
+        request(url, method, headers, body).map_err(|e| OriginError::Unreachable(e.to_string()))?;
     let work = Box::pin(async move { Fetch::Request(req).send().await });
     let timer = Box::pin(Delay::from(std::time::Duration::from_millis(timeout_ms)));
     match select(work, timer).await {
@@ -91,7 +97,11 @@ pub async fn fetch_buffered(
         let mut resp = Fetch::Request(req).send().await?;
         let status = resp.status_code();
         let headers = to_map(resp.headers());
-        let body = if status == 304 || status == 204 { Vec::new() } else { resp.bytes().await? };
+        let body = if status == 304 || status == 204 {
+            Vec::new()
+        } else {
+            resp.bytes().await?
+        };
         Ok::<_, worker::Error>((status, headers, body))
     });
     let timer = Box::pin(Delay::from(std::time::Duration::from_millis(timeout_ms)));

@@ -40,7 +40,13 @@ pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Op
     let reads = missing.iter().map(|k| {
         let kv = &kv;
         async move {
-            let v = kv.get(k).cache_ttl(KV_CACHE_TTL_SECS).text().await.ok().flatten();
+            let v = kv
+                .get(k)
+                .cache_ttl(KV_CACHE_TTL_SECS)
+                .text()
+                .await
+                .ok()
+                .flatten();
             (k.clone(), v.as_deref().and_then(PurgeRecord::decode))
         }
     });
@@ -59,16 +65,20 @@ pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Op
 
 /// Checks an entry against the purge records.
 pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
-    let base = purge::base_keys_to_check(&meta.tags, &meta.key);
+    // URL purges name the URL, not a variant: compare without the folded-in vary part.
+    let url_key = crate::key::strip_vary(&meta.key);
+    let base = purge::base_keys_to_check(&meta.tags, url_key);
     let mut recs = read(env, &base, now_ms).await;
-    let host = url::Url::parse(&meta.key).map(|u| purge::host_of(&u)).unwrap_or_default();
+    let host = url::Url::parse(&meta.key)
+        .map(|u| purge::host_of(&u))
+        .unwrap_or_default();
     let path = meta.path().to_string();
     let gate = recs.get(purge::PREFIX_GATE_KEY).copied().flatten();
     if purge::prefix_gate_open(meta.stored_at_ms, gate) {
         let pk = purge::prefix_keys_to_check(&host, &path);
         recs.extend(read(env, &pk, now_ms).await);
     }
-    let v = purge::check_entry(meta.stored_at_ms, &meta.tags, &meta.key, &host, &path, |k| {
+    let v = purge::check_entry(meta.stored_at_ms, &meta.tags, url_key, &host, &path, |k| {
         recs.get(k).copied().flatten()
     });
     match v {

@@ -72,14 +72,31 @@ pub async fn handle(mut req: Request, c: &Ctx<'_>) -> Result<Response> {
     let method: Method = req.method().to_string().parse().unwrap_or(Method::GET);
     let headers = to_map(req.headers());
     let Some(policy) = state::policy() else {
-        let body = if matches!(method, Method::GET | Method::HEAD) { None } else { Some(req.bytes().await?) };
+        let body = if matches!(method, Method::GET | Method::HEAD) {
+            None
+        } else {
+            Some(req.bytes().await?)
+        };
         return pass_through(c, &url, &method, &headers, body, None, &BypassReason::Rule).await;
     };
     match decision::plan_request(policy, &method, &url, &headers) {
         RequestPlan::Bypass { rule, reason } => {
             metrics::bypass(rule, reason.as_str());
-            let body = if matches!(method, Method::GET | Method::HEAD) { None } else { Some(req.bytes().await?) };
-            pass_through(c, &url, &method, &headers, body, Some((policy, rule)), &reason).await
+            let body = if matches!(method, Method::GET | Method::HEAD) {
+                None
+            } else {
+                Some(req.bytes().await?)
+            };
+            pass_through(
+                c,
+                &url,
+                &method,
+                &headers,
+                body,
+                Some((policy, rule)),
+                &reason,
+            )
+            .await
         }
         RequestPlan::Cache(plan) => {
             let plan: CachePlan<'static> = *plan;
@@ -139,7 +156,14 @@ async fn pass_through(
             }
         }
         cs.fwd_status = Some(st);
-        let out = client_headers(rule, &resp_headers, false, None, &cs, debug_value(c, rule, None).as_deref());
+        let out = client_headers(
+            rule,
+            &resp_headers,
+            false,
+            None,
+            &cs,
+            debug_value(c, rule, None).as_deref(),
+        );
         let (_, body) = resp.into_parts();
         return Ok(worker::ResponseBuilder::new()
             .with_status(st)
@@ -151,7 +175,10 @@ async fn pass_through(
         out.insert("cache-status", v);
     }
     let (_, body) = resp.into_parts();
-    Ok(worker::ResponseBuilder::new().with_status(st).with_headers(conv::to_headers(&out)?).body(body))
+    Ok(worker::ResponseBuilder::new()
+        .with_status(st)
+        .with_headers(conv::to_headers(&out)?)
+        .body(body))
 }
 
 /// 502 (unreachable) or 504 (timeout) with a short plain-text body and Cache-Status detail.
@@ -160,13 +187,22 @@ fn origin_failure(e: &OriginError, mut cs: CacheStatus) -> Result<Response> {
         worker::console_error!("edgecache: origin unreachable: {why}");
     }
     let (code, text) = match e {
-        OriginError::Timeout => (504, "504 Gateway Timeout: the origin did not answer in time.\n"),
+        OriginError::Timeout => (
+            504,
+            "504 Gateway Timeout: the origin did not answer in time.\n",
+        ),
         OriginError::Unreachable(_) => (502, "502 Bad Gateway: the origin could not be reached.\n"),
     };
     cs.detail = Some(e.as_str().to_string());
     let mut h = HeaderMap::new();
-    h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     if let Ok(v) = http::HeaderValue::from_str(&cs.to_header_value()) {
         h.insert("cache-status", v);
     }
@@ -174,7 +210,12 @@ fn origin_failure(e: &OriginError, mut cs: CacheStatus) -> Result<Response> {
 }
 
 /// The cache path: lookup, purge check, hit plan, then serve / revalidate / fetch.
-async fn cached(c: &Ctx<'_>, url: &url::Url, headers: &HeaderMap, plan: CachePlan<'static>) -> Result<Response> {
+async fn cached(
+    c: &Ctx<'_>,
+    url: &url::Url,
+    headers: &HeaderMap,
+    plan: CachePlan<'static>,
+) -> Result<Response> {
     let rule = plan.rule;
     let cache = Cache::default();
     let now_ms = now_ms();
@@ -190,7 +231,15 @@ async fn cached(c: &Ctx<'_>, url: &url::Url, headers: &HeaderMap, plan: CachePla
         None => HitPlan::Miss(MissReason::Absent),
         Some(e) => {
             let purge = purge_check::state(c.env, &e.meta, now_ms).await;
-            plan_hit(rule, &e.meta, headers, &plan.directives, purge, now, rand01())
+            plan_hit(
+                rule,
+                &e.meta,
+                headers,
+                &plan.directives,
+                purge,
+                now,
+                rand01(),
+            )
         }
     };
     let job = Job {
@@ -216,12 +265,26 @@ async fn cached(c: &Ctx<'_>, url: &url::Url, headers: &HeaderMap, plan: CachePla
             }
             respond_entry(&plan, headers, &e, age, cs, debug.as_deref())
         }
-        (HitPlan::Stale { age, ttl, soft_purge }, Some(e)) => {
+        (
+            HitPlan::Stale {
+                age,
+                ttl,
+                soft_purge,
+            },
+            Some(e),
+        ) => {
             metrics::hit(rule, true, e.body.len());
             background(c, job);
             let mut cs = status(true, None);
             cs.ttl = Some(ttl);
-            cs.detail = Some(if soft_purge { "soft-purge" } else { "stale-while-revalidate" }.into());
+            cs.detail = Some(
+                if soft_purge {
+                    "soft-purge"
+                } else {
+                    "stale-while-revalidate"
+                }
+                .into(),
+            );
             respond_entry(&plan, headers, &e, age, cs, debug.as_deref())
         }
         (HitPlan::Revalidate { .. }, Some(e)) => {
@@ -234,7 +297,9 @@ async fn cached(c: &Ctx<'_>, url: &url::Url, headers: &HeaderMap, plan: CachePla
                     metrics::origin_error(rule);
                     stale_if_error(&plan, headers, &e, now, Some(o.status), debug.as_deref())
                 }
-                Ok((o, collapsed)) => respond_outcome(&plan, headers, &o, collapsed, debug.as_deref()),
+                Ok((o, collapsed)) => {
+                    respond_outcome(&plan, headers, &o, collapsed, debug.as_deref())
+                }
                 Err(_) if stale_ok => {
                     metrics::origin_error(rule);
                     stale_if_error(&plan, headers, &e, now, None, debug.as_deref())
@@ -297,13 +362,27 @@ impl Outcome {
 }
 
 /// Serves a stored entry (fresh or stale), answering the client's conditionals with 304.
-fn respond_entry(plan: &CachePlan<'_>, req: &HeaderMap, e: &Entry, age: u64, cs: CacheStatus, debug: Option<&str>) -> Result<Response> {
+fn respond_entry(
+    plan: &CachePlan<'_>,
+    req: &HeaderMap,
+    e: &Entry,
+    age: u64,
+    cs: CacheStatus,
+    debug: Option<&str>,
+) -> Result<Response> {
     let h = client_headers(plan.rule, &e.headers, true, Some(age), &cs, debug);
     finish(plan, req, e.status, h, &e.body)
 }
 
 /// Serves a stale entry because the origin failed (RFC 5861 stale-if-error).
-fn stale_if_error(plan: &CachePlan<'_>, req: &HeaderMap, e: &Entry, now: u64, origin_status: Option<u16>, debug: Option<&str>) -> Result<Response> {
+fn stale_if_error(
+    plan: &CachePlan<'_>,
+    req: &HeaderMap,
+    e: &Entry,
+    now: u64,
+    origin_status: Option<u16>,
+    debug: Option<&str>,
+) -> Result<Response> {
     let mut cs = status(false, Some(Fwd::Stale));
     cs.fwd_status = origin_status;
     cs.ttl = Some(e.meta.ttl(now));
@@ -313,7 +392,13 @@ fn stale_if_error(plan: &CachePlan<'_>, req: &HeaderMap, e: &Entry, now: u64, or
 }
 
 /// Serves what an origin round trip produced.
-fn respond_outcome(plan: &CachePlan<'_>, req: &HeaderMap, o: &Outcome, collapsed: bool, debug: Option<&str>) -> Result<Response> {
+fn respond_outcome(
+    plan: &CachePlan<'_>,
+    req: &HeaderMap,
+    o: &Outcome,
+    collapsed: bool,
+    debug: Option<&str>,
+) -> Result<Response> {
     let mut cs = o.status_line.clone();
     cs.collapsed = collapsed;
     let now = conv::now_ms() / 1000;
@@ -328,13 +413,23 @@ fn respond_outcome(plan: &CachePlan<'_>, req: &HeaderMap, o: &Outcome, collapsed
     if cached {
         finish(plan, req, o.status, h, &o.body)
     } else {
-        let body = if plan.head { Vec::new() } else { o.body.to_vec() };
+        let body = if plan.head {
+            Vec::new()
+        } else {
+            o.body.to_vec()
+        };
         fixed(o.status, &h, body)
     }
 }
 
 /// 304 for a matching client conditional, else the full response (no body for HEAD).
-fn finish(plan: &CachePlan<'_>, req: &HeaderMap, st: u16, h: HeaderMap, body: &[u8]) -> Result<Response> {
+fn finish(
+    plan: &CachePlan<'_>,
+    req: &HeaderMap,
+    st: u16,
+    h: HeaderMap,
+    body: &[u8],
+) -> Result<Response> {
     if (200..300).contains(&st) && client_not_modified(req, &h) {
         return empty(304, &not_modified_headers(&h));
     }
@@ -394,11 +489,13 @@ async fn fetch_and_store(job: Job) -> FlightResult {
         Some(p) => decision::revalidation_headers(&p.meta, &job.origin_headers),
         None => job.origin_headers.clone(),
     };
-    let f: Fetched = origin::fetch_buffered(&job.origin_url, &headers, rule.origin_timeout * 1000).await?;
+    let f: Fetched =
+        origin::fetch_buffered(&job.origin_url, &headers, rule.origin_timeout * 1000).await?;
     metrics::origin_fetch(rule, f.body.len());
     let cache = Cache::default();
     let fetch_ms = f.response_ms.saturating_sub(f.request_ms);
-    let resp_of = |status: u16, headers: &HeaderMap| -> (u16, HeaderMap) { (status, headers.clone()) };
+    let resp_of =
+        |status: u16, headers: &HeaderMap| -> (u16, HeaderMap) { (status, headers.clone()) };
 
     // RFC 9111 §4.3.4: a 304 freshens the stored response: its headers are merged in and the
     // stored body is kept (no body transfer).
@@ -415,13 +512,24 @@ async fn fetch_and_store(job: Job) -> FlightResult {
         }
     };
     let mut cs = CacheStatus {
-        fwd: Some(if job.prior.is_some() { Fwd::Stale } else { Fwd::UriMiss }),
+        fwd: Some(if job.prior.is_some() {
+            Fwd::Stale
+        } else {
+            Fwd::UriMiss
+        }),
         fwd_status: Some(f.status),
         ..status_default()
     };
     if decision::is_origin_error(status) || status >= 500 {
         let shareable = !merged.contains_key(http::header::SET_COOKIE);
-        return Ok(Rc::new(Outcome { status, headers: merged, body, meta: None, status_line: cs, shareable }));
+        return Ok(Rc::new(Outcome {
+            status,
+            headers: merged,
+            body,
+            meta: None,
+            status_line: cs,
+            shareable,
+        }));
     }
     let oresp = OriginResponse {
         status,
@@ -434,17 +542,40 @@ async fn fetch_and_store(job: Job) -> FlightResult {
         fetch_ms,
     };
     let too_large = body.len() as u64 > rule.max_body_size;
-    let store = if too_large { Err(DontStore::TooLarge) } else { plan_store(&job.plan, &job.req_headers, &oresp, rand01()) };
+    let store = if too_large {
+        Err(DontStore::TooLarge)
+    } else {
+        plan_store(&job.plan, &job.req_headers, &oresp, rand01())
+    };
     match store {
         Ok(s) => {
             let now = conv::now_ms() / 1000;
             let keep = s.meta.edge_keep_secs(now, VALIDATOR_KEEP_SECS);
-            match store::put(&cache, &job.key, status, &s.headers, &s.meta, body.to_vec(), keep).await {
+            match store::put(
+                &cache,
+                &job.key,
+                status,
+                &s.headers,
+                &s.meta,
+                body.to_vec(),
+                keep,
+            )
+            .await
+            {
                 Ok(()) => cs.stored = true,
-                Err(e) => worker::console_error!("edgecache: cache.put failed for {}: {e}", job.key),
+                Err(e) => {
+                    worker::console_error!("edgecache: cache.put failed for {}: {e}", job.key)
+                }
             }
             let _ = revalidated;
-            Ok(Rc::new(Outcome { status, headers: s.headers, body, meta: Some(s.meta), status_line: cs, shareable: true }))
+            Ok(Rc::new(Outcome {
+                status,
+                headers: s.headers,
+                body,
+                meta: Some(s.meta),
+                status_line: cs,
+                shareable: true,
+            }))
         }
         Err(reason) => {
             cs.detail = Some(reason.as_str().to_string());
@@ -452,7 +583,14 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                 // The origin no longer lets this be cached: drop the old copy.
                 let _ = store::delete(&cache, &job.key).await;
             }
-            Ok(Rc::new(Outcome { status, headers: merged, body, meta: None, status_line: cs, shareable: false }))
+            Ok(Rc::new(Outcome {
+                status,
+                headers: merged,
+                body,
+                meta: None,
+                status_line: cs,
+                shareable: false,
+            }))
         }
     }
 }

@@ -22,7 +22,9 @@ pub fn policy() -> Option<&'static Policy> {
         *p.get_or_init(|| match Policy::from_json_str(POLICY_JSON, POLICY_FILE) {
             Ok(loaded) => Some(&*Box::leak(Box::new(loaded.policy))),
             Err(e) => {
-                worker::console_error!("edgecache: invalid embedded policy, passing everything through:\n{e}");
+                worker::console_error!(
+                    "edgecache: invalid embedded policy, passing everything through:\n{e}"
+                );
                 None
             }
         })

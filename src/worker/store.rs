@@ -39,7 +39,11 @@ pub async fn lookup(cache: &Cache, key: &str) -> Result<Option<Entry>> {
     };
     headers.remove(META_HEADER);
     headers.remove(http::header::CACHE_CONTROL);
-    if let Some(cc) = meta.origin_cc.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+    if let Some(cc) = meta
+        .origin_cc
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
         headers.insert(http::header::CACHE_CONTROL, cc);
     }
     headers.remove(http::header::VARY);
@@ -53,11 +57,24 @@ pub async fn lookup(cache: &Cache, key: &str) -> Result<Option<Entry>> {
     headers.remove("cf-cache-status");
     let status = resp.status_code();
     let body = resp.bytes().await?;
-    Ok(Some(Entry { meta, status, headers, body }))
+    Ok(Some(Entry {
+        meta,
+        status,
+        headers,
+        body,
+    }))
 }
 
 /// Writes an entry, kept by the Cache API for `keep_secs`.
-pub async fn put(cache: &Cache, key: &str, status: u16, headers: &HeaderMap, meta: &EntryMeta, body: Vec<u8>, keep_secs: u64) -> Result<()> {
+pub async fn put(
+    cache: &Cache,
+    key: &str,
+    status: u16,
+    headers: &HeaderMap,
+    meta: &EntryMeta,
+    body: Vec<u8>,
+    keep_secs: u64,
+) -> Result<()> {
     let mut h = headers.clone();
     h.remove(http::header::SET_COOKIE);
     h.remove(http::header::VARY);
@@ -69,11 +86,13 @@ pub async fn put(cache: &Cache, key: &str, status: u16, headers: &HeaderMap, met
     h.remove("cache-status");
     h.insert(
         http::header::CACHE_CONTROL,
-        HeaderValue::from_str(&format!("public, s-maxage={keep_secs}")).map_err(|e| worker::Error::RustError(e.to_string()))?,
+        HeaderValue::from_str(&format!("public, s-maxage={keep_secs}"))
+            .map_err(|e| worker::Error::RustError(e.to_string()))?,
     );
     h.insert(
         META_HEADER,
-        HeaderValue::from_str(&meta.encode()).map_err(|e| worker::Error::RustError(e.to_string()))?,
+        HeaderValue::from_str(&meta.encode())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?,
     );
     h.remove(http::header::CONTENT_LENGTH);
     let resp = fixed(status, &h, body)?;
