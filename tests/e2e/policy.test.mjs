@@ -225,7 +225,8 @@ test("a 404 is negative-cached for its status TTL", T, async () => {
   assert.equal(r2.status, 404);
   assertHit(r2, "(404)");
   const ttl = Number(/; ttl=(-?\d+)/.exec(ours(r2))[1]);
-  assert.ok(ttl > 0 && ttl <= 30, `status_ttl 404 = 30s caps the origin's max-age=60: ${r2.why}`);
+  // status_ttl 404 = 30s caps the origin's max-age=60; the articles rule adds ±10 % jitter.
+  assert.ok(ttl > 0 && ttl <= 33, `404 TTL within 30 s ± 10 %, not the origin's 60 s: ${r2.why}`);
   assert.equal(r2.text, r1.text);
   assert.equal(await originCount(h, p), 1);
 });
