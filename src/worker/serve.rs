@@ -13,7 +13,6 @@ use crate::decision::{
 use crate::meta::EntryMeta;
 use crate::policy::{Policy, Rule};
 use crate::status::{CacheStatus, Fwd};
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use http::{HeaderMap, Method};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,10 +35,10 @@ struct Outcome {
 }
 
 type FlightResult = std::result::Result<Rc<Outcome>, OriginError>;
-type Flight = Shared<LocalBoxFuture<'static, FlightResult>>;
+type Slot = Rc<RefCell<Option<FlightResult>>>;
 
 thread_local! {
-    static INFLIGHT: RefCell<HashMap<String, Flight>> = RefCell::new(HashMap::new());
+    static INFLIGHT: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
 }
 
 /// Everything a fetch-and-store needs, owned (it may outlive the request in `wait_until`).
@@ -449,36 +448,53 @@ fn background(c: &Ctx<'_>, job: Job) {
 /// Joins the in-flight fetch for the key, or starts one. Returns the outcome and whether this
 /// caller was a waiter (collapsed). Waiters given an outcome that may not be shared (a
 /// response that was not stored and might be personal) fetch for themselves.
+///
+/// Why a slot and polling instead of a shared future: workerd ties timers and I/O to the
+/// request that created them. A future shared between requests would have one request's
+/// streams read and timers dropped by another's, and a request waiting only on another
+/// request's I/O is cancelled as hung. So the leader alone drives the fetch and fills the slot
+/// with plain Rust data; each waiter checks it on a short timer of its own.
 async fn flight(job: Job) -> std::result::Result<(Rc<Outcome>, bool), OriginError> {
     let key = job.key.clone();
     let existing = INFLIGHT.with(|m| m.borrow().get(&key).cloned());
-    if let Some(f) = existing {
-        let o = await_shared(f).await?;
-        if o.shareable {
-            return Ok((o, true));
+    if let Some(slot) = existing {
+        // Bounded: if the leader vanished (its client went away), fetch for ourselves.
+        let deadline = conv::now_ms() + job.rule.origin_timeout * 1000 + 2_000;
+        loop {
+            let filled = slot.borrow().clone();
+            if let Some(r) = filled {
+                match r {
+                    Ok(o) if o.shareable => return Ok((o, true)),
+                    Ok(_) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            if conv::now_ms() > deadline {
+                break;
+            }
+            worker::Delay::from(std::time::Duration::from_millis(WAITER_POLL_MS)).await;
         }
         let mut own = job;
         own.prior = None;
         return fetch_and_store(own).await.map(|o| (o, false));
     }
-    let fut: LocalBoxFuture<'static, FlightResult> = Box::pin(fetch_and_store(job));
-    let shared = fut.shared();
-    INFLIGHT.with(|m| m.borrow_mut().insert(key.clone(), shared.clone()));
-    let res = shared.await;
-    INFLIGHT.with(|m| m.borrow_mut().remove(&key));
+    let slot: Slot = Rc::new(RefCell::new(None));
+    INFLIGHT.with(|m| m.borrow_mut().insert(key.clone(), slot.clone()));
+    let _guard = Leader(key);
+    let res = fetch_and_store(job).await;
+    *slot.borrow_mut() = Some(res.clone());
     res.map(|o| (o, false))
 }
 
-/// Waits for another request's fetch. workerd cancels a request that waits only on I/O owned by
-/// another request ("hung"), so the waiter keeps a short timer of its own pending meanwhile.
-async fn await_shared(mut f: Flight) -> FlightResult {
-    use futures_util::future::{select, Either};
-    loop {
-        let tick = Box::pin(worker::Delay::from(std::time::Duration::from_millis(25)));
-        match select(f, tick).await {
-            Either::Left((r, _)) => return r,
-            Either::Right((_, rest)) => f = rest,
-        }
+/// How often a collapsed waiter looks for the leader's outcome.
+const WAITER_POLL_MS: u64 = 10;
+
+/// Removes the key from the in-flight map when the leader finishes or is dropped.
+struct Leader(String);
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        INFLIGHT.with(|m| m.borrow_mut().remove(&self.0));
     }
 }
 
