@@ -30,7 +30,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         },
         Err(_) => return Response::error("edgecache: the ORIGIN var is not set", 500),
     };
-    let resp = if req.path().starts_with(admin::PREFIX) {
+    let path = req.path();
+    let is_admin = path == admin::PREFIX || path.starts_with(&format!("{}/", admin::PREFIX));
+    let resp = if is_admin {
         admin::handle(req, &env, &origin).await
     } else {
         let debug = env
