@@ -439,10 +439,39 @@ fn finish(
 }
 
 /// Runs a revalidation in the background (stale-while-revalidate, early refresh, soft purge).
+///
+/// Inside the isolate, [`flight`] keeps it to one fetch per key. Across the isolates of one
+/// location, a short-lived lock entry in the Cache API (under [`lock_key`], kept for the origin
+/// timeout) keeps it to about one: best effort, since match-then-put is not atomic, and
+/// losing the race costs one extra origin fetch, never a wrong answer.
 fn background(c: &Ctx<'_>, job: Job) {
+    if INFLIGHT.with(|m| m.borrow().contains_key(&job.key)) {
+        return;
+    }
     c.ctx.wait_until(async move {
+        let cache = Cache::default();
+        let lock = lock_key(&job.key);
+        if matches!(cache.get(lock.as_str(), true).await, Ok(Some(_))) {
+            return;
+        }
+        let mut h = HeaderMap::new();
+        let keep = format!("public, s-maxage={}", job.rule.origin_timeout + 1);
+        if let Ok(v) = http::HeaderValue::from_str(&keep) {
+            h.insert(http::header::CACHE_CONTROL, v);
+        }
+        if let Ok(r) = fixed(200, &h, Vec::new()) {
+            let _ = cache.put(lock.as_str(), r).await;
+        }
         let _ = flight(job).await;
+        let _ = cache.delete(lock.as_str(), true).await;
     });
+}
+
+/// The Cache API key of the revalidation lock for `key`: its own host, so it can never collide
+/// with a site entry (a fragment or query suffix could be normalised away by the Cache API).
+fn lock_key(key: &str) -> String {
+    let enc: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    format!("https://revalidation-lock.edgecache.invalid/{enc}")
 }
 
 /// Joins the in-flight fetch for the key, or starts one. Returns the outcome and whether this
