@@ -180,7 +180,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const workerPort = (await portIsFree(wantWorker)) ? wantWorker : await freePort();
   const originPort = (await portIsFree(wantOrigin)) ? wantOrigin : await freePort();
   let stack;
+  let stopping = false;
   const shutdown = async (code) => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\nstopping the demo origin and wrangler dev...");
     if (stack) await stack.stop();
     process.exit(code);
   };
@@ -206,6 +210,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   // Stay up until Ctrl-C or until a child dies.
   const { pid: wp } = stack.worker;
   const timer = setInterval(() => {
+    if (stopping) return clearInterval(timer);
     try { process.kill(-wp, 0); } catch { console.error("dev: wrangler dev exited"); clearInterval(timer); shutdown(1); }
   }, 1000);
 }
