@@ -655,6 +655,7 @@ pub fn plan_store(
         tags: crate::tags::collect(rule, &headers),
         vary: captured,
         fetch_ms: resp.fetch_ms,
+        size: 0,
         origin_cc: header_str(resp.headers, &CACHE_CONTROL),
     };
     if meta.fresh_for == 0 && meta.swr == 0 && meta.sie == 0 && !meta.has_validators() {

@@ -59,6 +59,9 @@ pub struct EntryMeta {
     /// How long the origin took to produce the response (ms): the XFetch `delta`.
     #[serde(default)]
     pub fetch_ms: u64,
+    /// Body size in bytes (for metrics).
+    #[serde(default)]
+    pub size: u64,
     /// The origin's own `Cache-Control`, restored toward the browser in `respect` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_cc: Option<String>,
@@ -166,6 +169,7 @@ mod tests {
             tags: vec!["article-1".into()],
             vary: vec![("accept-language".into(), Some("en".into()))],
             fetch_ms: 12,
+            size: 5,
             origin_cc: Some("public, max-age=0, s-maxage=60".into()),
         }
     }

@@ -253,7 +253,7 @@ async fn cached(
     let debug = debug_value(c, rule, Some(&plan.key));
     match (hit, entry) {
         (HitPlan::Fresh { age, ttl, refresh }, Some(e)) => {
-            metrics::hit(rule, false, e.body.len());
+            metrics::hit(rule, false, e.meta.size as usize);
             if refresh {
                 background(c, job);
             }
@@ -272,7 +272,7 @@ async fn cached(
             },
             Some(e),
         ) => {
-            metrics::hit(rule, true, e.body.len());
+            metrics::hit(rule, true, e.meta.size as usize);
             background(c, job);
             let mut cs = status(true, None);
             cs.ttl = Some(ttl);
@@ -370,7 +370,16 @@ fn respond_entry(
     debug: Option<&str>,
 ) -> Result<Response> {
     let h = client_headers(plan.rule, &e.headers, true, Some(age), &cs, debug);
-    finish(plan, req, e.status, h, &e.body)
+    if (200..300).contains(&e.status) && client_not_modified(req, &h) {
+        return empty(304, &not_modified_headers(&h));
+    }
+    match e.take_body() {
+        Some(body) if !plan.head => Ok(worker::ResponseBuilder::new()
+            .with_status(e.status)
+            .with_headers(conv::to_headers(&h)?)
+            .body(body)),
+        _ => empty(e.status, &h),
+    }
 }
 
 /// Serves a stale entry because the origin failed (RFC 5861 stale-if-error).
@@ -386,7 +395,7 @@ fn stale_if_error(
     cs.fwd_status = origin_status;
     cs.ttl = Some(e.meta.ttl(now));
     cs.detail = Some("stale-if-error".into());
-    metrics::stale_error_served(plan.rule, e.body.len());
+    metrics::stale_error_served(plan.rule, e.meta.size as usize);
     respond_entry(plan, req, e, e.meta.age(now), cs, debug)
 }
 
@@ -545,12 +554,20 @@ async fn fetch_and_store(job: Job) -> FlightResult {
     // RFC 9111 §4.3.4: a 304 freshens the stored response: its headers are merged in and the
     // stored body is kept (no body transfer).
     let (status, merged, body, revalidated) = match (&job.prior, f.status) {
-        (Some(p), 304) => {
-            let mut merged = p.headers.clone();
-            crate::storable::merge_304_headers(&mut merged, &f.headers);
-            let (s, h) = resp_of(p.status, &merged);
-            (s, h, Rc::new(p.body.clone()), true)
-        }
+        (Some(p), 304) => match p.body_bytes(&cache).await {
+            Some(stored_body) => {
+                let mut merged = p.headers.clone();
+                crate::storable::merge_304_headers(&mut merged, &f.headers);
+                let (s, h) = resp_of(p.status, &merged);
+                (s, h, Rc::new(stored_body), true)
+            }
+            // The stored body is gone (evicted meanwhile): fetch it whole.
+            None => {
+                let mut again = job.clone();
+                again.prior = None;
+                return Box::pin(fetch_and_store(again)).await;
+            }
+        },
         _ => {
             let (s, h) = resp_of(f.status, &f.headers);
             (s, h, Rc::new(f.body), false)
@@ -593,7 +610,8 @@ async fn fetch_and_store(job: Job) -> FlightResult {
         plan_store(&job.plan, &job.req_headers, &oresp, rand01())
     };
     match store {
-        Ok(s) => {
+        Ok(mut s) => {
+            s.meta.size = body.len() as u64;
             let now = conv::now_ms() / 1000;
             let keep = s.meta.edge_keep_secs(now, VALIDATOR_KEEP_SECS);
             match store::put(

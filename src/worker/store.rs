@@ -9,7 +9,8 @@
 use super::conv::{fixed, to_map};
 use crate::meta::{EntryMeta, META_HEADER};
 use http::{HeaderMap, HeaderValue};
-use worker::{Cache, Result};
+use std::cell::RefCell;
+use worker::{Cache, ResponseBody, Result};
 
 /// A stored entry.
 pub struct Entry {
@@ -20,13 +21,31 @@ pub struct Entry {
     /// Stored headers as the origin sent them (metadata removed; original Cache-Control and
     /// Vary restored).
     pub headers: HeaderMap,
-    /// The body.
-    pub body: Vec<u8>,
+    /// The body, still a stream inside the runtime (never copied through wasm on a hit);
+    /// taken once, by whoever serves or re-stores it.
+    body: RefCell<Option<ResponseBody>>,
+}
+
+impl Entry {
+    /// Takes the body stream (`None` if already taken).
+    pub fn take_body(&self) -> Option<ResponseBody> {
+        self.body.borrow_mut().take()
+    }
+
+    /// The body's bytes: the stream if still here, else read again from the cache.
+    pub async fn body_bytes(&self, cache: &Cache) -> Option<Vec<u8>> {
+        if let Some(b) = self.take_body() {
+            let mut r = worker::ResponseBuilder::new().body(b);
+            return r.bytes().await.ok();
+        }
+        let mut resp = cache.get(self.meta.key.as_str(), true).await.ok()??;
+        resp.bytes().await.ok()
+    }
 }
 
 /// Looks up `key`; `Ok(None)` when absent, `Err` on unreadable metadata is folded into `None`.
 pub async fn lookup(cache: &Cache, key: &str) -> Result<Option<Entry>> {
-    let Some(mut resp) = cache.get(key, true).await? else {
+    let Some(resp) = cache.get(key, true).await? else {
         return Ok(None);
     };
     let mut headers = to_map(resp.headers());
@@ -56,12 +75,12 @@ pub async fn lookup(cache: &Cache, key: &str) -> Result<Option<Entry>> {
     // cf-cache-status and friends added by the Cache API are not ours to forward.
     headers.remove("cf-cache-status");
     let status = resp.status_code();
-    let body = resp.bytes().await?;
+    let (_, body) = resp.into_parts();
     Ok(Some(Entry {
         meta,
         status,
         headers,
-        body,
+        body: RefCell::new(Some(body)),
     }))
 }
 
