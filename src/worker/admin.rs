@@ -271,17 +271,42 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
     init.with_method(Method::Post)
         .with_body(Some(serde_json::to_string(&cmd).unwrap_or_default().into()));
     let r = Request::new_with_init("https://ledger/purge", &init)?;
-    let mut ans = ledger(env)?.fetch_with_request(r).await?;
-    let v: serde_json::Value = ans.json().await.unwrap_or_default();
+    // Anything but the ledger's JSON answer means nothing may have been recorded: say so
+    // (never 202 for a purge that did not happen).
+    let unavailable = |why: String| {
+        worker::console_error!("edgecache: purge ledger failed: {why}");
+        json(
+            503,
+            &serde_json::json!({"error": "ledger_unavailable",
+                "detail": "the purge could not be recorded; retry"})
+            .to_string(),
+        )
+    };
+    let mut ans = match ledger(env)?.fetch_with_request(r).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    if ans.status_code() != 200 {
+        let body = ans.text().await.unwrap_or_default();
+        return unavailable(format!("{} {body}", ans.status_code()));
+    }
+    let v: serde_json::Value = match ans.json().await {
+        Ok(v) => v,
+        Err(e) => return unavailable(e.to_string()),
+    };
     if v["replayed"] == true {
         return error(&PurgeError::Unauthorized);
     }
     // This location sees its own purge at once.
+    let seen = now_ms();
     state::with_memo(|m| {
         for k in &keys {
             m.insert(k, Some(record), now);
         }
     });
+    for k in &keys {
+        super::purge_check::note(k, Some(record), seen);
+    }
     let cache = Cache::default();
     let mut urls = Vec::new();
     for u in &preq.urls {

@@ -5,6 +5,9 @@
 //!   backwards) and writes the result to KV, so concurrent purges of one tag can never overwrite
 //!   each other with an older time, and KV itself is never read-modify-written. It also refuses
 //!   replayed webhook ids (globally, not per isolate) and keeps the bounded purge log.
+//!   Purge commands are applied one at a time (an async lock): a KV put is outside I/O, which
+//!   opens the object's input gate, so without the lock two commands could interleave between
+//!   reading a held record and storing the merge, and the older merge could land last.
 //! - [`MetricsHub`] (one instance): aggregates isolates' counter flushes into 10 s buckets.
 
 use crate::metrics::{Aggregate, Snapshot};
@@ -38,6 +41,8 @@ pub struct PurgeLedger {
     state: State,
     env: Env,
     replay: RefCell<ReplayGuard>,
+    /// Serialises `/purge` commands (see the module docs).
+    lock: futures_util::lock::Mutex<()>,
 }
 
 impl DurableObject for PurgeLedger {
@@ -49,6 +54,7 @@ impl DurableObject for PurgeLedger {
                 crate::webhook_sig::DEFAULT_TOLERANCE_SECS,
                 10_000,
             )),
+            lock: futures_util::lock::Mutex::new(()),
         }
     }
 
@@ -58,6 +64,11 @@ impl DurableObject for PurgeLedger {
         match path.as_str() {
             "/purge" => {
                 let cmd: PurgeCommand = req.json().await?;
+                let Some(new) = PurgeRecord::decode(&cmd.record) else {
+                    return Response::error("bad record", 400);
+                };
+                // Held until the command is fully applied (records, KV, log).
+                let _one_at_a_time = self.lock.lock().await;
                 let now = js_sys::Date::now() as u64;
                 if let Some((id, ts)) = &cmd.webhook {
                     if self
@@ -69,10 +80,8 @@ impl DurableObject for PurgeLedger {
                         return Response::from_json(&serde_json::json!({"replayed": true}));
                     }
                 }
-                let Some(new) = PurgeRecord::decode(&cmd.record) else {
-                    return Response::error("bad record", 400);
-                };
                 let kv = self.env.kv(super::purge_check::BINDING)?;
+                let mut merged_all = Vec::with_capacity(cmd.keys.len());
                 for key in &cmd.keys {
                     let held: Option<String> =
                         storage.get(&format!("r:{key}")).await.ok().flatten();
@@ -80,11 +89,23 @@ impl DurableObject for PurgeLedger {
                         Some(old) => purge::merge(old, new),
                         None => new,
                     };
-                    let enc = merged.encode();
-                    kv.put(key, enc.clone())?
-                        .expiration_ttl(cmd.ttl)
-                        .execute()
-                        .await?;
+                    merged_all.push((key, merged.encode()));
+                }
+                // KV first, then the held copies: a failed KV write leaves the held record as it
+                // was, and the next purge of that key writes the merge again.
+                let puts = merged_all.iter().map(|(key, enc)| {
+                    let kv = &kv;
+                    async move {
+                        kv.put(key, enc.clone())?
+                            .expiration_ttl(cmd.ttl)
+                            .execute()
+                            .await
+                    }
+                });
+                for r in futures_util::future::join_all(puts).await {
+                    r?;
+                }
+                for (key, enc) in merged_all {
                     storage.put(&format!("r:{key}"), enc).await?;
                 }
                 let mut log: Vec<PurgeLogEntry> =
