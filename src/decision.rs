@@ -196,7 +196,9 @@ pub fn plan_request<'p>(
     // Rules match the normalised path (dot-segments removed, `%2F` never decoded), the same
     // path the cache key uses.
     let path = crate::key::normalize_path(url.path());
-    let rule = policy.match_rule(method.as_str(), &match_host(url), &path);
+    // HEAD is answered from the GET entry, so it must find the GET rule (and key).
+    let match_method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    let rule = policy.match_rule(match_method, &match_host(url), &path);
     let bypass = |reason| RequestPlan::Bypass { rule, reason };
     if method != Method::GET && method != Method::HEAD {
         return bypass(BypassReason::Method);
@@ -409,7 +411,7 @@ pub fn plan_hit(
     let ttl = meta.ttl(now);
     let fresh = ttl > 0;
     if purge == PurgeState::Soft {
-        return if meta.must_revalidate {
+        return if meta.must_revalidate || meta.no_cache {
             HitPlan::Revalidate {
                 age,
                 ttl,
@@ -636,7 +638,14 @@ pub fn plan_store(
     };
 
     let timing = edge_timing(rule, resp, &headers, &edge)?;
-    let lifetime = jitter(timing.lifetime, rule.jitter_percent, jitter01);
+    // Jitter may shorten any lifetime, but never lengthen one the origin bounded strictly
+    // (must-revalidate, §5.2.2.2) or one the rule caps.
+    let jittered = jitter(timing.lifetime, rule.jitter_percent, jitter01);
+    let lifetime = if timing.must_revalidate || rule.origin_cache_control == OriginMode::Cap {
+        jittered.min(timing.lifetime)
+    } else {
+        jittered
+    };
     let meta = EntryMeta {
         v: META_VERSION,
         key: plan.key.clone(),
@@ -723,12 +732,19 @@ fn edge_timing(
                 && cc.s_maxage.is_some()
                 && !explicit_stale;
             let must_revalidate = cc.must_revalidate || cc.proxy_revalidate || s_maxage_forbids;
+            // With s-maxage (respect mode), only the stale windows the origin itself granted
+            // apply: the rule's own windows would be stale responses §4.2.4 forbids.
+            let s_maxage_present =
+                rule.origin_cache_control == OriginMode::Respect && cc.s_maxage.is_some();
+            let rule_window = |w: u64| if s_maxage_present { 0 } else { w };
             Ok(EdgeTiming {
                 lifetime,
                 swr: cc
                     .stale_while_revalidate
-                    .unwrap_or(rule.stale_while_revalidate),
-                sie: cc.stale_if_error.unwrap_or(rule.stale_if_error),
+                    .unwrap_or(rule_window(rule.stale_while_revalidate)),
+                sie: cc
+                    .stale_if_error
+                    .unwrap_or(rule_window(rule.stale_if_error)),
                 must_revalidate,
                 no_cache: cc.no_cache && cc.no_cache_fields.is_empty(),
             })
@@ -845,7 +861,8 @@ pub fn client_headers(
 /// (RFC 9110 §13.1.2 weak comparison for If-None-Match, §13.1.3 for If-Modified-Since; RFC 9111
 /// §4.3.2). If-None-Match takes precedence.
 pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap) -> bool {
-    if let Some(inm) = joined(req, &IF_NONE_MATCH) {
+    // A list field: several lines combine with commas (RFC 9110 §5.3).
+    if let Some(inm) = header_str(req, &IF_NONE_MATCH) {
         let Some(etag) = header_str(stored, &ETAG) else {
             return false;
         };

@@ -392,6 +392,24 @@ fn head_shares_the_get_entry() {
 }
 
 #[test]
+fn head_finds_a_get_only_rule() {
+    let p = policy(
+        r#"
+[[rules]]
+name = "get-only"
+path = ["/g/**"]
+method = ["GET"]
+origin_cache_control = "override"
+edge_ttl = "1m"
+"#,
+    );
+    let h = cache_plan(&p, Method::HEAD, "https://example.com/g/x", &hm(&[]));
+    assert_eq!(h.rule.name, "get-only");
+    let g = cache_plan(&p, Method::GET, "https://example.com/g/x", &hm(&[]));
+    assert_eq!(g.key, h.key);
+}
+
+#[test]
 fn origin_headers_drop_conditionals_and_hop_by_hop() {
     let p = policy(DEMO);
     let c = get_plan(
