@@ -1,0 +1,381 @@
+// The benchmark suite behind `bench/run` (issue 8). Run it through bench/run, which loads the
+// toolchain and builds the worker first. Everything is on 127.0.0.1; every process started here
+// (demo origin, two `wrangler dev`, nginx when installed, the load generator, cargo bench, the
+// wasm timing) runs in its own process group and is ended by PID, also on failure and Ctrl-C.
+//
+// Parts (each is independent: one failing is reported and the others still run):
+//   1. hit path     demo origin vs edgecache vs a minimal JS worker (vs nginx): autocannon, same
+//                   duration and connections on a warm hit, alternating rounds, medians reported
+//   2. hit ratio    a seeded Zipf trace (bench/trace.mjs) replayed against edgecache and the JS
+//                   worker: hits, origin requests, personal-page leaks (must be 0)
+//   3. core cost    cargo bench --bench decision (criterion medians)
+//   4. size/start   build/index_bg.wasm raw/gzip, compile + instantiate time
+//   5. stampede     origin fetches and client latency for a herd on a cold and on an expired key
+//
+// Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=2,
+// BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5.
+import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { cpus } from "node:os";
+import { execFileSync } from "node:child_process";
+import { ROOT, DEV_SECRETS, startOrigin, startWorker, runningGroups } from "../scripts/stack.mjs";
+import { runToEnd, startJsWorker, stopAll, running } from "./procs.mjs";
+import { get, postJson, replay, herd, isEdgecacheHit, ourStatus } from "./client.mjs";
+import { generateTrace } from "./trace.mjs";
+import { nginxPath, startNginx } from "./nginx.mjs";
+
+const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? Number(process.env[k]) : d);
+const S = {
+  duration: env("BENCH_DURATION", 8),
+  connections: env("BENCH_CONNECTIONS", 32),
+  rounds: env("BENCH_ROUNDS", 2),
+  traceN: env("BENCH_TRACE_N", 12000),
+  tracePages: env("BENCH_TRACE_PAGES", 300),
+  traceConcurrency: env("BENCH_TRACE_CONCURRENCY", 16),
+  herd: env("BENCH_HERD", 200),
+  hitPath: "/articles/1",
+};
+const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5").split(",").map((s) => s.trim()));
+const T0 = Number(process.env.BENCH_T0_MS ?? Date.now());
+const T_NODE = Date.now();
+const OUT = join(ROOT, "bench", "out");
+const LOGS = join(OUT, "logs");
+rmSync(LOGS, { recursive: true, force: true });
+mkdirSync(LOGS, { recursive: true });
+
+const say = (msg) => console.log(`[bench +${String(Math.round((Date.now() - T0) / 1000)).padStart(3)}s] ${msg}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = xs.filter((x) => x != null).sort((a, b) => a - b);
+  if (!s.length) return null;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const r1 = (x, d = 1) => (x == null ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+const results = {
+  date: new Date().toISOString(),
+  commit: (() => {
+    try {
+      return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    } catch {
+      return null;
+    }
+  })(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? null, node: process.version },
+  settings: S,
+  parts: {},
+  errors: [],
+  notes: [],
+};
+
+// ---------------------------------------------------------------------------------------------
+// Processes: everything ends by PID in `cleanup`, also on Ctrl-C / SIGTERM.
+// ---------------------------------------------------------------------------------------------
+const live = { origin: null, edgecache: null, js: null, nginx: null };
+let cleaning = null;
+function cleanup() {
+  return (cleaning ??= (async () => {
+    for (const k of ["nginx", "js", "edgecache", "origin"]) {
+      if (live[k]) await live[k].stop().catch(() => {});
+      live[k] = null;
+    }
+    await stopAll();
+  })());
+}
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(sig, async () => {
+    console.error(`\nbench: ${sig}, stopping everything it started`);
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+async function part(name, fn) {
+  if (!PARTS.has(name.slice(0, 1))) return;
+  const t = Date.now();
+  try {
+    await fn();
+  } catch (e) {
+    results.errors.push(`part ${name}: ${e.stack ?? e}`);
+    say(`part ${name} FAILED: ${e.message ?? e}`);
+  }
+  say(`part ${name} done in ${Math.round((Date.now() - t) / 1000)} s`);
+}
+
+const originStats = async () => JSON.parse((await get(`${live.origin.url}/__origin/stats`)).body);
+const originReset = () => postJson(`${live.origin.url}/__origin/reset`, {});
+const originCount = async (path) => Object.values((await originStats()).paths[path] ?? {}).reduce((a, b) => a + b, 0);
+
+async function load(url) {
+  const args = [join(ROOT, "bench", "load.mjs"), url, "--duration", String(S.duration), "--connections", String(S.connections)];
+  const { code, out } = await runToEnd("autocannon", process.execPath, args);
+  const line = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
+  if (code !== 0 || !line) throw new Error(`load generator failed (${code}): ${out.slice(-500)}`);
+  return JSON.parse(line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Core decision cost (first: no servers running yet, so it has the machine to itself)
+// ---------------------------------------------------------------------------------------------
+await part("3 core decision cost", async () => {
+  say("part 3: cargo bench --bench decision (criterion)");
+  const { code, out } = await runToEnd("cargo-bench", "cargo", ["bench", "--quiet", "--bench", "decision", "--", "--noplot"], { logFile: join(LOGS, "cargo-bench.log") });
+  if (code !== 0) throw new Error(`cargo bench exited ${code}: ${out.slice(-800)}`);
+  const est = (rel) => {
+    const f = join(ROOT, "target", "criterion", rel, "new", "estimates.json");
+    if (!existsSync(f)) return null;
+    return JSON.parse(readFileSync(f, "utf8")).median.point_estimate; // ns
+  };
+  const perDecision = (rel) => (est(rel) == null ? null : est(rel) / 8); // each iteration runs 8 requests
+  results.parts.core = {
+    unit: "ns (criterion median)",
+    match_rule_10: perDecision("match_rule/compiled/10"),
+    match_rule_100: perDecision("match_rule/compiled/100"),
+    match_rule_1000: perDecision("match_rule/compiled/1000"),
+    match_rule_1000_linear: perDecision("match_rule/linear/1000"),
+    find_bypass_cookie: est("cookies/find_bypass_cookie"),
+    filter_cookie_header: est("cookies/filter_cookie_header"),
+    normalize_path: est("cache_key/normalize_path"),
+    cache_key_tracking_params: est("cache_key/default_rule_tracking_params"),
+    cache_key_vary: est("cache_key/vary_accept_language"),
+  };
+});
+
+// ---------------------------------------------------------------------------------------------
+// 4. Size and start-up
+// ---------------------------------------------------------------------------------------------
+await part("4 size and start-up", async () => {
+  say("part 4: wasm size, compile + instantiate (median of 20)");
+  const { code, out } = await runToEnd("wasm-startup", process.execPath, [join(ROOT, "bench", "wasm-startup.mjs"), join(ROOT, "build", "index_bg.wasm"), "20"]);
+  const line = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
+  if (code !== 0 || !line) throw new Error(`wasm-startup failed (${code}): ${out.slice(-500)}`);
+  results.parts.wasm = JSON.parse(line);
+  if (results.parts.wasm.error) results.notes.push(`wasm start-up timing unavailable: ${results.parts.wasm.error}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Servers for parts 1, 2, 5
+// ---------------------------------------------------------------------------------------------
+const needServers = ["1", "2", "5"].some((p) => PARTS.has(p));
+try {
+  if (needServers) {
+    say("starting the demo origin, edgecache (wrangler dev) and the JS worker (wrangler dev)");
+    const t = Date.now();
+    live.origin = await startOrigin({ logDir: LOGS });
+    const [e, j] = await Promise.allSettled([
+      startWorker({ origin: live.origin.url, logDir: LOGS, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "0" } }),
+      startJsWorker({ origin: live.origin.url, logDir: LOGS }),
+    ]);
+    if (e.status === "fulfilled") live.edgecache = e.value;
+    if (j.status === "fulfilled") live.js = j.value;
+    if (e.status === "rejected" || j.status === "rejected") throw (e.reason ?? j.reason);
+    const ngx = nginxPath();
+    if (ngx) {
+      try {
+        live.nginx = await startNginx({ bin: ngx, origin: live.origin.url, logDir: LOGS });
+        results.notes.push(`nginx: ${live.nginx.version} (proxy_cache, proxy_cache_lock, background update)`);
+      } catch (err) {
+        results.notes.push(`nginx found at ${ngx} but did not start: ${err.message}`);
+      }
+    } else {
+      results.notes.push("nginx not installed (command -v nginx): the nginx proxy_cache rows are skipped");
+    }
+    say(`servers ready in ${Math.round((Date.now() - t) / 1000)} s: origin ${live.origin.url}, edgecache ${live.edgecache.url}, js ${live.js.url}${live.nginx ? `, nginx ${live.nginx.url}` : ""}`);
+  }
+
+  const targets = () => [
+    { name: "edgecache", url: live.edgecache.url, hit: isEdgecacheHit, status: (h) => ourStatus(h) },
+    { name: "js-worker", url: live.js.url, hit: (h) => h["cf-cache-status"] === "HIT", status: (h) => `cf-cache-status: ${h["cf-cache-status"] ?? "-"}` },
+    ...(live.nginx ? [{ name: "nginx", url: live.nginx.url, hit: (h) => /^(HIT|STALE|UPDATING|REVALIDATED)$/.test(h["x-cache-status"] ?? ""), status: (h) => `x-cache-status: ${h["x-cache-status"] ?? "-"}` }] : []),
+  ];
+
+  // -------------------------------------------------------------------------------------------
+  // 1. Hit path
+  // -------------------------------------------------------------------------------------------
+  if (needServers) await part("1 hit path", async () => {
+    const ts = targets();
+    const warm = {};
+    for (const t of ts) {
+      let last;
+      for (let i = 0; i < 3; i++) last = await get(t.url + S.hitPath);
+      warm[t.name] = { status: last.status, cache: t.status(last.headers), hit: t.hit(last.headers) };
+      if (!warm[t.name].hit) results.notes.push(`hit path: ${t.name} did not report a hit after warming ${S.hitPath}: ${warm[t.name].cache}`);
+    }
+    say(`part 1: warm ${S.hitPath}: ${Object.entries(warm).map(([k, v]) => `${k} → ${v.cache}`).join("; ")}`);
+    const runs = { origin: [] };
+    for (const t of ts) runs[t.name] = [];
+    const o = await load(live.origin.url + S.hitPath);
+    runs.origin.push(o);
+    say(`part 1: origin direct: ${o.rps} req/s, p50 ${o.p50} ms, p99 ${o.p99} ms`);
+    for (let r = 0; r < S.rounds; r++) {
+      const order = r % 2 === 0 ? ts : [...ts].reverse();
+      for (const t of order) {
+        await sleep(500);
+        const before = (await originStats()).total;
+        const x = await load(t.url + S.hitPath);
+        x.origin_requests = (await originStats()).total - before;
+        runs[t.name].push(x);
+        say(`part 1: round ${r + 1} ${t.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms (non-2xx ${x.non2xx}, errors ${x.errors}, origin requests ${x.origin_requests})`);
+      }
+    }
+    const summary = {};
+    for (const [name, xs] of Object.entries(runs)) {
+      summary[name] = {
+        rps: r1(median(xs.map((x) => x.rps))), p50: r1(median(xs.map((x) => x.p50)), 2), p99: r1(median(xs.map((x) => x.p99)), 2),
+        runs: xs.length, non2xx: xs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
+        origin_requests: xs.reduce((a, x) => a + (x.origin_requests ?? 0), 0),
+      };
+    }
+    const e = summary.edgecache, j = summary["js-worker"];
+    results.parts.hit_path = {
+      path: S.hitPath, duration_s: S.duration, connections: S.connections, rounds: S.rounds, warm, summary, runs,
+      ratio_rps: r1(e.rps / j.rps, 3), p99_added_ms: r1(e.p99 - j.p99, 2), p50_added_ms: r1(e.p50 - j.p50, 2),
+    };
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // 2. Hit ratio on a trace
+  // -------------------------------------------------------------------------------------------
+  if (needServers) await part("2 hit ratio", async () => {
+    const { events, summary } = generateTrace({ n: S.traceN, pages: S.tracePages });
+    say(`part 2: trace of ${summary.requests} requests over ${summary.pages} pages (Zipf ${summary.zipf_s}, seed ${summary.seed}), ${summary.publishes} publishes; ideal hit ratio ${summary.ideal_hit_ratio}`);
+    const out = { trace: summary, concurrency: S.traceConcurrency };
+    const purges = [];
+    for (const t of targets().filter((x) => x.name !== "nginx")) {
+      await originReset();
+      const onPublish = t.name === "edgecache"
+        ? async (tags) => {
+            const r = await postJson(`${t.url}/__edgecache/purge`, { tags }, { Authorization: `Bearer ${DEV_SECRETS.PURGE_TOKEN}` });
+            purges.push({ tags, status: r.status });
+            if (r.status >= 300) results.notes.push(`trace: purge ${tags} answered ${r.status}: ${r.body.slice(0, 200)}`);
+          }
+        : async () => {}; // the naive worker has no purge (it serves the old page until s-maxage runs out)
+      const r = await replay(t.url, events, { concurrency: S.traceConcurrency, hit: t.hit, onPublish });
+      const origin = (await originStats()).total;
+      out[t.name] = {
+        requests: r.requests, hits: r.hits, hit_ratio: r1(r.hits / r.requests, 4), origin_requests: origin,
+        offload: r1(1 - origin / r.requests, 4), errors: r.errors, leaks: r.leaks, leak_samples: r.leakSamples,
+        seconds: r1(r.ms / 1000), req_per_s: r1(r.requests / (r.ms / 1000)),
+      };
+      say(`part 2: ${t.name}: hit ratio ${out[t.name].hit_ratio} (Cache-Status), origin requests ${origin} (offload ${out[t.name].offload}), leaks ${r.leaks}, errors ${r.errors}, ${out[t.name].seconds} s`);
+    }
+    out.purges = purges;
+    results.parts.trace = out;
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // 5. Stampede
+  // -------------------------------------------------------------------------------------------
+  if (needServers) await part("5 stampede", async () => {
+    const out = { herd: S.herd };
+    const run = `${process.pid}-${Date.now().toString(36)}`;
+    for (const t of targets()) {
+      // Cold key: nothing cached, the origin takes 1 s.
+      const cold = `/slow/bench-${run}-${t.name}`;
+      const h1 = await herd(`${t.url}${cold}?ms=1000`, S.herd, { hit: t.hit });
+      await sleep(300);
+      const coldFetches = await originCount(cold);
+      // Expired key: fresh for 1 s, origin takes 1 s to answer. edgecache: the lab-swr rule (edge_ttl
+      // 1s, stale_while_revalidate 30s). Others: the origin's s-maxage=1; nginx serves stale while
+      // updating by its config. No stale-while-revalidate in the origin's header: miniflare's local
+      // Cache API keeps such entries for the whole window and serves them as HIT without ever
+      // refetching, which is not what the Cache API does in production.
+      const swrPath = `/lab/swr/bench-${run}-${t.name}`;
+      const swrUrl = `${t.url}${swrPath}?delay=1000&h=${encodeURIComponent("Cache-Control:public, s-maxage=1")}`;
+      const w = await get(swrUrl);
+      await sleep(300);
+      const w2 = await get(swrUrl); // stored?
+      await sleep(1600); // now expired (age > 1 s) but within the stale window
+      const before = await originCount(swrPath);
+      const h2 = await herd(swrUrl, S.herd, { hit: t.hit });
+      await sleep(1500); // let a background revalidation (1 s at the origin) finish
+      const expiredFetches = (await originCount(swrPath)) - before;
+      out[t.name] = {
+        cold: { origin_fetches: coldFetches, ...h1 },
+        expired: { origin_fetches: expiredFetches, warm: [t.status(w.headers), t.status(w2.headers)], ...h2 },
+      };
+      say(`part 5: ${t.name}: cold key → ${coldFetches} origin fetches (p50 ${h1.p50} ms, p99 ${h1.p99} ms); expired key → ${expiredFetches} (p50 ${h2.p50} ms, p99 ${h2.p99} ms)`);
+    }
+    results.parts.stampede = out;
+  });
+} catch (e) {
+  results.errors.push(`servers: ${e.stack ?? e}`);
+  say(`FAILED: ${e.message ?? e}`);
+} finally {
+  await cleanup();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+// ---------------------------------------------------------------------------------------------
+const rows = [];
+const row = (partName, what, value, goal = "", verdict = "") => rows.push({ part: partName, what, value: String(value ?? "n/a"), goal, verdict });
+const ok = (c) => (c == null ? "" : c ? "ok" : "MISS");
+const fmtNs = (ns) => (ns == null ? "n/a" : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+
+const hp = results.parts.hit_path;
+if (hp) {
+  for (const [name, s] of Object.entries(hp.summary)) {
+    row("1 hit path", `${name}: req/s · p50 · p99`, `${s.rps} · ${s.p50} ms · ${s.p99} ms`, "", s.non2xx ? `${s.non2xx} errors` : "");
+  }
+  row("1 hit path", "edgecache / JS worker req/s", hp.ratio_rps, "≥ 1.0", ok(hp.ratio_rps >= 1));
+  row("1 hit path", "p99 added by edgecache", `${hp.p99_added_ms} ms`, "≤ 1 ms", ok(hp.p99_added_ms <= 1));
+}
+const tr = results.parts.trace;
+if (tr) {
+  row("2 hit ratio", `trace: ${tr.trace.requests} req, ${tr.trace.pages} pages, Zipf ${tr.trace.zipf_s}`, `ideal ${(tr.trace.ideal_hit_ratio * 100).toFixed(1)} %`);
+  for (const name of ["edgecache", "js-worker"]) {
+    const x = tr[name];
+    if (!x) continue;
+    const goal = name === "edgecache" ? "≥ 90 %" : "";
+    row("2 hit ratio", `${name}: hit ratio · origin req`, `${(x.hit_ratio * 100).toFixed(1)} % · ${x.origin_requests} (offload ${(x.offload * 100).toFixed(1)} %)`, goal, name === "edgecache" ? ok(x.hit_ratio >= 0.9) : "");
+    row("2 hit ratio", `${name}: personal-page leaks`, x.leaks, "0", ok(x.leaks === 0));
+  }
+}
+const core = results.parts.core;
+if (core) {
+  row("3 core", "match rule, 10 / 100 rules", `${fmtNs(core.match_rule_10)} / ${fmtNs(core.match_rule_100)}`);
+  row("3 core", "match rule, 1000 rules (compiled)", fmtNs(core.match_rule_1000), "≤ 1 µs", ok(core.match_rule_1000 != null && core.match_rule_1000 <= 1000));
+  row("3 core", "match rule, 1000 rules (linear scan)", fmtNs(core.match_rule_1000_linear));
+  row("3 core", "cookies: find bypass · filter", `${fmtNs(core.find_bypass_cookie)} · ${fmtNs(core.filter_cookie_header)}`);
+  row("3 core", "key: normalise path · tracking params · vary", `${fmtNs(core.normalize_path)} · ${fmtNs(core.cache_key_tracking_params)} · ${fmtNs(core.cache_key_vary)}`);
+}
+const wz = results.parts.wasm;
+if (wz) {
+  row("4 size", "index_bg.wasm raw · gzip -9", `${(wz.raw / 1024).toFixed(1)} KB · ${(wz.gzip / 1024).toFixed(1)} KB`, "≤ 250 KB gzip", ok(wz.gzip <= 250 * 1024));
+  row("4 start-up", `compile + instantiate (${wz.engine ?? "n/a"})`, wz.total_ms == null ? "n/a" : `${wz.total_ms} ms (${wz.compile_ms} + ${wz.instantiate_ms})`);
+}
+const st = results.parts.stampede;
+if (st) {
+  for (const [name, x] of Object.entries(st)) {
+    if (name === "herd") continue;
+    const expect = name === "edgecache" ? "1" : "";
+    row("5 stampede", `${name}: cold key, herd of ${st.herd} → origin fetches`, `${x.cold.origin_fetches} (p50 ${x.cold.p50} ms, p99 ${x.cold.p99} ms)`, expect, name === "edgecache" ? ok(x.cold.origin_fetches === 1) : "");
+    row("5 stampede", `${name}: expired key (SWR) → origin fetches`, `${x.expired.origin_fetches} (p50 ${x.expired.p50} ms, p99 ${x.expired.p99} ms)`, expect, name === "edgecache" ? ok(x.expired.origin_fetches === 1) : "");
+  }
+}
+
+const wall = Math.round((Date.now() - T0) / 1000);
+results.wall_seconds = wall;
+results.bench_seconds = Math.round((Date.now() - T_NODE) / 1000);
+results.table = rows;
+writeFileSync(join(OUT, "results.json"), JSON.stringify(results, null, 2) + "\n");
+
+const cols = ["part", "what", "value", "goal", "verdict"];
+const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => [...r[c]].length))]));
+const line = (r) => `| ${cols.map((c) => r[c] + " ".repeat(width[c] - [...r[c]].length)).join(" | ")} |`;
+console.log("");
+console.log(line(Object.fromEntries(cols.map((c) => [c, c]))));
+console.log(`|${cols.map((c) => "-".repeat(width[c] + 2)).join("|")}|`);
+for (const r of rows) console.log(line(r));
+console.log("");
+console.log(`machine: ${results.machine.cpus} × ${results.machine.cpu}, Node ${results.machine.node}; commit ${results.commit}; wall time ${wall} s (setup + build + bench)`);
+for (const n of results.notes) console.log(`note: ${n}`);
+for (const e of results.errors) console.log(`error: ${e.split("\n")[0]}`);
+console.log(`results: ${join("bench", "out", "results.json")}; logs: ${join("bench", "out", "logs")}/`);
+
+const left = [...running(), ...runningGroups()];
+if (left.length) console.log(`bench: still running (ending now): ${left.join(", ")}`);
+const leaks = (tr?.edgecache?.leaks ?? 0) + (tr?.["js-worker"]?.leaks ?? 0);
+if (leaks) console.log(`bench: ${leaks} responses carried another user's session (see results.json leak_samples)`);
+process.exit(results.errors.length || leaks ? 1 : 0);
