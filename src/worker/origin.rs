@@ -30,8 +30,10 @@ pub struct Fetched {
     pub status: u16,
     /// Headers.
     pub headers: HeaderMap,
-    /// Body bytes.
+    /// Body bytes (empty when `stream` holds the body).
     pub body: Vec<u8>,
+    /// The body left streaming: it was larger than the caller's limit (never stored).
+    pub stream: Option<worker::ResponseBody>,
     /// When the request was sent (ms).
     pub request_ms: u64,
     /// When the response (with its body) arrived (ms).
@@ -82,11 +84,13 @@ pub async fn send(
     }
 }
 
-/// GETs from the origin and reads the whole body, all within `timeout_ms`.
+/// GETs from the origin and reads the whole body, all within `timeout_ms`; a body announced
+/// (Content-Length) as larger than `max_body` is left streaming in [`Fetched::stream`].
 pub async fn fetch_buffered(
     url: &url::Url,
     headers: &HeaderMap,
     timeout_ms: u64,
+    max_body: u64,
 ) -> std::result::Result<Fetched, OriginError> {
     use futures_util::future::{select, Either};
     let request_ms = super::conv::now_ms();
@@ -97,19 +101,28 @@ pub async fn fetch_buffered(
         let mut resp = Fetch::Request(req).send().await?;
         let status = resp.status_code();
         let headers = to_map(resp.headers());
+        let announced = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if announced.is_some_and(|n| n > max_body) {
+            let (_, stream) = resp.into_parts();
+            return Ok::<_, worker::Error>((status, headers, Vec::new(), Some(stream)));
+        }
         let body = if status == 304 || status == 204 {
             Vec::new()
         } else {
             resp.bytes().await?
         };
-        Ok::<_, worker::Error>((status, headers, body))
+        Ok::<_, worker::Error>((status, headers, body, None))
     });
     let timer = Box::pin(Delay::from(std::time::Duration::from_millis(timeout_ms)));
     match select(work, timer).await {
-        Either::Left((Ok((status, headers, body)), _)) => Ok(Fetched {
+        Either::Left((Ok((status, headers, body, stream)), _)) => Ok(Fetched {
             status,
             headers,
             body,
+            stream,
             request_ms,
             response_ms: super::conv::now_ms(),
         }),

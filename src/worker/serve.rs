@@ -26,6 +26,8 @@ struct Outcome {
     /// Headers before our client rewriting (origin's, or the stored/merged ones).
     headers: HeaderMap,
     body: Rc<Vec<u8>>,
+    /// A body too large to buffer, streamed to the leader's client only (never shared).
+    stream: RefCell<Option<worker::ResponseBody>>,
     /// Set when the response is (now) in the cache.
     meta: Option<EntryMeta>,
     /// Cache-Status as the leader saw it (waiters add `collapsed`).
@@ -353,6 +355,7 @@ impl Outcome {
             status: self.status,
             headers: self.headers.clone(),
             body: self.body.clone(),
+            stream: RefCell::new(self.stream.borrow_mut().take()),
             meta: self.meta.clone(),
             status_line: self.status_line.clone(),
             shareable: self.shareable,
@@ -418,6 +421,17 @@ fn respond_outcome(
         None => (false, None),
     };
     let h = client_headers(plan.rule, &o.headers, cached, age, &cs, debug);
+    if let Some(stream) = o.stream.borrow_mut().take() {
+        let body = if plan.head {
+            worker::ResponseBody::Empty
+        } else {
+            stream
+        };
+        return Ok(worker::ResponseBuilder::new()
+            .with_status(o.status)
+            .with_headers(conv::to_headers(&h)?)
+            .body(body));
+    }
     if cached {
         finish(plan, req, o.status, h, &o.body)
     } else {
@@ -543,8 +557,29 @@ async fn fetch_and_store(job: Job) -> FlightResult {
         Some(p) => decision::revalidation_headers(&p.meta, &job.origin_headers),
         None => job.origin_headers.clone(),
     };
-    let f: Fetched =
-        origin::fetch_buffered(&job.origin_url, &headers, rule.origin_timeout * 1000).await?;
+    let mut f: Fetched = origin::fetch_buffered(
+        &job.origin_url,
+        &headers,
+        rule.origin_timeout * 1000,
+        rule.max_body_size,
+    )
+    .await?;
+    if let Some(stream) = f.stream.take() {
+        // Larger than the rule's max_body_size: streamed to this client only, never stored.
+        metrics::origin_fetch(rule, 0);
+        let mut cs = status(false, Some(Fwd::UriMiss));
+        cs.fwd_status = Some(f.status);
+        cs.detail = Some(DontStore::TooLarge.as_str().to_string());
+        return Ok(Rc::new(Outcome {
+            status: f.status,
+            headers: f.headers,
+            body: Rc::new(Vec::new()),
+            stream: RefCell::new(Some(stream)),
+            meta: None,
+            status_line: cs,
+            shareable: false,
+        }));
+    }
     metrics::origin_fetch(rule, f.body.len());
     let cache = Cache::default();
     let fetch_ms = f.response_ms.saturating_sub(f.request_ms);
@@ -588,6 +623,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
             status,
             headers: merged,
             body,
+            stream: RefCell::new(None),
             meta: None,
             status_line: cs,
             shareable,
@@ -635,6 +671,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                 status,
                 headers: s.headers,
                 body,
+                stream: RefCell::new(None),
                 meta: Some(s.meta),
                 status_line: cs,
                 shareable: true,
@@ -650,6 +687,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                 status,
                 headers: merged,
                 body,
+                stream: RefCell::new(None),
                 meta: None,
                 status_line: cs,
                 shareable: false,
