@@ -313,7 +313,11 @@ test("/api/policy lists the rules of edgecache.toml in order, then the default",
   const p = r.json();
   assert.match(p.file, /edgecache\.toml$/);
   const src = readFileSync(join(ROOT, "edgecache.toml"), "utf8");
-  const names = [...src.matchAll(/^\[\[rules\]\]\s*\nname\s*=\s*"([^"]+)"/gm)].map((m) => m[1]);
+  // Each [[rules]] table's own `name = "..."` line (comments may sit between the header and it).
+  const names = src
+    .split(/^\[\[rules\]\][ \t]*$/m)
+    .slice(1)
+    .map((t) => /^name\s*=\s*"([^"]+)"/m.exec(t.split(/^\[/m)[0])?.[1]);
   assert.ok(names.length >= 5, `parsed names: ${names}`);
   // The CLI's table agrees with the regex.
   const table = execFileSync("cargo", ["run", "-q", "--bin", "edgecache", "--", "check"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
