@@ -394,3 +394,77 @@ test("counts flushed in the background (every 2 s) are in the next stats call", 
     assert.equal(d.origin_fetches, 1, `round ${round}: lab delta ${JSON.stringify(d)}`);
   }
 });
+
+const setFail = (paths, mode) =>
+  fetch(`${h.o}/__origin/fail`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ paths, mode }) }).then((r) => r.json());
+
+test("a 5xx from the origin on a miss counts as an origin error", T, async () => {
+  // A miss answered with 500 (rule "lab-short"): one origin fetch, one origin error, no hit.
+  const p = uniq("/lab/short/api-err");
+  await setFail([p], "500");
+  try {
+    const s0 = await stats();
+    const o0 = await originStats(h);
+    const r = await req(p);
+    assert.equal(r.status, 500, r.why);
+    const s1 = await stats();
+    const o1 = await originStats(h);
+    const d = delta(ruleOf(s0, "lab-short"), ruleOf(s1, "lab-short"));
+    assert.equal(d.requests, 1, `lab-short delta ${JSON.stringify(d)}`);
+    assert.equal(d.misses, 1, `lab-short delta ${JSON.stringify(d)}`);
+    assert.equal(d.origin_fetches, o1.total - o0.total, `lab-short delta ${JSON.stringify(d)}`);
+    assert.equal(d.origin_errors, 1, `a 5xx from the origin is an origin error: ${JSON.stringify(d)}`);
+  } finally {
+    await setFail([p], null);
+  }
+});
+
+test("stale-if-error counts a stale hit, a revalidation and an origin error", T, async () => {
+  // Rule "lab-sie": fresh 1 s, then stale for an hour when the origin fails.
+  const q = uniq("/lab/sie/api-err");
+  const first = await req(q);
+  assert.equal(first.status, 200, first.why);
+  await sleep(2_200);
+  await setFail([q], "500");
+  try {
+    const s0 = await stats();
+    const r = await req(q);
+    assert.equal(r.status, 200, `served stale: ${r.why}`);
+    assert.match(r.headers.get("cache-status") ?? "", /stale-if-error/, r.why);
+    assert.equal(r.text, first.text);
+    const s1 = await stats();
+    const d = delta(ruleOf(s0, "lab-sie"), ruleOf(s1, "lab-sie"));
+    assert.equal(d.requests, 1, `lab-sie delta ${JSON.stringify(d)}`);
+    assert.equal(d.hits_stale, 1, `lab-sie delta ${JSON.stringify(d)}`);
+    assert.equal(d.misses, 0, `lab-sie delta ${JSON.stringify(d)}`);
+    assert.equal(d.revalidations, 1, `lab-sie delta ${JSON.stringify(d)}`);
+    assert.equal(d.origin_fetches, 1, `lab-sie delta ${JSON.stringify(d)}`);
+    assert.equal(d.origin_errors, 1, `lab-sie delta ${JSON.stringify(d)}`);
+  } finally {
+    await setFail([q], null);
+  }
+});
+
+test("stale-while-revalidate counts a stale hit and a background revalidation", T, async () => {
+  // Rule "lab-swr": fresh 1 s, then served stale for 30 s while one background refetch runs.
+  const p = uniq("/lab/swr/api-swr");
+  const first = await req(p);
+  assert.equal(first.status, 200, first.why);
+  await sleep(1_600);
+  const s0 = await stats();
+  const r = await req(p);
+  assert.match(r.headers.get("cache-status") ?? "", /; hit.*stale-while-revalidate/, r.why);
+  // The refetch runs after the response (wait_until): wait for its origin fetch to be counted.
+  let s1, d;
+  for (let i = 0; i < 30; i++) {
+    s1 = await stats();
+    d = delta(ruleOf(s0, "lab-swr"), ruleOf(s1, "lab-swr"));
+    if (d.origin_fetches >= 1) break;
+    await sleep(100);
+  }
+  assert.equal(d.requests, 1, `lab-swr delta ${JSON.stringify(d)}`);
+  assert.equal(d.hits_stale, 1, `lab-swr delta ${JSON.stringify(d)}`);
+  assert.equal(d.misses, 0, `lab-swr delta ${JSON.stringify(d)}`);
+  assert.equal(d.origin_fetches, 1, `lab-swr delta ${JSON.stringify(d)}`);
+  assert.equal(d.revalidations, 1, `a background revalidation is a revalidation: ${JSON.stringify(d)}`);
+});
