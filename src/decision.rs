@@ -37,6 +37,15 @@ use http::{HeaderMap, HeaderValue, Method};
 /// revalidated with a conditional request (and its body reused on 304) instead of refetched.
 pub const VALIDATOR_KEEP_SECS: u64 = 3600;
 
+/// Longest freshness lifetime, and longest stale window, the edge gives any entry (30 days).
+/// Bounds how long an entry can live (lifetime + the longest window + the validator keep), so
+/// purge records can expire once nothing they cover can remain, even in `respect` mode where the
+/// origin chooses the lifetime.
+pub const MAX_LIFETIME_SECS: u64 = 30 * 86_400;
+
+/// The longest any entry can be kept by the Cache API: see [`MAX_LIFETIME_SECS`].
+pub const MAX_ENTRY_KEEP_SECS: u64 = 2 * MAX_LIFETIME_SECS + VALIDATOR_KEEP_SECS;
+
 /// Response header with the rule and cache key, sent only when debugging is enabled.
 pub const DEBUG_HEADER: &str = "x-edgecache-debug";
 
@@ -197,7 +206,11 @@ pub fn plan_request<'p>(
     // path the cache key uses.
     let path = crate::key::normalize_path(url.path());
     // HEAD is answered from the GET entry, so it must find the GET rule (and key).
-    let match_method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    let match_method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
     let rule = policy.match_rule(match_method, &match_host(url), &path);
     let bypass = |reason| RequestPlan::Bypass { rule, reason };
     if method != Method::GET && method != Method::HEAD {
@@ -646,6 +659,7 @@ pub fn plan_store(
     } else {
         jittered
     };
+    let lifetime = lifetime.min(MAX_LIFETIME_SECS);
     let meta = EntryMeta {
         v: META_VERSION,
         key: plan.key.clone(),
@@ -655,8 +669,8 @@ pub fn plan_store(
         response_time: resp.response_time,
         initial_age: initial_age(&headers, resp.request_time, resp.response_time),
         fresh_for: lifetime,
-        swr: timing.swr,
-        sie: timing.sie,
+        swr: timing.swr.min(MAX_LIFETIME_SECS),
+        sie: timing.sie.min(MAX_LIFETIME_SECS),
         must_revalidate: timing.must_revalidate,
         no_cache: timing.no_cache,
         etag: header_str(&headers, &ETAG),

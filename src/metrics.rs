@@ -75,6 +75,9 @@ pub struct Snapshot {
     /// KV reads made for purge checks.
     #[serde(default)]
     pub kv_reads: u64,
+    /// Purge requests accepted.
+    #[serde(default)]
+    pub purges: u64,
 }
 
 impl Snapshot {
@@ -103,14 +106,16 @@ impl Snapshot {
             *self.bypass_reasons.entry(k.clone()).or_default() += v;
         }
         self.kv_reads += o.kv_reads;
+        self.purges += o.purges;
     }
 
-    /// All rules summed.
+    /// All rules summed (purges are counted per snapshot, not per rule).
     pub fn totals(&self) -> Counters {
         let mut t = Counters::default();
         for c in self.rules.values() {
             t.add(c);
         }
+        t.purges += self.purges;
         t
     }
 }

@@ -263,7 +263,7 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
     let cmd = PurgeCommand {
         keys: keys.clone(),
         record: record.encode(),
-        ttl: purge::record_expiration_ttl(max_lifetime(policy)),
+        ttl: purge::record_expiration_ttl(crate::decision::MAX_ENTRY_KEEP_SECS),
         webhook,
         log,
     };
@@ -327,27 +327,6 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         "propagation_bound_secs": PROPAGATION_BOUND_SECS,
     });
     json(202, &out.to_string())
-}
-
-/// Longest time any entry can live: the longest edge TTL + stale windows of any rule.
-fn max_lifetime(policy: &crate::policy::Policy) -> u64 {
-    policy
-        .rules
-        .iter()
-        .chain(std::iter::once(&policy.defaults))
-        .map(|r| {
-            r.edge_ttl
-                + r.stale_while_revalidate
-                    .max(r.stale_if_error)
-                    .max(decision_keep())
-        })
-        .max()
-        .unwrap_or(0)
-        .max(86_400)
-}
-
-fn decision_keep() -> u64 {
-    crate::decision::VALIDATOR_KEEP_SECS
 }
 
 fn ledger(env: &Env) -> Result<worker::Stub> {

@@ -62,6 +62,11 @@ pub fn revalidation(rule: &Rule) {
     });
 }
 
+/// A revalidation started in the background (stale-while-revalidate, early refresh, soft purge).
+pub fn background_revalidation(rule: &Rule) {
+    with(rule, |c| c.revalidations += 1);
+}
+
 /// A stale entry served because the origin failed.
 pub fn stale_error_served(rule: &Rule, bytes: usize) {
     with(rule, |c| {
@@ -86,7 +91,7 @@ pub fn origin_error(rule: &Rule) {
 
 /// A purge accepted.
 pub fn purge() {
-    COUNTS.with(|c| c.borrow_mut().rule("(purge)").purges += 1);
+    COUNTS.with(|c| c.borrow_mut().purges += 1);
 }
 
 /// KV reads for purge checks.

@@ -134,19 +134,23 @@ async fn pass_through(
     if *reason != BypassReason::Method {
         cs.detail = Some(reason.as_str().to_string());
     }
-    let resp = match origin::send(&target, wmethod, headers, body, timeout).await {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some((_, rule)) = policy_rule {
-                metrics::origin_error(rule);
-            }
-            return origin_failure(&e, cs);
+    let sent = origin::send(&target, wmethod, headers, body, timeout).await;
+    if let Some((_, rule)) = policy_rule {
+        metrics::origin_fetch(rule, 0);
+        if sent
+            .as_ref()
+            .map_or(true, |r| decision::is_origin_error(r.status_code()))
+        {
+            metrics::origin_error(rule);
         }
+    }
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => return origin_failure(&e, cs),
     };
     let st = resp.status_code();
     let resp_headers = to_map(resp.headers());
     if let Some((policy, rule)) = policy_rule {
-        metrics::origin_fetch(rule, 0);
         // RFC 9111 §4.4: a successful unsafe request invalidates the stored responses for its
         // target URI (and same-origin Location / Content-Location).
         let keys = decision::invalidations(policy, method, url, headers, st, &resp_headers);
@@ -295,20 +299,15 @@ async fn cached(
             let stale_ok = serve_stale_on_error(&e.meta, now);
             match res {
                 Ok((o, _)) if decision::is_origin_error(o.status) && stale_ok => {
-                    metrics::origin_error(rule);
                     stale_if_error(&plan, headers, &e, now, Some(o.status), debug.as_deref())
                 }
                 Ok((o, collapsed)) => {
                     respond_outcome(&plan, headers, &o, collapsed, debug.as_deref())
                 }
                 Err(_) if stale_ok => {
-                    metrics::origin_error(rule);
                     stale_if_error(&plan, headers, &e, now, None, debug.as_deref())
                 }
-                Err(err) => {
-                    metrics::origin_error(rule);
-                    origin_failure(&err, status(false, Some(Fwd::Stale)))
-                }
+                Err(err) => origin_failure(&err, status(false, Some(Fwd::Stale))),
             }
         }
         (hit, _) => {
@@ -316,6 +315,7 @@ async fn cached(
                 HitPlan::Miss(r) => r,
                 _ => MissReason::Absent,
             };
+            metrics::miss(rule);
             if plan.directives.only_if_cached {
                 // RFC 9111 §5.2.1.7: "respond ... with a 504 (Gateway Timeout) status code".
                 let mut cs = status(false, Some(reason.fwd()));
@@ -326,7 +326,6 @@ async fn cached(
                 }
                 return fixed(504, &h, b"504: not in cache (only-if-cached)\n".to_vec());
             }
-            metrics::miss(rule);
             let mut job = job;
             job.prior = None;
             match flight(job).await {
@@ -340,10 +339,7 @@ async fn cached(
                     }
                     respond_outcome(&plan, headers, &o2, collapsed, debug.as_deref())
                 }
-                Err(err) => {
-                    metrics::origin_error(rule);
-                    origin_failure(&err, status(false, Some(reason.fwd())))
-                }
+                Err(err) => origin_failure(&err, status(false, Some(reason.fwd()))),
             }
         }
     }
@@ -471,6 +467,7 @@ fn background(c: &Ctx<'_>, job: Job) {
     if INFLIGHT.with(|m| m.borrow().contains_key(&job.key)) {
         return;
     }
+    metrics::background_revalidation(job.rule);
     c.ctx.wait_until(async move {
         let cache = Cache::default();
         let lock = lock_key(&job.key);
@@ -557,16 +554,24 @@ async fn fetch_and_store(job: Job) -> FlightResult {
         Some(p) => decision::revalidation_headers(&p.meta, &job.origin_headers),
         None => job.origin_headers.clone(),
     };
-    let mut f: Fetched = origin::fetch_buffered(
+    let fetched = origin::fetch_buffered(
         &job.origin_url,
         &headers,
         rule.origin_timeout * 1000,
         rule.max_body_size,
     )
-    .await?;
+    .await;
+    // Every origin attempt is counted once, here (collapsed waiters do not repeat it).
+    metrics::origin_fetch(rule, fetched.as_ref().map_or(0, |f| f.body.len()));
+    if fetched
+        .as_ref()
+        .map_or(true, |f| decision::is_origin_error(f.status))
+    {
+        metrics::origin_error(rule);
+    }
+    let mut f: Fetched = fetched?;
     if let Some(stream) = f.stream.take() {
         // Larger than the rule's max_body_size: streamed to this client only, never stored.
-        metrics::origin_fetch(rule, 0);
         let mut cs = status(false, Some(Fwd::UriMiss));
         cs.fwd_status = Some(f.status);
         cs.detail = Some(DontStore::TooLarge.as_str().to_string());
@@ -580,7 +585,6 @@ async fn fetch_and_store(job: Job) -> FlightResult {
             shareable: false,
         }));
     }
-    metrics::origin_fetch(rule, f.body.len());
     let cache = Cache::default();
     let fetch_ms = f.response_ms.saturating_sub(f.request_ms);
     let resp_of =
