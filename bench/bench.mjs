@@ -12,7 +12,7 @@
 //   4. size/start   build/index_bg.wasm raw/gzip, compile + instantiate time
 //   5. stampede     origin fetches and client latency for a herd on a cold and on an expired key
 //
-// Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=2,
+// Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=4,
 // BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5.
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
@@ -28,7 +28,7 @@ const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? N
 const S = {
   duration: env("BENCH_DURATION", 8),
   connections: env("BENCH_CONNECTIONS", 32),
-  rounds: env("BENCH_ROUNDS", 2),
+  rounds: env("BENCH_ROUNDS", 4),
   traceN: env("BENCH_TRACE_N", 12000),
   tracePages: env("BENCH_TRACE_PAGES", 300),
   traceConcurrency: env("BENCH_TRACE_CONCURRENCY", 16),
@@ -72,6 +72,7 @@ const results = {
 // Processes: everything ends by PID in `cleanup`, also on Ctrl-C / SIGTERM.
 // ---------------------------------------------------------------------------------------------
 const live = { origin: null, edgecache: null, js: null, nginx: null };
+const live_logs = {};
 let cleaning = null;
 function cleanup() {
   return (cleaning ??= (async () => {
@@ -168,6 +169,8 @@ try {
     ]);
     if (e.status === "fulfilled") live.edgecache = e.value;
     if (j.status === "fulfilled") live.js = j.value;
+    live_logs.edgecache = live.edgecache?.logFile;
+    live_logs.js = live.js?.logFile;
     if (e.status === "rejected" || j.status === "rejected") throw (e.reason ?? j.reason);
     const ngx = nginxPath();
     if (ngx) {
@@ -214,22 +217,35 @@ try {
         const before = (await originStats()).total;
         const x = await load(t.url + S.hitPath);
         x.origin_requests = (await originStats()).total - before;
+        if (!x.ok) {
+          x.failed = true; // nothing answered: left out of the medians, reported
+          results.notes.push(`hit path: round ${r + 1} ${t.name}: no successful response (${JSON.stringify(x)})`);
+        }
         runs[t.name].push(x);
         say(`part 1: round ${r + 1} ${t.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms (non-2xx ${x.non2xx}, errors ${x.errors}, origin requests ${x.origin_requests})`);
       }
     }
     const summary = {};
-    for (const [name, xs] of Object.entries(runs)) {
+    for (const [name, all] of Object.entries(runs)) {
+      const xs = all.filter((x) => !x.failed);
       summary[name] = {
         rps: r1(median(xs.map((x) => x.rps))), p50: r1(median(xs.map((x) => x.p50)), 2), p99: r1(median(xs.map((x) => x.p99)), 2),
-        runs: xs.length, non2xx: xs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
+        runs: xs.length, failed_runs: all.length - xs.length, non2xx: xs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
         origin_requests: xs.reduce((a, x) => a + (x.origin_requests ?? 0), 0),
       };
     }
-    const e = summary.edgecache, j = summary["js-worker"];
+    // The machine is shared and noisy: compare each round's two back-to-back runs, then take the
+    // median over rounds (a slow spell then hits both sides of a pair alike).
+    const pairs = [];
+    for (let r = 0; r < S.rounds; r++) {
+      const e = runs.edgecache[r], j = runs["js-worker"][r];
+      if (e && j && !e.failed && !j.failed) pairs.push({ ratio: e.rps / j.rps, p99: e.p99 - j.p99, p50: e.p50 - j.p50 });
+    }
     results.parts.hit_path = {
-      path: S.hitPath, duration_s: S.duration, connections: S.connections, rounds: S.rounds, warm, summary, runs,
-      ratio_rps: r1(e.rps / j.rps, 3), p99_added_ms: r1(e.p99 - j.p99, 2), p50_added_ms: r1(e.p50 - j.p50, 2),
+      path: S.hitPath, duration_s: S.duration, connections: S.connections, rounds: S.rounds, warm, summary,
+      ratio_rps: r1(median(pairs.map((p) => p.ratio)), 3), p99_added_ms: r1(median(pairs.map((p) => p.p99)), 2),
+      p50_added_ms: r1(median(pairs.map((p) => p.p50)), 2),
+      rounds_ratio: pairs.map((p) => r1(p.ratio, 3)), rounds_p99_added_ms: pairs.map((p) => r1(p.p99, 2)), runs,
     };
   });
 
@@ -254,9 +270,10 @@ try {
       const origin = (await originStats()).total;
       out[t.name] = {
         requests: r.requests, hits: r.hits, hit_ratio: r1(r.hits / r.requests, 4), origin_requests: origin,
-        offload: r1(1 - origin / r.requests, 4), errors: r.errors, leaks: r.leaks, leak_samples: r.leakSamples,
+        offload: r1(1 - origin / r.requests, 4), own_session_seen: r.ownSessions, errors: r.errors, error_samples: r.errorSamples, leaks: r.leaks, leak_samples: r.leakSamples,
         seconds: r1(r.ms / 1000), req_per_s: r1(r.requests / (r.ms / 1000)),
       };
+      if (summary.logged_in && !r.ownSessions) results.notes.push(`trace: no logged-in response through ${t.name} showed its own sessionid: the leak check cannot see sessions`);
       say(`part 2: ${t.name}: hit ratio ${out[t.name].hit_ratio} (Cache-Status), origin requests ${origin} (offload ${out[t.name].offload}), leaks ${r.leaks}, errors ${r.errors}, ${out[t.name].seconds} s`);
     }
     out.purges = purges;
@@ -305,6 +322,16 @@ try {
   await cleanup();
 }
 
+// A worker rebuilt or reloaded mid-run (someone edited build/ or src/ in this tree) makes the
+// numbers after that point meaningless: say so.
+for (const [name, f] of [["edgecache", live_logs.edgecache], ["js-worker", live_logs.js]]) {
+  if (!f || !existsSync(f)) continue;
+  const log = readFileSync(f, "utf8");
+  const after = log.slice(Math.max(0, log.indexOf("Ready on")));
+  const m = after.match(/^.*(Reloading|updated and ready|Command failed|custom build|Detected changes).*$/im);
+  if (m) results.notes.push(`WARNING: ${name}'s wrangler dev rebuilt or reloaded during the run ("${m[0].replace(/\x1b\[[0-9;]*m/g, "").trim().slice(0, 120)}"): results after that point are not valid; rerun on a quiet tree`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Table
 // ---------------------------------------------------------------------------------------------
@@ -318,8 +345,8 @@ if (hp) {
   for (const [name, s] of Object.entries(hp.summary)) {
     row("1 hit path", `${name}: req/s · p50 · p99`, `${s.rps} · ${s.p50} ms · ${s.p99} ms`, "", s.non2xx ? `${s.non2xx} errors` : "");
   }
-  row("1 hit path", "edgecache / JS worker req/s", hp.ratio_rps, "≥ 1.0", ok(hp.ratio_rps >= 1));
-  row("1 hit path", "p99 added by edgecache", `${hp.p99_added_ms} ms`, "≤ 1 ms", ok(hp.p99_added_ms <= 1));
+  row("1 hit path", "edgecache / JS worker req/s (median of rounds)", `${hp.ratio_rps} (rounds: ${hp.rounds_ratio.join(", ")})`, "≥ 1.0", ok(hp.ratio_rps >= 1));
+  row("1 hit path", "p99 added by edgecache (median of rounds)", `${hp.p99_added_ms} ms (rounds: ${hp.rounds_p99_added_ms.join(", ")})`, "≤ 1 ms", ok(hp.p99_added_ms <= 1));
 }
 const tr = results.parts.trace;
 if (tr) {

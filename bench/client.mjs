@@ -46,12 +46,12 @@ export const sessionsIn = (body) => [...body.matchAll(/sessionid=([A-Za-z0-9_-]+
 /**
  * Replays a trace against `base` with at most `concurrency` requests in flight. A publish event is
  * a barrier: in-flight requests finish, then `onPublish(tags)` runs, then the replay goes on.
- * Resolves to { requests, hits, errors, leaks, leakSamples, ms }.
+ * Resolves to { requests, hits, errors, errorSamples, ownSessions, leaks, leakSamples, ms }.
  */
 export async function replay(base, events, { concurrency = 16, onPublish = async () => {}, hit = () => false } = {}) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const inflight = new Set();
-  const out = { requests: 0, hits: 0, errors: 0, leaks: 0, leakSamples: [], publishes: 0, ms: 0 };
+  const out = { requests: 0, hits: 0, errors: 0, errorSamples: [], ownSessions: 0, leaks: 0, leakSamples: [], publishes: 0, ms: 0 };
   const t0 = performance.now();
   const one = async (e) => {
     const headers = e.cookie ? { cookie: e.cookie } : {};
@@ -59,11 +59,14 @@ export async function replay(base, events, { concurrency = 16, onPublish = async
     out.requests++;
     if (r.status !== 200) {
       out.errors++;
+      if (out.errorSamples.length < 5) out.errorSamples.push({ path: e.path, status: r.status, cacheStatus: r.headers["cache-status"] ?? null, body: r.body.slice(0, 200) });
       return;
     }
     if (hit(r.headers)) out.hits++;
     // Safety: a response may only ever carry the requester's own session (anonymous: none).
-    const foreign = sessionsIn(r.body).filter((s) => s !== e.user);
+    const sessions = sessionsIn(r.body);
+    if (e.user && sessions.includes(e.user)) out.ownSessions++; // the check can see sessions at all
+    const foreign = sessions.filter((s) => s !== e.user);
     if (foreign.length) {
       out.leaks++;
       if (out.leakSamples.length < 5) out.leakSamples.push({ path: e.path, user: e.user, got: foreign, cacheStatus: r.headers["cache-status"] ?? null });
