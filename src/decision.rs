@@ -819,6 +819,23 @@ pub fn cache_status(hit: bool, fwd: Option<Fwd>) -> CacheStatus {
     }
 }
 
+/// Every header [`client_headers`] may add, change or remove for `rule`: the adapter edits just
+/// these on a stored response instead of copying all of them.
+pub fn client_header_names(rule: &Rule) -> Vec<http::HeaderName> {
+    let mut v = vec![
+        CACHE_CONTROL,
+        AGE,
+        http::header::VARY,
+        http::HeaderName::from_static("cache-status"),
+        http::HeaderName::from_static(DEBUG_HEADER),
+        http::HeaderName::from_static(META_HEADER),
+    ];
+    if !rule.keep_tag_headers {
+        v.extend(rule.tag_headers.iter().cloned());
+    }
+    v
+}
+
 /// Turns stored or origin headers into what the browser gets.
 ///
 /// - internal headers (metadata) are removed, tag headers too unless the rule keeps them;

@@ -129,9 +129,9 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     let stored = meta.stored_at_ms;
     let applies = |k: &str, r: &PurgeRecord| !seen_before_fetch(k, r, stored);
     recs.retain(|k, r| r.map_or(true, |r| applies(k, &r)));
-    let host = url::Url::parse(&meta.key)
-        .map(|u| purge::host_of(&u))
-        .unwrap_or_default();
+    // The key is normalised (lower-case host, default port dropped): its authority is exactly
+    // what `purge::host_of` gives for it, without parsing the URL again.
+    let host = meta.host().to_string();
     let path = meta.path().to_string();
     let gate = recs.get(purge::PREFIX_GATE_KEY).copied().flatten();
     if purge::prefix_gate_open(meta.stored_at_ms, gate) {

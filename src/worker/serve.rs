@@ -360,6 +360,8 @@ impl Outcome {
 }
 
 /// Serves a stored entry (fresh or stale), answering the client's conditionals with 304.
+///
+/// The hit path touches only the headers the core may change ([`client_header_names`]).
 fn respond_entry(
     plan: &CachePlan<'_>,
     req: &HeaderMap,
@@ -368,17 +370,27 @@ fn respond_entry(
     cs: CacheStatus,
     debug: Option<&str>,
 ) -> Result<Response> {
-    let h = client_headers(plan.rule, &e.headers, true, Some(age), &cs, debug);
-    if (200..300).contains(&e.status) && client_not_modified(req, &h) {
-        return empty(304, &not_modified_headers(&h));
+    let names = decision::client_header_names(plan.rule);
+    let mut sub = e.subset(&names);
+    // Validators for the client's conditionals come from the metadata.
+    for (name, v) in [
+        (http::header::ETAG, &e.meta.etag),
+        (http::header::LAST_MODIFIED, &e.meta.last_modified),
+    ] {
+        if let Some(v) = v
+            .as_deref()
+            .and_then(|v| http::HeaderValue::from_str(v).ok())
+        {
+            sub.insert(name, v);
+        }
     }
-    match e.take_body() {
-        Some(body) if !plan.head => Ok(worker::ResponseBuilder::new()
-            .with_status(e.status)
-            .with_headers(conv::to_headers(&h)?)
-            .body(body)),
-        _ => empty(e.status, &h),
+    if (200..300).contains(&e.status) && client_not_modified(req, &sub) {
+        let full = client_headers(plan.rule, &e.headers(), true, Some(age), &cs, debug);
+        return empty(304, &not_modified_headers(&full));
     }
+    let h = client_headers(plan.rule, &sub, true, Some(age), &cs, debug);
+    let body = if plan.head { None } else { e.take_body() };
+    e.client_response(e.status, &names, &h, body)
 }
 
 /// Serves a stale entry because the origin failed (RFC 5861 stale-if-error).
@@ -595,7 +607,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
     let (status, merged, body, revalidated) = match (&job.prior, f.status) {
         (Some(p), 304) => match p.body_bytes(&cache).await {
             Some(stored_body) => {
-                let mut merged = p.headers.clone();
+                let mut merged = p.headers();
                 crate::storable::merge_304_headers(&mut merged, &f.headers);
                 let (s, h) = resp_of(p.status, &merged);
                 (s, h, Rc::new(stored_body), true)

@@ -8,9 +8,9 @@
 
 use super::conv::{fixed, to_map};
 use crate::meta::{EntryMeta, META_HEADER};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::cell::RefCell;
-use worker::{Cache, ResponseBody, Result};
+use worker::{Cache, Headers, ResponseBody, Result};
 
 /// A stored entry.
 pub struct Entry {
@@ -18,9 +18,9 @@ pub struct Entry {
     pub meta: EntryMeta,
     /// Stored status.
     pub status: u16,
-    /// Stored headers as the origin sent them (metadata removed; original Cache-Control and
-    /// Vary restored).
-    pub headers: HeaderMap,
+    /// The stored headers, still the runtime's object: a hit copies it in one call and edits
+    /// only the few fields edgecache changes, instead of converting every header both ways.
+    js: Headers,
     /// The body, still a stream inside the runtime (never copied through wasm on a hit);
     /// taken once, by whoever serves or re-stores it.
     body: RefCell<Option<ResponseBody>>,
@@ -41,45 +41,131 @@ impl Entry {
         let mut resp = cache.get(self.meta.key.as_str(), true).await.ok()??;
         resp.bytes().await.ok()
     }
+
+    /// All stored headers as the origin sent them (metadata removed, the origin's
+    /// Cache-Control and Vary restored). Converts every header: for revalidation, not hits.
+    pub fn headers(&self) -> HeaderMap {
+        let mut h = to_map(&self.js);
+        for name in STORAGE_ONLY {
+            h.remove(name);
+        }
+        self.restore(&mut h);
+        h
+    }
+
+    /// Only the named headers, as [`Entry::headers`] would give them (one runtime call each).
+    pub fn subset(&self, names: &[HeaderName]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for n in names {
+            if STORAGE_ONLY.contains(&n.as_str()) {
+                continue;
+            }
+            // `get` joins repeated lines with ", " (workerd's Headers has no general getAll).
+            if let Some(v) = self.js.get(n.as_str()).ok().flatten() {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.append(n.clone(), v);
+                }
+            }
+        }
+        self.restore(&mut h);
+        h.retain_names(names);
+        h
+    }
+
+    /// The response for a client: the stored headers with `names` replaced by their values
+    /// in `wanted` (absent there = removed), and the storage-only fields dropped.
+    pub fn client_response(
+        &self,
+        status: u16,
+        names: &[HeaderName],
+        wanted: &HeaderMap,
+        body: Option<ResponseBody>,
+    ) -> Result<worker::Response> {
+        let out = self.js.clone();
+        for n in STORAGE_ONLY {
+            out.delete(n)?;
+        }
+        for n in names {
+            out.delete(n.as_str())?;
+            for v in wanted.get_all(n) {
+                if let Ok(v) = v.to_str() {
+                    out.append(n.as_str(), v)?;
+                }
+            }
+        }
+        let b = worker::ResponseBuilder::new()
+            .with_status(status)
+            .with_headers(out);
+        Ok(match body {
+            Some(body) => b.body(body),
+            None => b.empty(),
+        })
+    }
+
+    fn restore(&self, h: &mut HeaderMap) {
+        h.remove(http::header::CACHE_CONTROL);
+        if let Some(cc) = self
+            .meta
+            .origin_cc
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            h.insert(http::header::CACHE_CONTROL, cc);
+        }
+        h.remove(http::header::VARY);
+        if !self.meta.vary.is_empty() {
+            let names: Vec<&str> = self.meta.vary.iter().map(|(n, _)| n.as_str()).collect();
+            if let Ok(v) = HeaderValue::from_str(&names.join(", ")) {
+                h.insert(http::header::VARY, v);
+            }
+        }
+    }
 }
 
-/// Looks up `key`; `Ok(None)` when absent, `Err` on unreadable metadata is folded into `None`.
+/// Fields only the stored copy has: our metadata, the edge's own Cache-Control is replaced by
+/// the origin's (see `restore`), and what the Cache API adds.
+const STORAGE_ONLY: [&str; 2] = [META_HEADER, "cf-cache-status"];
+
+/// Keeps only the given names.
+trait RetainNames {
+    fn retain_names(&mut self, names: &[HeaderName]);
+}
+
+impl RetainNames for HeaderMap {
+    fn retain_names(&mut self, names: &[HeaderName]) {
+        let drop: Vec<HeaderName> = self
+            .keys()
+            .filter(|k| !names.contains(k))
+            .cloned()
+            .collect();
+        for k in drop {
+            self.remove(k);
+        }
+    }
+}
+
+/// Looks up `key`; `Ok(None)` when absent or when its metadata is unreadable (a miss).
 pub async fn lookup(cache: &Cache, key: &str) -> Result<Option<Entry>> {
     let Some(resp) = cache.get(key, true).await? else {
         return Ok(None);
     };
-    let mut headers = to_map(resp.headers());
-    let Some(meta) = headers
+    let Some(meta) = resp
+        .headers()
         .get(META_HEADER)
-        .and_then(|v| v.to_str().ok())
+        .ok()
+        .flatten()
+        .as_deref()
         .and_then(EntryMeta::decode)
     else {
         return Ok(None);
     };
-    headers.remove(META_HEADER);
-    headers.remove(http::header::CACHE_CONTROL);
-    if let Some(cc) = meta
-        .origin_cc
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        headers.insert(http::header::CACHE_CONTROL, cc);
-    }
-    headers.remove(http::header::VARY);
-    if !meta.vary.is_empty() {
-        let names: Vec<&str> = meta.vary.iter().map(|(n, _)| n.as_str()).collect();
-        if let Ok(v) = HeaderValue::from_str(&names.join(", ")) {
-            headers.insert(http::header::VARY, v);
-        }
-    }
-    // cf-cache-status and friends added by the Cache API are not ours to forward.
-    headers.remove("cf-cache-status");
     let status = resp.status_code();
+    let js = resp.headers().clone();
     let (_, body) = resp.into_parts();
     Ok(Some(Entry {
         meta,
         status,
-        headers,
+        js,
         body: RefCell::new(Some(body)),
     }))
 }
