@@ -22,7 +22,7 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = match env.var("ORIGIN").map(|v| v.to_string()) {
-        Ok(o) => match url::Url::parse(&o) {
+        Ok(o) => match origin_url(&o) {
             Ok(u) => u,
             Err(e) => {
                 return Response::error(format!("edgecache: ORIGIN {o:?} is not a URL: {e}"), 500)
@@ -53,6 +53,26 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         ctx.wait_until(async move { send_metrics(&env2, snap).await });
     }
     resp
+}
+
+thread_local! {
+    static ORIGIN: std::cell::RefCell<Option<(String, url::Url)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The parsed ORIGIN: parsed once per isolate (and again only if the var changes).
+fn origin_url(raw: &str) -> std::result::Result<url::Url, url::ParseError> {
+    let cached = ORIGIN.with(|o| {
+        o.borrow()
+            .as_ref()
+            .filter(|(r, _)| r == raw)
+            .map(|(_, u)| u.clone())
+    });
+    if let Some(u) = cached {
+        return Ok(u);
+    }
+    let u = url::Url::parse(raw)?;
+    ORIGIN.with(|o| *o.borrow_mut() = Some((raw.to_string(), u.clone())));
+    Ok(u)
 }
 
 async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
