@@ -71,14 +71,21 @@ impl DurableObject for PurgeLedger {
                 let _one_at_a_time = self.lock.lock().await;
                 let now = js_sys::Date::now() as u64;
                 if let Some((id, ts)) = &cmd.webhook {
-                    if self
+                    // Ids are remembered in memory and in storage, so a restart of the ledger
+                    // does not reopen the replay window (the alarm forgets them once too old).
+                    let seen_key = format!("w:{id}");
+                    let stored: Option<u64> = storage.get(&seen_key).await.ok().flatten();
+                    let replayed = stored.is_some_and(|t| {
+                        now / 1000 <= t + crate::webhook_sig::DEFAULT_TOLERANCE_SECS * 2
+                    }) || self
                         .replay
                         .borrow_mut()
                         .check_and_insert(id, *ts, now / 1000)
-                        .is_err()
-                    {
+                        .is_err();
+                    if replayed {
                         return Response::from_json(&serde_json::json!({"replayed": true}));
                     }
+                    storage.put(&seen_key, now / 1000).await?;
                 }
                 let kv = self.env.kv(super::purge_check::BINDING)?;
                 let mut merged_all = Vec::with_capacity(cmd.keys.len());
@@ -116,6 +123,9 @@ impl DurableObject for PurgeLedger {
                     log.drain(..extra);
                 }
                 storage.put("log", &log).await?;
+                if storage.get_alarm().await.ok().flatten().is_none() {
+                    storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
+                }
                 Response::from_json(&serde_json::json!({"replayed": false}))
             }
             "/log" => {
@@ -127,7 +137,54 @@ impl DurableObject for PurgeLedger {
             _ => Response::error("not found", 404),
         }
     }
+
+    /// Forgets what can no longer matter: held records older than the longest an entry can
+    /// live (their KV copies have expired too), and webhook ids past the replay window.
+    async fn alarm(&self) -> Result<Response> {
+        let _one_at_a_time = self.lock.lock().await;
+        let storage = self.state.storage();
+        let now = js_sys::Date::now() as u64;
+        let keep_ms = (crate::decision::MAX_ENTRY_KEEP_SECS + 60) * 1000;
+        let mut stale = Vec::new();
+        let mut left = 0usize;
+        for prefix in ["r:", "w:"] {
+            let map = storage
+                .list_with_options(worker::ListOptions::new().prefix(prefix))
+                .await?;
+            for entry in map.entries() {
+                let Ok(pair) = entry else { continue };
+                let pair = js_sys::Array::from(&pair);
+                let key = pair.get(0).as_string().unwrap_or_default();
+                let value = pair.get(1);
+                let old = if prefix == "r:" {
+                    value
+                        .as_string()
+                        .and_then(|v: String| PurgeRecord::decode(&v))
+                        .is_some_and(|r| r.at_ms + keep_ms < now)
+                } else {
+                    value.as_f64().is_some_and(|t| {
+                        (t as u64 + crate::webhook_sig::DEFAULT_TOLERANCE_SECS * 2) * 1000 < now
+                    })
+                };
+                if old {
+                    stale.push(key);
+                } else {
+                    left += 1;
+                }
+            }
+        }
+        for chunk in stale.chunks(128) {
+            storage.delete_multiple(chunk.to_vec()).await?;
+        }
+        if left > 0 {
+            storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
+        }
+        Response::ok("pruned")
+    }
 }
+
+/// How often the ledger prunes what it no longer needs (relative alarm time, ms).
+const PRUNE_EVERY_MS: u64 = 3_600_000;
 
 /// Aggregates metrics flushes.
 #[durable_object]
