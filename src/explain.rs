@@ -20,7 +20,7 @@ pub struct Explanation {
     pub rule_index: usize,
     /// Cache key (empty on bypass).
     pub key: String,
-    /// Edge TTL of the rule (formatted), and how the origin's headers count.
+    /// Edge TTL of the rule (formatted); empty on bypass.
     pub edge_ttl: String,
     /// Browser TTL of the rule.
     pub browser_ttl: String,
@@ -150,16 +150,19 @@ pub fn explain(
         text.push_str(&format!("browser ttl {}\n", fmt(rule.browser_ttl)));
     }
     text.push_str(&format!("cookies     {cookies}\n"));
+    // A bypassed request is never cached: no TTLs apply to it (empty strings).
+    let cached = !key.is_empty();
+    let ttl = |secs: u64| if cached { fmt(secs) } else { String::new() };
     Ok(Explanation {
         decision: plan.as_str(),
         reason,
         rule: rule.name.clone(),
         rule_index: rule.index,
+        edge_ttl: ttl(rule.edge_ttl),
+        browser_ttl: ttl(rule.browser_ttl),
+        swr: ttl(rule.stale_while_revalidate),
+        sie: ttl(rule.stale_if_error),
         key,
-        edge_ttl: fmt(rule.edge_ttl),
-        browser_ttl: fmt(rule.browser_ttl),
-        swr: fmt(rule.stale_while_revalidate),
-        sie: fmt(rule.stale_if_error),
         mode: rule.origin_cache_control.as_str(),
         cookies,
         text,
