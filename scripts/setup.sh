@@ -20,7 +20,7 @@ ec_setup() {
   command -v npm >/dev/null || { ec_die "npm not found: install Node.js 20+"; return 1; }
   export PATH="$CARGO_BIN:$PATH"
 
-  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  if { rustup target list --installed 2>/dev/null || true; } | grep -qx wasm32-unknown-unknown; then
     ec_step "wasm32-unknown-unknown target: present"
   else
     ec_step "adding the wasm32-unknown-unknown target"
@@ -28,7 +28,8 @@ ec_setup() {
   fi
 
   local have
-  have=$("$CARGO_BIN/worker-build" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)
+  # `|| true`: a missing tool is the normal first-run case, not an error (callers use set -e).
+  have=$("$CARGO_BIN/worker-build" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true)
   if [ "$have" = "$WORKER_BUILD_VERSION" ]; then
     ec_step "worker-build $WORKER_BUILD_VERSION: present"
   else
@@ -40,7 +41,7 @@ ec_setup() {
   local wb
   wb=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$EC_ROOT/Cargo.lock")
   [ -n "$wb" ] || { ec_die "could not read the wasm-bindgen version from Cargo.lock"; return 1; }
-  have=$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')
+  have=$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | awk '{print $2}' || true)
   if [ "$have" = "$wb" ]; then
     ec_step "wasm-bindgen-cli $wb: present"
   else
