@@ -48,3 +48,12 @@ export function lab(path, { headers = {}, ...q } = {}) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Our member of a response's Cache-Status (the last one, RFC 9211 §2); `r.cs` is the header. */
+export const ours = (r) => {
+  const i = r.cs.lastIndexOf("edgecache");
+  return i < 0 ? "" : r.cs.slice(i);
+};
+
+/** Whether edgecache answered from its cache. */
+export const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));

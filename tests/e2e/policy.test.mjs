@@ -6,7 +6,7 @@
 // Cache-Status (RFC 9211) is asserted on the parts that matter: `; hit` vs `fwd=...`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, lab, originCount, sleep } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, sleep, ours, isHit } from "./helpers.mjs";
 
 const h = useStack();
 const T = { timeout: 15_000 };
@@ -23,12 +23,6 @@ async function req(path, init = {}) {
   return out;
 }
 
-/** Our member of Cache-Status (the last one, RFC 9211 §2). */
-const ours = (r) => {
-  const i = r.cs.lastIndexOf("edgecache");
-  return i < 0 ? "" : r.cs.slice(i);
-};
-const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
 function assertHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit(;|$)/, `expected a hit ${msg}: ${r.why}`);
   assert.match(ours(r), /; ttl=-?\d+/, `a hit carries ttl: ${r.why}`);

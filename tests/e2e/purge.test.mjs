@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
-import { useStack, uniq, lab, originCount, sleep } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, sleep, ours, isHit } from "./helpers.mjs";
 import { DEV_SECRETS } from "../../scripts/stack.mjs";
 
 const h = useStack();
@@ -29,11 +29,6 @@ async function req(path, init = {}) {
   out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} body=${JSON.stringify(text.slice(0, 200))} ${Math.round(out.ms)}ms`;
   return out;
 }
-const ours = (r) => {
-  const i = r.cs.lastIndexOf("edgecache");
-  return i < 0 ? "" : r.cs.slice(i);
-};
-const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
 function assertFreshHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit; ttl=\d+(;|$)/, `expected a fresh hit ${msg}: ${r.why}`);
 }

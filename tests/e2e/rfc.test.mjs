@@ -3,7 +3,7 @@
 // specific response headers and checks what a second client gets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, lab, originCount, originStats } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, originStats, ours, isHit } from "./helpers.mjs";
 
 const h = useStack();
 const T = { timeout: 15_000 };
@@ -16,11 +16,6 @@ async function req(path, init = {}) {
   out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))}`;
   return out;
 }
-const ours = (r) => {
-  const i = r.cs.lastIndexOf("edgecache");
-  return i < 0 ? "" : r.cs.slice(i);
-};
-const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
 const ttlOf = (r) => Number(/; ttl=(-?\d+)/.exec(ours(r))?.[1] ?? NaN);
 function assertHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit(;|$)/, `expected a hit ${msg}: ${r.why}`);

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
-import { useStack, uniq, lab, originCount, originStats, sleep } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, originStats, sleep, ours, isHit } from "./helpers.mjs";
 import { ROOT } from "../../scripts/stack.mjs";
 
 const h = useStack();
@@ -25,11 +25,6 @@ async function req(path, init = {}) {
   out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))} ${Math.round(out.ms)}ms`;
   return out;
 }
-const ours = (r) => {
-  const i = r.cs.lastIndexOf("edgecache");
-  return i < 0 ? "" : r.cs.slice(i);
-};
-const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
 function assertHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit(;|$)/, `expected a hit ${msg}: ${r.why}`);
   assert.match(r.headers.get("age") ?? "", /^\d+$/, `a hit carries Age: ${r.why}`);
