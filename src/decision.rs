@@ -719,7 +719,7 @@ fn edge_timing(
         OriginMode::Respect | OriginMode::Cap => {
             // Fallback chain (RFC 9111 §4.2.1 → configured TTL → §4.2.2 heuristics).
             let lifetime = origin
-                .or_else(|| status_ttl)
+                .or(status_ttl)
                 .or_else(|| rule_ttl.filter(|t| *t > 0))
                 .or_else(|| {
                     (rule.heuristic_freshness && heuristically_cacheable(status))

@@ -128,7 +128,7 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     // Records this isolate saw before the entry's origin fetch started are reflected in it.
     let stored = meta.stored_at_ms;
     let applies = |k: &str, r: &PurgeRecord| !seen_before_fetch(k, r, stored);
-    recs.retain(|k, r| r.map_or(true, |r| applies(k, &r)));
+    recs.retain(|k, r| r.is_none_or(|r| applies(k, &r)));
     // The key is normalised (lower-case host, default port dropped): its authority is exactly
     // what `purge::host_of` gives for it, without parsing the URL again.
     let host = meta.host().to_string();
@@ -139,7 +139,7 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
         let more = read(env, &pk, now_ms).await;
         recs.extend(
             more.into_iter()
-                .filter(|(k, r)| r.map_or(true, |r| applies(k, &r))),
+                .filter(|(k, r)| r.is_none_or(|r| applies(k, &r))),
         );
     }
     let v = purge::check_entry(meta.stored_at_ms, &meta.tags, url_key, &host, &path, |k| {
