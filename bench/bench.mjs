@@ -330,6 +330,37 @@ try {
       };
       say(`part 5: ${t.name}: cold key → ${coldFetches} origin fetches (p50 ${h1.p50} ms, p99 ${h1.p99} ms); expired key → ${expiredFetches} (p50 ${h2.p50} ms, p99 ${h2.p99} ms)`);
     }
+    // Stale hit vs fresh hit, one request at a time through edgecache: 100 fresh hits right after
+    // warming (origin: max-age=3 with stale-while-revalidate=60, the lab rule respects it), then
+    // 100 stale hits while the one background revalidation is held up at the origin (its fail
+    // switch: hang), so every one of them is served stale.
+    const e = targets().find((t) => t.name === "edgecache");
+    if (e) {
+      const path = `/lab/bench-${run}-latency`;
+      const url = `${e.url}${path}?h=${encodeURIComponent("Cache-Control:public, max-age=3, stale-while-revalidate=60")}`;
+      const agent = new (await import("node:http")).Agent({ keepAlive: true, maxSockets: 1 });
+      await get(url, {}, agent, 20000);
+      const series = async () => {
+        const xs = [];
+        const kinds = new Set();
+        for (let i = 0; i < 100; i++) {
+          const r = await get(url, {}, agent, 20000);
+          xs.push(r.ms);
+          kinds.add(ourStatus(r.headers).replace(/ttl=-?\d+/, "ttl=N"));
+        }
+        xs.sort((a, b) => a - b);
+        const q = (p) => Math.round(xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] * 100) / 100;
+        return { p50: q(0.5), p99: q(0.99), kinds: [...kinds] };
+      };
+      const fresh = await series();
+      await postJson(`${live.origin.url}/__origin/fail`, { paths: [path], mode: "hang" });
+      await sleep(3300);
+      const stale = await series();
+      await postJson(`${live.origin.url}/__origin/fail`, { paths: [path], mode: null });
+      agent.destroy();
+      out.stale_vs_fresh = { fresh, stale, p99_added_ms: Math.round((stale.p99 - fresh.p99) * 100) / 100 };
+      say(`part 5: stale vs fresh hit (1 connection): fresh p50 ${fresh.p50} p99 ${fresh.p99} ms ${fresh.kinds.join(" | ")}; stale p50 ${stale.p50} p99 ${stale.p99} ms ${stale.kinds.join(" | ")}`);
+    }
     results.parts.stampede = out;
   });
 } catch (e) {
@@ -396,11 +427,18 @@ if (wz) {
 const st = results.parts.stampede;
 if (st) {
   for (const [name, x] of Object.entries(st)) {
-    if (name === "herd") continue;
+    if (name === "herd" || name === "stale_vs_fresh") continue;
     const expect = name === "edgecache" ? "1" : "";
     row("5 stampede", `${name}: cold key, herd of ${st.herd} → origin fetches`, `${x.cold.origin_fetches} (p50 ${x.cold.p50} ms, p99 ${x.cold.p99} ms)`, expect, name === "edgecache" ? ok(x.cold.origin_fetches === 1) : "");
     row("5 stampede", `${name}: expired key (SWR) → origin fetches`, `${x.expired.origin_fetches} (p50 ${x.expired.p50} ms, p99 ${x.expired.p99} ms)`, expect, name === "edgecache" ? ok(x.expired.origin_fetches === 1) : "");
   }
+}
+
+if (st?.stale_vs_fresh) {
+  const { fresh, stale, p99_added_ms } = st.stale_vs_fresh;
+  row("5 stale hit", "edgecache, 1 connection: fresh hit p50 · p99", `${fresh.p50} ms · ${fresh.p99} ms`);
+  row("5 stale hit", "edgecache, 1 connection: stale hit (SWR) p50 · p99", `${stale.p50} ms · ${stale.p99} ms`);
+  row("5 stale hit", "p99 stale − p99 fresh", `${p99_added_ms} ms`, "≤ 1 ms", ok(p99_added_ms <= 1));
 }
 
 const wall = Math.round((Date.now() - T0) / 1000);
