@@ -717,6 +717,12 @@ fn edge_timing(
             })
         }
         OriginMode::Respect | OriginMode::Cap => {
+            // In respect mode only what the policy itself wrote extends RFC 9111 (built-in
+            // defaults do not): a minimal respect policy is a plain shared cache.
+            let respect = rule.origin_cache_control == OriginMode::Respect;
+            let given = |configured: bool| !respect || configured;
+            let status_ttl = status_ttl.filter(|_| given(rule.configured.status_ttl));
+            let rule_ttl = rule_ttl.filter(|_| given(rule.configured.edge_ttl));
             // Fallback chain (RFC 9111 §4.2.1 → configured TTL → §4.2.2 heuristics).
             let lifetime = origin
                 .or(status_ttl)
@@ -750,15 +756,22 @@ fn edge_timing(
             // apply: the rule's own windows would be stale responses §4.2.4 forbids.
             let s_maxage_present =
                 rule.origin_cache_control == OriginMode::Respect && cc.s_maxage.is_some();
-            let rule_window = |w: u64| if s_maxage_present { 0 } else { w };
+            let rule_window = |w: u64, configured: bool| {
+                if s_maxage_present || !given(configured) {
+                    0
+                } else {
+                    w
+                }
+            };
             Ok(EdgeTiming {
                 lifetime,
-                swr: cc
-                    .stale_while_revalidate
-                    .unwrap_or(rule_window(rule.stale_while_revalidate)),
+                swr: cc.stale_while_revalidate.unwrap_or(rule_window(
+                    rule.stale_while_revalidate,
+                    rule.configured.stale_while_revalidate,
+                )),
                 sie: cc
                     .stale_if_error
-                    .unwrap_or(rule_window(rule.stale_if_error)),
+                    .unwrap_or(rule_window(rule.stale_if_error, rule.configured.stale_if_error)),
                 must_revalidate,
                 no_cache: cc.no_cache && cc.no_cache_fields.is_empty(),
             })

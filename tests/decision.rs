@@ -1769,3 +1769,62 @@ fn jitter_never_extends_a_must_revalidate_lifetime() {
     assert!(s.meta.fresh_for <= 100, "fresh_for {}", s.meta.fresh_for);
     assert!(!matches!(hit(&s.meta, 105), HitPlan::Fresh { .. }));
 }
+
+// A minimal respect policy is a plain RFC 9111 shared cache: the built-in defaults (edge TTL,
+// stale windows, status TTLs) only extend it when the policy writes them.
+
+const MINIMAL_RESPECT: &str = r#"
+[defaults]
+origin_cache_control = "respect"
+"#;
+
+#[test]
+fn minimal_respect_stores_nothing_without_explicit_freshness() {
+    assert_eq!(
+        store(MINIMAL_RESPECT, 200, &[("etag", "\"a\"")]).err(),
+        Some(DontStore::Rfc(NotStorable::NoExplicitFreshness))
+    );
+    // 404 is not negative-cached by a built-in status TTL either.
+    assert_eq!(
+        store(MINIMAL_RESPECT, 404, &[]).err(),
+        Some(DontStore::Rfc(NotStorable::NoExplicitFreshness))
+    );
+}
+
+#[test]
+fn minimal_respect_serves_nothing_stale_the_origin_did_not_allow() {
+    let m = stored(MINIMAL_RESPECT, 200, &[("cache-control", "max-age=10")]);
+    assert_eq!((m.fresh_for, m.swr, m.sie), (10, 0, 0));
+    let m = stored(
+        MINIMAL_RESPECT,
+        200,
+        &[("cache-control", "max-age=10, stale-while-revalidate=30, stale-if-error=60")],
+    );
+    assert_eq!((m.fresh_for, m.swr, m.sie), (10, 30, 60));
+}
+
+#[test]
+fn respect_uses_what_the_defaults_write() {
+    let src = r#"
+[defaults]
+origin_cache_control = "respect"
+edge_ttl = "1m"
+stale_while_revalidate = "30s"
+status_ttl = { "404" = "15s" }
+"#;
+    let m = stored(src, 200, &[]);
+    assert_eq!((m.fresh_for, m.swr, m.sie), (60, 30, 0));
+    assert_eq!(stored(src, 404, &[]).fresh_for, 15);
+}
+
+#[test]
+fn override_still_uses_the_built_in_defaults() {
+    let src = r#"
+[defaults]
+origin_cache_control = "override"
+"#;
+    let m = stored(src, 200, &[("cache-control", "max-age=5")]);
+    let d = Rule::builtin_default();
+    assert_eq!(m.fresh_for, d.edge_ttl);
+    assert_eq!(m.swr, d.stale_while_revalidate);
+}

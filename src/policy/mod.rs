@@ -422,6 +422,23 @@ pub struct Rule {
     pub query: QueryPolicy,
     /// Cache key composition.
     pub key: KeyPolicy,
+    /// Which freshness settings the policy itself wrote (in this rule or in `[defaults]`) rather
+    /// than inheriting from the built-in defaults. `respect` mode applies only these, so a
+    /// minimal `respect` policy is a plain RFC 9111 shared cache.
+    pub configured: Configured,
+}
+
+/// See [`Rule::configured`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Configured {
+    /// `edge_ttl` was written.
+    pub edge_ttl: bool,
+    /// `status_ttl` was written.
+    pub status_ttl: bool,
+    /// `stale_while_revalidate` was written.
+    pub stale_while_revalidate: bool,
+    /// `stale_if_error` was written.
+    pub stale_if_error: bool,
 }
 
 impl Rule {

@@ -468,6 +468,7 @@ pub(crate) fn builtin_default() -> Rule {
             vary: Vec::new(),
             include_host: true,
         },
+        configured: Configured::default(),
     }
 }
 
@@ -680,6 +681,10 @@ fn apply_settings(base: &mut Rule, raw: &RawDefaults, sink: &mut Sink<'_>, scope
     dur!(browser_ttl);
     dur!(stale_while_revalidate);
     dur!(stale_if_error);
+    base.configured.edge_ttl |= raw.edge_ttl.is_some();
+    base.configured.status_ttl |= raw.status_ttl.is_some();
+    base.configured.stale_while_revalidate |= raw.stale_while_revalidate.is_some();
+    base.configured.stale_if_error |= raw.stale_if_error.is_some();
     if let Some(s) = &raw.origin_timeout {
         if let Some(v) = duration(s, sink, scope, "origin_timeout") {
             if v == 0 || v > MAX_TIMEOUT {
