@@ -773,16 +773,7 @@ mod tests {
     const TYPICAL: &str = "public, max-age=60, s-maxage=300, stale-while-revalidate=30";
     const QUOTED_FIELDS: &str = r#"no-cache="Set-Cookie, X-Foo", private="x-user""#;
 
-    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                http::HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_util::hm;
 
     #[test]
     fn parses_typical_response() {

@@ -769,9 +769,10 @@ fn edge_timing(
                     rule.stale_while_revalidate,
                     rule.configured.stale_while_revalidate,
                 )),
-                sie: cc
-                    .stale_if_error
-                    .unwrap_or(rule_window(rule.stale_if_error, rule.configured.stale_if_error)),
+                sie: cc.stale_if_error.unwrap_or(rule_window(
+                    rule.stale_if_error,
+                    rule.configured.stale_if_error,
+                )),
                 must_revalidate,
                 no_cache: cc.no_cache && cc.no_cache_fields.is_empty(),
             })

@@ -350,16 +350,7 @@ mod tests {
 
     const SUNDAY_1994: u64 = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
 
-    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                http::HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_util::hm;
 
     #[test]
     fn three_formats() {

@@ -29,3 +29,6 @@ pub mod storable;
 pub mod tags;
 pub mod variance;
 pub mod webhook_sig;
+
+#[cfg(test)]
+mod test_util;

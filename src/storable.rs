@@ -327,16 +327,7 @@ pub fn invalidation_targets(
 mod tests {
     use super::*;
 
-    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                http::HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_util::hm;
 
     fn check(status: u16, req: &[(&str, &str)], resp: &[(&str, &str)]) -> Result<(), NotStorable> {
         let resp = hm(resp);

@@ -134,16 +134,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                http::HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_util::hm;
 
     #[test]
     fn parse_vary() {
