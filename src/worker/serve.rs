@@ -34,6 +34,9 @@ struct Outcome {
     status_line: CacheStatus,
     /// May be handed to other clients: stored, or an error page without Set-Cookie.
     shareable: bool,
+    /// `Set-Cookie` lines of a response stored without them (rule `set_cookie = "strip"`):
+    /// only for the client whose request fetched it, never for a collapsed waiter.
+    own_set_cookie: Vec<http::HeaderValue>,
 }
 
 type FlightResult = std::result::Result<Rc<Outcome>, OriginError>;
@@ -355,6 +358,7 @@ impl Outcome {
             meta: self.meta.clone(),
             status_line: self.status_line.clone(),
             shareable: self.shareable,
+            own_set_cookie: self.own_set_cookie.clone(),
         }
     }
 }
@@ -428,7 +432,12 @@ fn respond_outcome(
         }
         None => (false, None),
     };
-    let h = client_headers(plan.rule, &o.headers, cached, age, &cs, debug);
+    let mut h = client_headers(plan.rule, &o.headers, cached, age, &cs, debug);
+    if !collapsed {
+        for v in &o.own_set_cookie {
+            h.append(http::header::SET_COOKIE, v.clone());
+        }
+    }
     if let Some(stream) = o.stream.borrow_mut().take() {
         let body = if plan.head {
             worker::ResponseBody::Empty
@@ -595,6 +604,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
             meta: None,
             status_line: cs,
             shareable: false,
+            own_set_cookie: Vec::new(),
         }));
     }
     let cache = Cache::default();
@@ -643,6 +653,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
             meta: None,
             status_line: cs,
             shareable,
+            own_set_cookie: Vec::new(),
         }));
     }
     let oresp = OriginResponse {
@@ -691,6 +702,11 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                 meta: Some(s.meta),
                 status_line: cs,
                 shareable: true,
+                own_set_cookie: merged
+                    .get_all(http::header::SET_COOKIE)
+                    .iter()
+                    .cloned()
+                    .collect(),
             }))
         }
         Err(reason) => {
@@ -707,6 +723,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                 meta: None,
                 status_line: cs,
                 shareable: false,
+                own_set_cookie: Vec::new(),
             }))
         }
     }

@@ -42,3 +42,15 @@ test("a 206 from the origin is passed on and never stored", async () => {
   }
   assert.equal(await originCount(h, p), 2);
 });
+
+test("set_cookie = strip: the fetching client gets its Set-Cookie, the stored copy and everyone else never do", async () => {
+  const p = uniq("/lab/strip/c");
+  const u = lab(p, { headers: { "Set-Cookie": "visitor=abc123; Path=/" } });
+  const a = await fetch(`${h.w}${u}`);
+  assert.match(a.headers.get("cache-status") ?? "", /stored/);
+  assert.equal(a.headers.get("set-cookie"), "visitor=abc123; Path=/", "the client whose request fetched it");
+  const b = await fetch(`${h.w}${u}`);
+  assert.match(b.headers.get("cache-status") ?? "", /; hit/);
+  assert.equal(b.headers.get("set-cookie"), null, "never from the shared copy");
+  assert.equal(await originCount(h, p), 1);
+});
