@@ -609,18 +609,15 @@ async fn fetch_and_store(job: Job) -> FlightResult {
     }
     let cache = Cache::default();
     let fetch_ms = f.response_ms.saturating_sub(f.request_ms);
-    let resp_of =
-        |status: u16, headers: &HeaderMap| -> (u16, HeaderMap) { (status, headers.clone()) };
 
     // RFC 9111 §4.3.4: a 304 freshens the stored response: its headers are merged in and the
     // stored body is kept (no body transfer).
-    let (status, merged, body, revalidated) = match (&job.prior, f.status) {
+    let (status, merged, body) = match (&job.prior, f.status) {
         (Some(p), 304) => match p.body_bytes(&cache).await {
             Some(stored_body) => {
                 let mut merged = p.headers();
                 crate::storable::merge_304_headers(&mut merged, &f.headers);
-                let (s, h) = resp_of(p.status, &merged);
-                (s, h, Rc::new(stored_body), true)
+                (p.status, merged, Rc::new(stored_body))
             }
             // The stored body is gone (evicted meanwhile): fetch it whole.
             None => {
@@ -629,10 +626,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                 return Box::pin(fetch_and_store(again)).await;
             }
         },
-        _ => {
-            let (s, h) = resp_of(f.status, &f.headers);
-            (s, h, Rc::new(f.body), false)
-        }
+        _ => (f.status, f.headers, Rc::new(f.body)),
     };
     let mut cs = CacheStatus {
         fwd: Some(if job.prior.is_some() {
@@ -693,7 +687,6 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                     worker::console_error!("edgecache: cache.put failed for {}: {e}", job.key)
                 }
             }
-            let _ = revalidated;
             Ok(Rc::new(Outcome {
                 status,
                 headers: s.headers,
