@@ -1798,7 +1798,10 @@ fn minimal_respect_serves_nothing_stale_the_origin_did_not_allow() {
     let m = stored(
         MINIMAL_RESPECT,
         200,
-        &[("cache-control", "max-age=10, stale-while-revalidate=30, stale-if-error=60")],
+        &[(
+            "cache-control",
+            "max-age=10, stale-while-revalidate=30, stale-if-error=60",
+        )],
     );
     assert_eq!((m.fresh_for, m.swr, m.sie), (10, 30, 60));
 }
