@@ -9,7 +9,9 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    std::process::exit(host::run(std::env::args().skip(1).collect()));
+    // Everything after the program name (an exec with an empty argv has none).
+    let args: Vec<String> = std::env::args().collect();
+    std::process::exit(host::run(args.get(1..).unwrap_or_default().to_vec()));
 }
 
 #[cfg(target_arch = "wasm32")]

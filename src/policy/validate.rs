@@ -299,10 +299,11 @@ fn friendlier(msg: String, key: &str) -> String {
         return msg;
     }
     let expected = msg.split_once("expected").map_or("", |(_, e)| e);
+    // The candidates are the `quoted` names: every odd piece between backticks.
     let best = expected
         .split('`')
-        .skip(1)
-        .step_by(2)
+        .enumerate()
+        .filter_map(|(i, piece)| (i % 2 == 1).then_some(piece))
         .map(|cand| (edit_distance(cand, key), cand))
         .min();
     match best {

@@ -205,7 +205,8 @@ pub fn prefix_candidates(path: &str) -> Vec<&str> {
         return out;
     }
     let mut depth = 0;
-    for (i, b) in path.bytes().enumerate().skip(1) {
+    // From index 1: the leading '/' is the root, not a boundary after a segment.
+    for (i, b) in path.bytes().enumerate().filter(|&(i, _)| i > 0) {
         if b == b'/' {
             depth += 1;
             if depth > MAX_PREFIX_DEPTH {
