@@ -290,11 +290,16 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         let body = ans.text().await.unwrap_or_default();
         return unavailable(format!("{} {body}", ans.status_code()));
     }
-    let v: serde_json::Value = match ans.json().await {
+    #[derive(serde::Deserialize)]
+    struct LedgerAnswer {
+        replayed: bool,
+    }
+    let text = ans.text().await.unwrap_or_default();
+    let v: LedgerAnswer = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => return unavailable(e.to_string()),
     };
-    if v["replayed"] == true {
+    if v.replayed {
         return error(&PurgeError::Unauthorized);
     }
     // This location sees its own purge at once.

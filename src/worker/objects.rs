@@ -63,7 +63,7 @@ impl DurableObject for PurgeLedger {
         let storage = self.state.storage();
         match path.as_str() {
             "/purge" => {
-                let cmd: PurgeCommand = req.json().await?;
+                let cmd: PurgeCommand = serde_json::from_str(&req.text().await?)?;
                 let Some(new) = PurgeRecord::decode(&cmd.record) else {
                     return Response::error("bad record", 400);
                 };
@@ -115,22 +115,20 @@ impl DurableObject for PurgeLedger {
                 for (key, enc) in merged_all {
                     storage.put(&format!("r:{key}"), enc).await?;
                 }
-                let mut log: Vec<PurgeLogEntry> =
-                    storage.get("log").await.ok().flatten().unwrap_or_default();
+                let mut log: Vec<PurgeLogEntry> = get_json(&storage, "log").await;
                 log.push(cmd.log);
                 if log.len() > PURGE_LOG_MAX {
                     let extra = log.len() - PURGE_LOG_MAX;
                     log.drain(..extra);
                 }
-                storage.put("log", &log).await?;
+                put_json(&storage, "log", &log).await?;
                 if storage.get_alarm().await.ok().flatten().is_none() {
                     storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
                 }
                 Response::from_json(&serde_json::json!({"replayed": false}))
             }
             "/log" => {
-                let mut log: Vec<PurgeLogEntry> =
-                    storage.get("log").await.ok().flatten().unwrap_or_default();
+                let mut log: Vec<PurgeLogEntry> = get_json(&storage, "log").await;
                 log.reverse();
                 Response::from_json(&serde_json::json!({ "purges": log }))
             }
@@ -183,6 +181,26 @@ impl DurableObject for PurgeLedger {
     }
 }
 
+/// Reads a JSON value kept as a string (`Default` when absent or unreadable). Values go through
+/// serde_json, which the worker has anyway, rather than a second serializer (size).
+async fn get_json<T: serde::de::DeserializeOwned + Default>(
+    storage: &worker::Storage,
+    key: &str,
+) -> T {
+    storage
+        .get::<String>(key)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
+}
+
+/// Writes a value as a JSON string (see [`get_json`]).
+async fn put_json<T: Serialize>(storage: &worker::Storage, key: &str, value: &T) -> Result<()> {
+    storage.put(key, serde_json::to_string(value)?).await
+}
+
 /// How often the ledger prunes what it no longer needs (relative alarm time, ms).
 const PRUNE_EVERY_MS: u64 = 3_600_000;
 
@@ -204,7 +222,7 @@ impl DurableObject for MetricsHub {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let storage = self.state.storage();
         if self.agg.borrow().is_none() {
-            let loaded: Aggregate = storage.get("agg").await.ok().flatten().unwrap_or_default();
+            let loaded: Aggregate = get_json(&storage, "agg").await;
             let mut slot = self.agg.borrow_mut();
             if slot.is_none() {
                 *slot = Some(loaded);
@@ -213,14 +231,14 @@ impl DurableObject for MetricsHub {
         let now = js_sys::Date::now() as u64;
         match req.path().as_str() {
             "/add" => {
-                let snap: Snapshot = req.json().await?;
+                let snap: Snapshot = serde_json::from_str(&req.text().await?)?;
                 let copy = {
                     let mut a = self.agg.borrow_mut();
                     let a = a.get_or_insert_with(Aggregate::default);
                     a.add(&snap, now);
                     a.clone()
                 };
-                storage.put("agg", &copy).await?;
+                put_json(&storage, "agg", &copy).await?;
                 Response::ok("ok")
             }
             "/stats" => {
