@@ -349,6 +349,27 @@ async fn cached(
 }
 
 impl Outcome {
+    /// An origin response that was not stored (it may still be shared with waiters when
+    /// `shareable`: an error page without Set-Cookie).
+    fn not_stored(
+        status: u16,
+        headers: HeaderMap,
+        body: Rc<Vec<u8>>,
+        status_line: CacheStatus,
+        shareable: bool,
+    ) -> Outcome {
+        Outcome {
+            status,
+            headers,
+            body,
+            stream: RefCell::new(None),
+            meta: None,
+            status_line,
+            shareable,
+            own_set_cookie: Vec::new(),
+        }
+    }
+
     fn clone_shallow(&self) -> Outcome {
         Outcome {
             status: self.status,
@@ -596,16 +617,9 @@ async fn fetch_and_store(job: Job) -> FlightResult {
         let mut cs = status(false, Some(Fwd::UriMiss));
         cs.fwd_status = Some(f.status);
         cs.detail = Some(DontStore::TooLarge.as_str().to_string());
-        return Ok(Rc::new(Outcome {
-            status: f.status,
-            headers: f.headers,
-            body: Rc::new(Vec::new()),
-            stream: RefCell::new(Some(stream)),
-            meta: None,
-            status_line: cs,
-            shareable: false,
-            own_set_cookie: Vec::new(),
-        }));
+        let o = Outcome::not_stored(f.status, f.headers, Rc::new(Vec::new()), cs, false);
+        *o.stream.borrow_mut() = Some(stream);
+        return Ok(Rc::new(o));
     }
     let cache = Cache::default();
     let fetch_ms = f.response_ms.saturating_sub(f.request_ms);
@@ -639,16 +653,9 @@ async fn fetch_and_store(job: Job) -> FlightResult {
     };
     if decision::is_origin_error(status) || status >= 500 {
         let shareable = !merged.contains_key(http::header::SET_COOKIE);
-        return Ok(Rc::new(Outcome {
-            status,
-            headers: merged,
-            body,
-            stream: RefCell::new(None),
-            meta: None,
-            status_line: cs,
-            shareable,
-            own_set_cookie: Vec::new(),
-        }));
+        return Ok(Rc::new(Outcome::not_stored(
+            status, merged, body, cs, shareable,
+        )));
     }
     let oresp = OriginResponse {
         status,
@@ -708,16 +715,9 @@ async fn fetch_and_store(job: Job) -> FlightResult {
                 // The origin no longer lets this be cached: drop the old copy.
                 let _ = store::delete(&cache, &job.key).await;
             }
-            Ok(Rc::new(Outcome {
-                status,
-                headers: merged,
-                body,
-                stream: RefCell::new(None),
-                meta: None,
-                status_line: cs,
-                shareable: false,
-                own_set_cookie: Vec::new(),
-            }))
+            Ok(Rc::new(Outcome::not_stored(
+                status, merged, body, cs, false,
+            )))
         }
     }
 }
