@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { useStack, uniq, lab, originStats, sleep } from "./helpers.mjs";
+import { useStack, uniq, lab, originStats, sleep, request } from "./helpers.mjs";
 import { DEV_SECRETS, ROOT } from "../../scripts/stack.mjs";
 
 const h = useStack();
@@ -21,28 +21,7 @@ const TOKEN = DEV_SECRETS.ADMIN_TOKEN;
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const MAX60 = { "Cache-Control": "public, max-age=60" };
 
-/** A request through the worker (redirects not followed); the body is read in full. */
-async function req(path, init = {}) {
-  const t0 = Date.now();
-  let r, text;
-  try {
-    r = await fetch(`${h.w}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
-    text = await r.text();
-  } catch (e) {
-    // A plain Error: the test runner cannot serialise DOMException / undici causes (shows `{}`).
-    throw new Error(`${init.method ?? "GET"} ${path}: ${e.name}: ${e.message}${e.cause ? ` (${e.cause.code ?? e.cause.message})` : ""} after ${Date.now() - t0} ms`);
-  }
-  const out = { status: r.status, headers: r.headers, text };
-  out.json = () => {
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new Error(`not JSON (status ${r.status}): ${text.slice(0, 300)}`);
-    }
-  };
-  out.why = `${init.method ?? "GET"} ${path}: status=${r.status} cache-status=${JSON.stringify(r.headers.get("cache-status"))} body=${text.slice(0, 200)}`;
-  return out;
-}
+const req = (path, init) => request(h.w, path, init);
 
 /** An admin API call with the right token. */
 const admin = (path, init = {}) => req(path, { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } });

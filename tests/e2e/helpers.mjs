@@ -57,3 +57,30 @@ export const ours = (r) => {
 
 /** Whether edgecache answered from its cache. */
 export const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
+
+/**
+ * GET (or `init.method`) `path` on `base` (absolute URLs are used as they are), never following
+ * redirects, bounded to 12 s. Resolves to `{ status, headers, text, ms, cs, json(), why }`;
+ * `why` describes the response for assertion messages. Network errors become plain Errors
+ * (the test runner cannot print DOMException / undici causes).
+ */
+export async function request(base, path, init = {}) {
+  const t0 = performance.now();
+  let r, text;
+  try {
+    r = await fetch(path.startsWith("http") ? path : `${base}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
+    text = await r.text();
+  } catch (e) {
+    throw new Error(`${init.method ?? "GET"} ${path}: ${e?.name}: ${e?.message}${e?.cause ? ` (${e.cause.code ?? e.cause.message})` : ""} after ${Math.round(performance.now() - t0)} ms`);
+  }
+  const out = { status: r.status, headers: r.headers, text, ms: performance.now() - t0, cs: r.headers.get("cache-status") ?? "" };
+  out.json = () => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new Error(`not JSON (status ${r.status}): ${text.slice(0, 300)}`);
+    }
+  };
+  out.why = `${init.method ?? "GET"} ${path}: status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))} body=${JSON.stringify(text.slice(0, 200))} ${Math.round(out.ms)}ms`;
+  return out;
+}

@@ -6,22 +6,13 @@
 // Cache-Status (RFC 9211) is asserted on the parts that matter: `; hit` vs `fwd=...`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, lab, originCount, sleep, ours, isHit } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, sleep, ours, isHit, request } from "./helpers.mjs";
 
 const h = useStack();
 const T = { timeout: 15_000 };
 const MAX60 = { "Cache-Control": "public, max-age=60" };
 
-/** GET (or `init.method`) through the worker; the body is read in full. */
-async function req(path, init = {}) {
-  const t0 = performance.now();
-  const r = await fetch(`${h.w}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
-  const text = await r.text();
-  const out = { status: r.status, headers: r.headers, text, ms: performance.now() - t0, cs: r.headers.get("cache-status") ?? "" };
-  out.json = () => JSON.parse(text);
-  out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))}`;
-  return out;
-}
+const req = (path, init) => request(h.w, path, init);
 
 function assertHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit(;|$)/, `expected a hit ${msg}: ${r.why}`);

@@ -9,26 +9,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
-import { useStack, uniq, lab, originCount, sleep, ours, isHit } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, sleep, ours, isHit, request } from "./helpers.mjs";
 import { DEV_SECRETS } from "../../scripts/stack.mjs";
 
 const h = useStack();
 const T = { timeout: 15_000 };
 
-async function req(path, init = {}) {
-  const t0 = performance.now();
-  let r, text;
-  try {
-    r = await fetch(path.startsWith("http") ? path : `${h.w}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
-    text = await r.text();
-  } catch (e) {
-    throw new Error(`${init.method ?? "GET"} ${path}: ${e?.name} ${e?.message} after ${Math.round(performance.now() - t0)} ms`);
-  }
-  const out = { status: r.status, headers: r.headers, text, ms: performance.now() - t0, cs: r.headers.get("cache-status") ?? "" };
-  out.json = () => JSON.parse(text);
-  out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} body=${JSON.stringify(text.slice(0, 200))} ${Math.round(out.ms)}ms`;
-  return out;
-}
+const req = (path, init) => request(h.w, path, init);
 function assertFreshHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit; ttl=\d+(;|$)/, `expected a fresh hit ${msg}: ${r.why}`);
 }

@@ -3,19 +3,12 @@
 // specific response headers and checks what a second client gets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, lab, originCount, originStats, ours, isHit } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, originStats, ours, isHit, request } from "./helpers.mjs";
 
 const h = useStack();
 const T = { timeout: 15_000 };
 
-async function req(path, init = {}) {
-  const r = await fetch(`${h.w}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
-  const text = await r.text();
-  const out = { status: r.status, headers: r.headers, text, cs: r.headers.get("cache-status") ?? "" };
-  out.json = () => JSON.parse(text);
-  out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))}`;
-  return out;
-}
+const req = (path, init) => request(h.w, path, init);
 const ttlOf = (r) => Number(/; ttl=(-?\d+)/.exec(ours(r))?.[1] ?? NaN);
 function assertHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit(;|$)/, `expected a hit ${msg}: ${r.why}`);

@@ -10,21 +10,13 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
-import { useStack, uniq, lab, originCount, originStats, sleep, ours, isHit } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, originStats, sleep, ours, isHit, request } from "./helpers.mjs";
 import { ROOT } from "../../scripts/stack.mjs";
 
 const h = useStack();
 const T = { timeout: 15_000 };
 
-async function req(path, init = {}) {
-  const t0 = performance.now();
-  const r = await fetch(`${h.w}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
-  const text = await r.text();
-  const out = { status: r.status, headers: r.headers, text, ms: performance.now() - t0, cs: r.headers.get("cache-status") ?? "" };
-  out.json = () => JSON.parse(text);
-  out.why = `status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))} ${Math.round(out.ms)}ms`;
-  return out;
-}
+const req = (path, init) => request(h.w, path, init);
 function assertHit(r, msg = "") {
   assert.match(ours(r), /^edgecache; hit(;|$)/, `expected a hit ${msg}: ${r.why}`);
   assert.match(r.headers.get("age") ?? "", /^\d+$/, `a hit carries Age: ${r.why}`);
