@@ -202,19 +202,20 @@ mod tests {
         );
     }
 
+    const ALL_FWD: [Fwd; 8] = [
+        Fwd::Bypass,
+        Fwd::Method,
+        Fwd::UriMiss,
+        Fwd::VaryMiss,
+        Fwd::Miss,
+        Fwd::Request,
+        Fwd::Stale,
+        Fwd::Partial,
+    ];
+
     #[test]
     fn fwd_tokens() {
-        let all = [
-            Fwd::Bypass,
-            Fwd::Method,
-            Fwd::UriMiss,
-            Fwd::VaryMiss,
-            Fwd::Miss,
-            Fwd::Request,
-            Fwd::Stale,
-            Fwd::Partial,
-        ];
-        for f in all {
+        for f in ALL_FWD {
             assert!(is_sf_token(f.as_str()));
         }
     }
@@ -229,27 +230,15 @@ mod tests {
             proptest::option::of(".{0,20}"),
         )
             .prop_map(
-                |((hit, stored, collapsed), fwd, fwd_status, ttl, key, detail)| {
-                    let fwds = [
-                        Fwd::Bypass,
-                        Fwd::Method,
-                        Fwd::UriMiss,
-                        Fwd::VaryMiss,
-                        Fwd::Miss,
-                        Fwd::Request,
-                        Fwd::Stale,
-                        Fwd::Partial,
-                    ];
-                    CacheStatus {
-                        hit,
-                        fwd: fwd.map(|i| fwds[i]),
-                        fwd_status,
-                        ttl,
-                        stored,
-                        collapsed,
-                        key,
-                        detail,
-                    }
+                |((hit, stored, collapsed), fwd, fwd_status, ttl, key, detail)| CacheStatus {
+                    hit,
+                    fwd: fwd.map(|i| ALL_FWD[i]),
+                    fwd_status,
+                    ttl,
+                    stored,
+                    collapsed,
+                    key,
+                    detail,
                 },
             )
     }
