@@ -47,14 +47,13 @@ thread_local! {
 }
 
 /// Everything a fetch-and-store needs, owned (it may outlive the request in `wait_until`).
+/// The rule, key and origin headers are the plan's.
 #[derive(Clone)]
 struct Job {
-    rule: &'static Rule,
-    key: String,
-    origin_url: url::Url,
-    origin_headers: HeaderMap,
-    req_headers: HeaderMap,
     plan: CachePlan<'static>,
+    origin_url: url::Url,
+    req_headers: HeaderMap,
+    /// The stored entry being revalidated (`None`: a plain fetch).
     prior: Option<Rc<Entry>>,
 }
 
@@ -250,21 +249,19 @@ async fn cached(
             )
         }
     };
-    let job = Job {
-        rule,
-        key: plan.key.clone(),
-        origin_url: origin::origin_url(&c.origin, url),
-        origin_headers: plan.origin_headers.clone(),
-        req_headers: headers.clone(),
+    // Built only where an origin round trip follows (not on a plain fresh hit).
+    let job = |prior: Option<Rc<Entry>>| Job {
         plan: plan.clone(),
-        prior: entry.clone(),
+        origin_url: origin::origin_url(&c.origin, url),
+        req_headers: headers.clone(),
+        prior,
     };
     let debug = debug_value(c, rule, Some(&plan.key));
     match (hit, entry) {
         (HitPlan::Fresh { age, ttl, refresh }, Some(e)) => {
             metrics::hit(rule, false, e.meta.size as usize);
             if refresh {
-                background(c, job);
+                background(c, job(Some(e.clone())));
             }
             let mut cs = status(true, None);
             cs.ttl = Some(ttl);
@@ -282,7 +279,7 @@ async fn cached(
             Some(e),
         ) => {
             metrics::hit(rule, true, e.meta.size as usize);
-            background(c, job);
+            background(c, job(Some(e.clone())));
             let mut cs = status(true, None);
             cs.ttl = Some(ttl);
             cs.detail = Some(
@@ -297,7 +294,7 @@ async fn cached(
         }
         (HitPlan::Revalidate { .. }, Some(e)) => {
             metrics::revalidation(rule);
-            let res = flight(job).await;
+            let res = flight(job(Some(e.clone()))).await;
             let now = conv::now_ms() / 1000;
             let stale_ok = serve_stale_on_error(&e.meta, now);
             match res {
@@ -329,9 +326,7 @@ async fn cached(
                 }
                 return fixed(504, &h, b"504: not in cache (only-if-cached)\n".to_vec());
             }
-            let mut job = job;
-            job.prior = None;
-            match flight(job).await {
+            match flight(job(None)).await {
                 Ok((o, collapsed)) => {
                     let mut o2 = (*o).clone_shallow();
                     if reason != MissReason::Absent {
@@ -506,18 +501,18 @@ fn finish(
 /// timeout) keeps it to about one: best effort, since match-then-put is not atomic, and
 /// losing the race costs one extra origin fetch, never a wrong answer.
 fn background(c: &Ctx<'_>, job: Job) {
-    if INFLIGHT.with(|m| m.borrow().contains_key(&job.key)) {
+    if INFLIGHT.with(|m| m.borrow().contains_key(&job.plan.key)) {
         return;
     }
-    metrics::background_revalidation(job.rule);
+    metrics::background_revalidation(job.plan.rule);
     c.ctx.wait_until(async move {
         let cache = Cache::default();
-        let lock = lock_key(&job.key);
+        let lock = lock_key(&job.plan.key);
         if matches!(cache.get(lock.as_str(), true).await, Ok(Some(_))) {
             return;
         }
         let mut h = HeaderMap::new();
-        let keep = format!("public, s-maxage={}", job.rule.origin_timeout + 1);
+        let keep = format!("public, s-maxage={}", job.plan.rule.origin_timeout + 1);
         if let Ok(v) = http::HeaderValue::from_str(&keep) {
             h.insert(http::header::CACHE_CONTROL, v);
         }
@@ -546,11 +541,11 @@ fn lock_key(key: &str) -> String {
 /// request's I/O is cancelled as hung. So the leader alone drives the fetch and fills the slot
 /// with plain Rust data; each waiter checks it on a short timer of its own.
 async fn flight(job: Job) -> std::result::Result<(Rc<Outcome>, bool), OriginError> {
-    let key = job.key.clone();
+    let key = job.plan.key.clone();
     let existing = INFLIGHT.with(|m| m.borrow().get(&key).cloned());
     if let Some(slot) = existing {
         // Bounded: if the leader vanished (its client went away), fetch for ourselves.
-        let deadline = conv::now_ms() + job.rule.origin_timeout * 1000 + 2_000;
+        let deadline = conv::now_ms() + job.plan.rule.origin_timeout * 1000 + 2_000;
         loop {
             let filled = slot.borrow().clone();
             if let Some(r) = filled {
@@ -591,10 +586,10 @@ impl Drop for Leader {
 
 /// One origin round trip for a key: conditional when revalidating, then store per the plan.
 async fn fetch_and_store(job: Job) -> FlightResult {
-    let rule = job.rule;
+    let rule = job.plan.rule;
     let headers = match &job.prior {
-        Some(p) => decision::revalidation_headers(&p.meta, &job.origin_headers),
-        None => job.origin_headers.clone(),
+        Some(p) => decision::revalidation_headers(&p.meta, &job.plan.origin_headers),
+        None => job.plan.origin_headers.clone(),
     };
     let fetched = origin::fetch_buffered(
         &job.origin_url,
@@ -680,7 +675,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
             let keep = s.meta.edge_keep_secs(now, VALIDATOR_KEEP_SECS);
             match store::put(
                 &cache,
-                &job.key,
+                &job.plan.key,
                 status,
                 &s.headers,
                 &s.meta,
@@ -691,7 +686,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
             {
                 Ok(()) => cs.stored = true,
                 Err(e) => {
-                    worker::console_error!("edgecache: cache.put failed for {}: {e}", job.key)
+                    worker::console_error!("edgecache: cache.put failed for {}: {e}", job.plan.key)
                 }
             }
             Ok(Rc::new(Outcome {
@@ -713,7 +708,7 @@ async fn fetch_and_store(job: Job) -> FlightResult {
             cs.detail = Some(reason.as_str().to_string());
             if job.prior.is_some() {
                 // The origin no longer lets this be cached: drop the old copy.
-                let _ = store::delete(&cache, &job.key).await;
+                let _ = store::delete(&cache, &job.plan.key).await;
             }
             Ok(Rc::new(Outcome::not_stored(
                 status, merged, body, cs, false,
