@@ -20,4 +20,5 @@ if [ -f build/worker/shim.mjs ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$in
 fi
 cargo run --quiet --bin edgecache -- check "$policy" >/dev/null
 worker-build --release
+node scripts/strip-names.mjs build/index_bg.wasm
 echo "$inputs" > "$stamp"

@@ -3,12 +3,12 @@
 
 use crate::decision::{plan_request, RequestPlan};
 use crate::duration::format_duration;
+use crate::json::{Arr, Obj};
 use crate::policy::{OriginMode, Policy};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use serde::Serialize;
 
 /// An explanation of one request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Explanation {
     /// `cache` or `bypass`.
     pub decision: &'static str,
@@ -34,6 +34,26 @@ pub struct Explanation {
     pub cookies: String,
     /// The whole explanation as text (what the CLI prints).
     pub text: String,
+}
+
+impl Explanation {
+    /// As a JSON object (the dashboard's explain API), fields named as in this struct.
+    pub fn to_json(&self) -> String {
+        Obj::new()
+            .str("decision", self.decision)
+            .str("reason", &self.reason)
+            .str("rule", &self.rule)
+            .u64("rule_index", self.rule_index as u64)
+            .str("key", &self.key)
+            .str("edge_ttl", &self.edge_ttl)
+            .str("browser_ttl", &self.browser_ttl)
+            .str("swr", &self.swr)
+            .str("sie", &self.sie)
+            .str("mode", self.mode)
+            .str("cookies", &self.cookies)
+            .str("text", &self.text)
+            .end()
+    }
 }
 
 /// Errors in an explain request.
@@ -169,21 +189,25 @@ pub fn explain(
     })
 }
 
-/// The policy's rules for the dashboard (`GET /__edgecache/api/policy`).
-pub fn policy_json(policy: &Policy, file: &str) -> serde_json::Value {
+/// The policy's rules for the dashboard (`GET /__edgecache/api/policy`), as JSON.
+pub fn policy_json(policy: &Policy, file: &str) -> String {
     let fmt = |s: u64| format_duration(s);
-    let rules: Vec<_> = policy
-        .rules
-        .iter()
-        .chain(std::iter::once(&policy.defaults))
-        .map(|r| {
-            serde_json::json!({
-                "index": r.index, "name": r.name, "match": r.when.describe(),
-                "mode": r.origin_cache_control.as_str(), "edge_ttl": fmt(r.edge_ttl),
-                "browser_ttl": fmt(r.browser_ttl), "swr": fmt(r.stale_while_revalidate),
-                "sie": fmt(r.stale_if_error), "bypass": r.bypass,
-            })
-        })
-        .collect();
-    serde_json::json!({ "file": file, "rules": rules })
+    let mut rules = Arr::new();
+    for r in policy.rules.iter().chain(std::iter::once(&policy.defaults)) {
+        let o = Obj::new()
+            .u64("index", r.index as u64)
+            .str("name", &r.name)
+            .str("match", &r.when.describe())
+            .str("mode", r.origin_cache_control.as_str())
+            .str("edge_ttl", &fmt(r.edge_ttl))
+            .str("browser_ttl", &fmt(r.browser_ttl))
+            .str("swr", &fmt(r.stale_while_revalidate))
+            .str("sie", &fmt(r.stale_if_error))
+            .bool("bypass", r.bypass);
+        rules = rules.raw(&o.end());
+    }
+    Obj::new()
+        .str("file", file)
+        .raw("rules", &rules.end())
+        .end()
 }

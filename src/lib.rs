@@ -19,6 +19,7 @@ pub mod decision;
 pub mod duration;
 pub mod explain;
 pub mod freshness;
+pub mod json;
 pub mod key;
 pub mod meta;
 pub mod metrics;

@@ -5,7 +5,7 @@
 //! the internal [`META_HEADER`] of the stored response, never sent to a client) and edgecache decides
 //! freshness itself from it and `now`.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{Arr, Json, Obj};
 
 /// Response header that carries the entry's metadata inside the Cache API. Removed before serving.
 pub const META_HEADER: &str = "x-edgecache-meta";
@@ -17,7 +17,7 @@ pub const META_VERSION: u8 = 1;
 ///
 /// Times are unix seconds (`*_ms`: milliseconds). `initial_age` and `response_time` are the RFC 9111
 /// §4.2.3 inputs, so the current age is `initial_age + (now - response_time)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryMeta {
     /// Format version ([`META_VERSION`]).
     pub v: u8,
@@ -45,55 +45,116 @@ pub struct EntryMeta {
     /// `no-cache` without field names: stored, but revalidated before every use (§5.2.2.4).
     pub no_cache: bool,
     /// `ETag` of the stored response, for `If-None-Match` revalidation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     /// `Last-Modified` of the stored response, for `If-Modified-Since` revalidation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
     /// Purge tags (origin tag headers + the rule's static tags).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// Request header values the response varies on (RFC 9111 §4.1), captured at storage time.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vary: Vec<(String, Option<String>)>,
     /// How long the origin took to produce the response (ms): the XFetch `delta`.
-    #[serde(default)]
     pub fetch_ms: u64,
     /// Body size in bytes (for metrics).
-    #[serde(default)]
     pub size: u64,
     /// The origin's own `Cache-Control`, restored toward the browser in `respect` mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_cc: Option<String>,
 }
 
 impl EntryMeta {
-    /// Serialises for [`META_HEADER`]: JSON, pure ASCII (non-ASCII characters are `\uXXXX`
-    /// escaped, controls are escaped by serde_json), so it is a valid header value everywhere.
+    /// Serialises for [`META_HEADER`]: compact JSON, pure ASCII (non-ASCII and control
+    /// characters are `\u` escaped), so it is a valid header value everywhere. Absent optional
+    /// fields and empty lists are left out.
     pub fn encode(&self) -> String {
-        // Serialising a struct of plain strings and numbers cannot fail.
-        let json = serde_json::to_string(self).unwrap_or_default();
-        if json.is_ascii() {
-            return json;
+        let mut o = Obj::new()
+            .u64("v", u64::from(self.v))
+            .str("key", &self.key)
+            .str("rule", &self.rule)
+            .u64("status", u64::from(self.status))
+            .u64("stored_at_ms", self.stored_at_ms)
+            .u64("response_time", self.response_time)
+            .u64("initial_age", self.initial_age)
+            .u64("fresh_for", self.fresh_for)
+            .u64("swr", self.swr)
+            .u64("sie", self.sie)
+            .bool("must_revalidate", self.must_revalidate)
+            .bool("no_cache", self.no_cache);
+        if let Some(e) = &self.etag {
+            o = o.str("etag", e);
         }
-        let mut out = String::with_capacity(json.len() + 16);
-        for c in json.chars() {
-            if c.is_ascii() {
-                out.push(c);
-            } else {
-                let mut buf = [0u16; 2];
-                for u in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
+        if let Some(l) = &self.last_modified {
+            o = o.str("last_modified", l);
+        }
+        if !self.tags.is_empty() {
+            o = o.strs("tags", &self.tags);
+        }
+        if !self.vary.is_empty() {
+            let mut a = Arr::new();
+            for (name, value) in &self.vary {
+                let pair = Arr::new().str(name);
+                let pair = match value {
+                    Some(v) => pair.str(v),
+                    None => pair.raw("null"),
+                };
+                a = a.raw(&pair.end());
             }
+            o = o.raw("vary", &a.end());
         }
-        out
+        o = o.u64("fetch_ms", self.fetch_ms).u64("size", self.size);
+        if let Some(cc) = &self.origin_cc {
+            o = o.str("origin_cc", cc);
+        }
+        o.end()
     }
 
     /// Parses a [`META_HEADER`] value; `None` for anything malformed or of another version (a miss).
     pub fn decode(s: &str) -> Option<Self> {
-        let m: Self = serde_json::from_str(s).ok()?;
-        (m.v == META_VERSION).then_some(m)
+        let j = Json::parse(s).ok()?;
+        let num = |k: &str| j.get(k).and_then(Json::as_u64);
+        let flag = |k: &str| j.get(k).and_then(Json::as_bool);
+        let opt_str = |k: &str| match j.get(k) {
+            None | Some(Json::Null) => Some(None),
+            Some(v) => v.as_str().map(|s| Some(s.to_string())),
+        };
+        let v = u8::try_from(num("v")?).ok()?;
+        if v != META_VERSION {
+            return None;
+        }
+        let vary = match j.get("vary") {
+            None => Vec::new(),
+            Some(list) => list
+                .as_array()?
+                .iter()
+                .map(|pair| match pair.as_array()? {
+                    [Json::Str(n), Json::Str(v)] => Some((n.clone(), Some(v.clone()))),
+                    [Json::Str(n), Json::Null] => Some((n.clone(), None)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?,
+        };
+        Some(EntryMeta {
+            v,
+            key: j.get("key")?.as_str()?.to_string(),
+            rule: j.get("rule")?.as_str()?.to_string(),
+            status: u16::try_from(num("status")?).ok()?,
+            stored_at_ms: num("stored_at_ms")?,
+            response_time: num("response_time")?,
+            initial_age: num("initial_age")?,
+            fresh_for: num("fresh_for")?,
+            swr: num("swr")?,
+            sie: num("sie")?,
+            must_revalidate: flag("must_revalidate")?,
+            no_cache: flag("no_cache")?,
+            etag: opt_str("etag")?,
+            last_modified: opt_str("last_modified")?,
+            tags: match j.get("tags") {
+                None => Vec::new(),
+                Some(t) => t.as_strings()?,
+            },
+            vary,
+            fetch_ms: j.get("fetch_ms").map_or(Some(0), Json::as_u64)?,
+            size: j.get("size").map_or(Some(0), Json::as_u64)?,
+            origin_cc: opt_str("origin_cc")?,
+        })
     }
 
     /// Current age (RFC 9111 §4.2.3): `corrected_initial_age + resident_time`.
@@ -187,6 +248,32 @@ mod tests {
         let e = m.encode();
         assert!(e.is_ascii(), "{e}");
         assert_eq!(EntryMeta::decode(&e), Some(m));
+    }
+
+    #[test]
+    fn minimal_entries_round_trip_and_wrong_types_are_misses() {
+        let mut m = meta();
+        m.etag = None;
+        m.origin_cc = None;
+        m.tags.clear();
+        m.vary = vec![("accept-encoding".into(), None)];
+        let e = m.encode();
+        assert!(!e.contains("etag") && !e.contains("tags"), "{e}");
+        assert_eq!(EntryMeta::decode(&e), Some(m));
+        let good = meta().encode();
+        for (from, to) in [
+            ("\"status\":200", "\"status\":\"200\""),
+            ("\"status\":200", "\"status\":70000"),
+            ("\"swr\":30", "\"swr\":-30"),
+            ("\"no_cache\":false", "\"no_cache\":0"),
+            ("\"tags\":[\"article-1\"]", "\"tags\":[1]"),
+            ("[\"accept-language\",\"en\"]", "[\"accept-language\"]"),
+            ("\"rule\":\"articles\",", ""),
+        ] {
+            assert!(good.contains(from), "{from} not in {good}");
+            let bad = good.replace(from, to);
+            assert_eq!(EntryMeta::decode(&bad), None, "{bad}");
+        }
     }
 
     #[test]

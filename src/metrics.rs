@@ -1,7 +1,7 @@
 //! Cache metrics: per-isolate counters (a few integer additions on the request path) and the
 //! time-bucketed aggregate the metrics Durable Object keeps. Pure: time is a parameter.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{self, Arr, Json, Obj};
 use std::collections::BTreeMap;
 
 /// Width of an aggregate bucket.
@@ -10,7 +10,7 @@ pub const BUCKET_MS: u64 = 10_000;
 pub const BUCKETS_KEPT: usize = 360;
 
 /// Counters of one rule (or of everything).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Requests seen.
     pub requests: u64,
@@ -37,6 +37,60 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Every counter with its JSON name, in declaration order.
+    pub fn named(&self) -> [(&'static str, u64); 11] {
+        [
+            ("requests", self.requests),
+            ("hits_fresh", self.hits_fresh),
+            ("hits_stale", self.hits_stale),
+            ("misses", self.misses),
+            ("bypasses", self.bypasses),
+            ("origin_fetches", self.origin_fetches),
+            ("origin_errors", self.origin_errors),
+            ("revalidations", self.revalidations),
+            ("bytes_cache", self.bytes_cache),
+            ("bytes_origin", self.bytes_origin),
+            ("purges", self.purges),
+        ]
+    }
+
+    /// The counters as JSON members of `o`.
+    fn write(&self, mut o: Obj) -> Obj {
+        for (k, v) in self.named() {
+            o = o.u64(k, v);
+        }
+        o
+    }
+
+    /// Reads counters written by [`Counters::to_json`]; absent or malformed counters are 0.
+    pub fn from_json(j: &Json) -> Counters {
+        Counters {
+            requests: j.u64_or_0("requests"),
+            hits_fresh: j.u64_or_0("hits_fresh"),
+            hits_stale: j.u64_or_0("hits_stale"),
+            misses: j.u64_or_0("misses"),
+            bypasses: j.u64_or_0("bypasses"),
+            origin_fetches: j.u64_or_0("origin_fetches"),
+            origin_errors: j.u64_or_0("origin_errors"),
+            revalidations: j.u64_or_0("revalidations"),
+            bytes_cache: j.u64_or_0("bytes_cache"),
+            bytes_origin: j.u64_or_0("bytes_origin"),
+            purges: j.u64_or_0("purges"),
+        }
+    }
+
+    /// The counters as a JSON object.
+    pub fn to_json(&self) -> String {
+        self.write(Obj::new()).end()
+    }
+
+    /// Hits / (hits + misses) as a JSON number (4 decimals), `null` without lookups; bypasses
+    /// are not part of the ratio.
+    pub fn hit_ratio_json(&self) -> String {
+        let hits = self.hits_fresh + self.hits_stale;
+        json::ratio(hits, hits + self.misses)
+    }
+
     /// Adds another set of counters.
     pub fn add(&mut self, o: &Counters) {
         self.requests += o.requests;
@@ -52,13 +106,6 @@ impl Counters {
         self.purges += o.purges;
     }
 
-    /// Hits / (hits + misses); bypasses are not part of the ratio. `None` without lookups.
-    pub fn hit_ratio(&self) -> Option<f64> {
-        let hits = self.hits_fresh + self.hits_stale;
-        let total = hits + self.misses;
-        (total > 0).then(|| hits as f64 / total as f64)
-    }
-
     /// Whether every counter is zero.
     pub fn is_empty(&self) -> bool {
         *self == Counters::default()
@@ -66,21 +113,54 @@ impl Counters {
 }
 
 /// What one isolate counted since its last flush.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Per rule name.
     pub rules: BTreeMap<String, Counters>,
     /// Bypasses per reason.
     pub bypass_reasons: BTreeMap<String, u64>,
     /// KV reads made for purge checks.
-    #[serde(default)]
     pub kv_reads: u64,
     /// Purge requests accepted.
-    #[serde(default)]
     pub purges: u64,
 }
 
 impl Snapshot {
+    /// As JSON (what an isolate sends to the metrics object, and what it stores).
+    pub fn to_json(&self) -> String {
+        let mut rules = Obj::new();
+        for (k, c) in &self.rules {
+            rules = rules.raw(k, &c.to_json());
+        }
+        let mut reasons = Obj::new();
+        for (k, n) in &self.bypass_reasons {
+            reasons = reasons.u64(k, *n);
+        }
+        Obj::new()
+            .raw("rules", &rules.end())
+            .raw("bypass_reasons", &reasons.end())
+            .u64("kv_reads", self.kv_reads)
+            .u64("purges", self.purges)
+            .end()
+    }
+
+    /// Reads [`Snapshot::to_json`]; `None` if `j` is not an object with object-valued `rules`
+    /// and `bypass_reasons`. Counters that are absent or malformed count as 0.
+    pub fn from_json(j: &Json) -> Option<Snapshot> {
+        let mut s = Snapshot {
+            kv_reads: j.u64_or_0("kv_reads"),
+            purges: j.u64_or_0("purges"),
+            ..Snapshot::default()
+        };
+        for (k, c) in j.get("rules")?.as_object()? {
+            s.rule(k).add(&Counters::from_json(c));
+        }
+        for (k, n) in j.get("bypass_reasons")?.as_object()? {
+            *s.bypass_reasons.entry(k.clone()).or_default() += n.as_u64().unwrap_or(0);
+        }
+        Some(s)
+    }
+
     /// The counters of `rule`, created on first use.
     pub fn rule(&mut self, rule: &str) -> &mut Counters {
         if !self.rules.contains_key(rule) {
@@ -121,7 +201,7 @@ impl Snapshot {
 }
 
 /// One time bucket of the aggregate.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bucket {
     /// Bucket start (ms, a multiple of [`BUCKET_MS`]).
     pub t: u64,
@@ -130,7 +210,7 @@ pub struct Bucket {
 }
 
 /// The aggregate kept by the metrics Durable Object: totals since start and recent buckets.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Aggregate {
     /// Everything since the aggregate started.
     pub total: Snapshot,
@@ -139,6 +219,42 @@ pub struct Aggregate {
 }
 
 impl Aggregate {
+    /// As JSON (the metrics object's stored state).
+    pub fn to_json(&self) -> String {
+        let mut buckets = Arr::new();
+        for b in &self.buckets {
+            buckets = buckets.raw(
+                &Obj::new()
+                    .u64("t", b.t)
+                    .raw("snap", &b.snap.to_json())
+                    .end(),
+            );
+        }
+        Obj::new()
+            .raw("total", &self.total.to_json())
+            .raw("buckets", &buckets.end())
+            .end()
+    }
+
+    /// Reads [`Aggregate::to_json`]; `None` if it is not that shape.
+    pub fn from_json(j: &Json) -> Option<Aggregate> {
+        let buckets = j
+            .get("buckets")?
+            .as_array()?
+            .iter()
+            .map(|b| {
+                Some(Bucket {
+                    t: b.get("t")?.as_u64()?,
+                    snap: Snapshot::from_json(b.get("snap")?)?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Aggregate {
+            total: Snapshot::from_json(j.get("total")?)?,
+            buckets,
+        })
+    }
+
     /// Adds an isolate's flush at `now_ms`.
     pub fn add(&mut self, snap: &Snapshot, now_ms: u64) {
         self.total.merge(snap);
@@ -155,39 +271,43 @@ impl Aggregate {
     }
 
     /// The JSON the dashboard reads (`GET /__edgecache/api/stats`).
-    pub fn to_stats_json(&self, now_ms: u64) -> serde_json::Value {
-        use serde_json::json;
+    pub fn to_stats_json(&self, now_ms: u64) -> String {
         let totals = self.total.totals();
-        let series: Vec<_> = self
-            .buckets
-            .iter()
-            .map(|b| {
-                let c = b.snap.totals();
-                json!({"t": b.t, "requests": c.requests, "hits": c.hits_fresh + c.hits_stale,
-                       "misses": c.misses, "bypasses": c.bypasses})
-            })
-            .collect();
-        let rules: Vec<_> = self
-            .total
-            .rules
-            .iter()
-            .map(|(name, c)| {
-                let mut v = serde_json::to_value(c).unwrap_or_default();
-                v["name"] = json!(name);
-                v["hit_ratio"] = json!(c.hit_ratio());
-                v
-            })
-            .collect();
-        json!({
-            "now_ms": now_ms,
-            "bucket_secs": BUCKET_MS / 1000,
-            "totals": totals,
-            "hit_ratio": totals.hit_ratio(),
-            "series": series,
-            "rules": rules,
-            "bypass_reasons": self.total.bypass_reasons,
-            "kv_reads": self.total.kv_reads,
-        })
+        let mut series = Arr::new();
+        for b in &self.buckets {
+            let c = b.snap.totals();
+            series = series.raw(
+                &Obj::new()
+                    .u64("t", b.t)
+                    .u64("requests", c.requests)
+                    .u64("hits", c.hits_fresh + c.hits_stale)
+                    .u64("misses", c.misses)
+                    .u64("bypasses", c.bypasses)
+                    .end(),
+            );
+        }
+        let mut rules = Arr::new();
+        for (name, c) in &self.total.rules {
+            let o = c
+                .write(Obj::new())
+                .str("name", name)
+                .raw("hit_ratio", &c.hit_ratio_json());
+            rules = rules.raw(&o.end());
+        }
+        let mut reasons = Obj::new();
+        for (k, n) in &self.total.bypass_reasons {
+            reasons = reasons.u64(k, *n);
+        }
+        Obj::new()
+            .u64("now_ms", now_ms)
+            .u64("bucket_secs", BUCKET_MS / 1000)
+            .raw("totals", &totals.to_json())
+            .raw("hit_ratio", &totals.hit_ratio_json())
+            .raw("series", &series.end())
+            .raw("rules", &rules.end())
+            .raw("bypass_reasons", &reasons.end())
+            .u64("kv_reads", self.total.kv_reads)
+            .end()
     }
 }
 
@@ -212,10 +332,10 @@ mod tests {
             bypasses: 50,
             ..Default::default()
         };
-        assert_eq!(c.hit_ratio(), Some(0.9));
+        assert_eq!(c.hit_ratio_json(), "0.9");
         c.hits_fresh = 0;
         c.misses = 0;
-        assert_eq!(c.hit_ratio(), None);
+        assert_eq!(c.hit_ratio_json(), "null");
     }
 
     #[test]
@@ -233,8 +353,32 @@ mod tests {
         );
         assert_eq!(a.buckets.len(), 1);
         assert_eq!(a.total.totals().requests, 6);
-        let j = a.to_stats_json(0);
-        assert_eq!(j["totals"]["requests"], 6);
-        assert_eq!(j["rules"].as_array().map(Vec::len), Some(2));
+        let j = Json::parse(&a.to_stats_json(0)).unwrap();
+        let totals = j.get("totals").unwrap();
+        assert_eq!(totals.get("requests").and_then(Json::as_u64), Some(6));
+        assert_eq!(j.get("hit_ratio"), Some(&Json::Num("0.6667".into())));
+        let rules = j.get("rules").and_then(Json::as_array).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].str_of("name").as_deref(), Some("x"));
+        assert_eq!(rules[0].get("hit_ratio"), Some(&Json::Num("0.8".into())));
+        assert_eq!(rules[1].get("hit_ratio"), Some(&Json::Num("0".into())));
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let mut a = Aggregate::default();
+        let mut s = snap("x\"é", 3, 4);
+        s.bypass_reasons.insert("cookie".into(), 2);
+        s.kv_reads = 9;
+        s.purges = 1;
+        s.rule("y").bytes_origin = u64::MAX;
+        a.add(&s, 10_000);
+        a.add(&snap("z", 1, 0), 20_000);
+        let back = Aggregate::from_json(&Json::parse(&a.to_json()).unwrap());
+        assert_eq!(back, Some(a));
+        let snap_back = Snapshot::from_json(&Json::parse(&s.to_json()).unwrap());
+        assert_eq!(snap_back, Some(s));
+        assert_eq!(Snapshot::from_json(&Json::parse("[]").unwrap()), None);
+        assert_eq!(Aggregate::from_json(&Json::parse("{}").unwrap()), None);
     }
 }

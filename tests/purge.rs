@@ -335,42 +335,42 @@ fn every_error_status_and_its_json() {
         (
             err(JSON, br#"{"tags":["a","b",3]}"#),
             400,
-            r#"{"detail":"tags[2]: expected a string, got a number","error":"bad_request"}"#,
+            r#"{"error":"bad_request","detail":"tags[2]: expected a string, got a number"}"#,
         ),
         (
             err(JSON, br#"{"tags":["a"],"purge_all":true}"#),
             400,
-            r#"{"detail":"\"purge_all\": unknown field (expected tags, urls, prefixes, everything, soft)","error":"bad_request"}"#,
+            r#"{"error":"bad_request","detail":"\"purge_all\": unknown field (expected tags, urls, prefixes, everything, soft)"}"#,
         ),
         (
             PurgeError::Unauthorized,
             401,
-            r#"{"detail":"missing or invalid credentials","error":"unauthorized"}"#,
+            r#"{"error":"unauthorized","detail":"missing or invalid credentials"}"#,
         ),
         (
             PurgeError::MethodNotAllowed,
             405,
-            r#"{"detail":"the purge endpoint only accepts POST","error":"method_not_allowed"}"#,
+            r#"{"error":"method_not_allowed","detail":"the purge endpoint only accepts POST"}"#,
         ),
         (
             err(JSON, &vec![b' '; 64 * 1024 + 1]),
             413,
-            r#"{"detail":"the body is larger than 65536 bytes","error":"payload_too_large"}"#,
+            r#"{"error":"payload_too_large","detail":"the body is larger than 65536 bytes"}"#,
         ),
         (
             err(Some("text/plain"), b"{}"),
             415,
-            r#"{"detail":"content type must be application/json, got `text/plain`","error":"unsupported_media_type"}"#,
+            r#"{"error":"unsupported_media_type","detail":"content type must be application/json, got `text/plain`"}"#,
         ),
         (
             err(JSON, br#"{"soft":true}"#),
             422,
-            r#"{"detail":"nothing to purge: give tags, urls, prefixes, or \"everything\": true","error":"unprocessable"}"#,
+            r#"{"error":"unprocessable","detail":"nothing to purge: give tags, urls, prefixes, or \"everything\": true"}"#,
         ),
         (
             PurgeError::Disabled,
             503,
-            r#"{"detail":"purging is not configured on this deployment","error":"purge_disabled"}"#,
+            r#"{"error":"purge_disabled","detail":"purging is not configured on this deployment"}"#,
         ),
     ];
     for (e, status, json) in cases {

@@ -97,7 +97,7 @@ mod host {
         match edgecache::explain::explain(&policy, &method, &url, &h) {
             Ok(x) => {
                 if as_json {
-                    println!("{}", serde_json::to_string_pretty(&x).unwrap_or_default());
+                    println!("{}", x.to_json());
                 } else {
                     print!("{}", x.text);
                 }

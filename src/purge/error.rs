@@ -85,7 +85,10 @@ impl PurgeError {
 
     /// The response body: `{"error": "<code>", "detail": "<detail>"}`.
     pub fn to_json(&self) -> String {
-        serde_json::json!({ "error": self.error(), "detail": self.detail() }).to_string()
+        crate::json::Obj::new()
+            .str("error", self.error())
+            .str("detail", &self.detail())
+            .end()
     }
 
     /// Extra response headers the status calls for (`Allow` for 405,

@@ -1,10 +1,10 @@
 //! The purge log: one serialisable entry per accepted purge, and purge ids.
 
 use super::request::PurgeRequest;
-use serde::{Deserialize, Serialize};
+use crate::json::{Json, Obj};
 
 /// One accepted purge, as kept in the purge log and returned to the webhook caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurgeLogEntry {
     /// Purge id from [`purge_id`].
     pub id: String,
@@ -37,6 +37,34 @@ impl PurgeLogEntry {
             everything: req.everything,
             actor: actor.to_string(),
         }
+    }
+
+    /// As a JSON object (the purge log and the webhook's answer).
+    pub fn to_json(&self) -> String {
+        Obj::new()
+            .str("id", &self.id)
+            .u64("at_ms", self.at_ms)
+            .bool("soft", self.soft)
+            .strs("tags", &self.tags)
+            .strs("urls", &self.urls)
+            .strs("prefixes", &self.prefixes)
+            .bool("everything", self.everything)
+            .str("actor", &self.actor)
+            .end()
+    }
+
+    /// Reads [`PurgeLogEntry::to_json`]; `None` if any field is missing or of another type.
+    pub fn from_json(j: &Json) -> Option<Self> {
+        Some(PurgeLogEntry {
+            id: j.str_of("id")?,
+            at_ms: j.get("at_ms")?.as_u64()?,
+            soft: j.get("soft")?.as_bool()?,
+            tags: j.get("tags")?.as_strings()?,
+            urls: j.get("urls")?.as_strings()?,
+            prefixes: j.get("prefixes")?.as_strings()?,
+            everything: j.get("everything")?.as_bool()?,
+            actor: j.str_of("actor")?,
+        })
     }
 }
 
@@ -101,11 +129,15 @@ mod tests {
             ..Default::default()
         };
         let e = PurgeLogEntry::new("p_x".into(), 7, &req, "bearer");
-        let json = serde_json::to_string(&e).unwrap();
+        let json = e.to_json();
         assert_eq!(
             json,
             r#"{"id":"p_x","at_ms":7,"soft":true,"tags":["a"],"urls":[],"prefixes":[],"everything":false,"actor":"bearer"}"#
         );
-        assert_eq!(serde_json::from_str::<PurgeLogEntry>(&json).unwrap(), e);
+        assert_eq!(
+            PurgeLogEntry::from_json(&Json::parse(&json).unwrap()),
+            Some(e)
+        );
+        assert_eq!(PurgeLogEntry::from_json(&Json::parse("{}").unwrap()), None);
     }
 }

@@ -6,8 +6,7 @@
 
 use super::error::{truncate, PurgeError};
 use super::keys::normalise_prefix;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::Value;
+use crate::json::Json;
 
 /// A validated purge request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -121,9 +120,9 @@ pub fn parse_purge_request(
             limit: limits.max_body_bytes,
         });
     }
-    let fields: Fields = serde_json::from_slice(body)
+    let doc = Json::parse_bytes(body)
         .map_err(|e| PurgeError::BadRequest(format!("malformed JSON: {e}")))?;
-    let Some(fields) = fields.0 else {
+    let Json::Obj(fields) = doc else {
         return Err(PurgeError::BadRequest(
             "body: expected a JSON object".to_string(),
         ));
@@ -162,44 +161,33 @@ fn field_name(name: &str) -> String {
     format!("{:?}", truncate(name, 40))
 }
 
-fn string_array(field: &str, value: &Value) -> Result<Vec<String>, PurgeError> {
-    let Value::Array(items) = value else {
+fn string_array(field: &str, value: &Json) -> Result<Vec<String>, PurgeError> {
+    let Json::Arr(items) = value else {
         return Err(PurgeError::BadRequest(format!(
             "{field}: expected an array of strings, got {}",
-            kind(value)
+            value.kind()
         )));
     };
     items
         .iter()
         .enumerate()
         .map(|(i, v)| match v {
-            Value::String(s) => Ok(s.clone()),
+            Json::Str(s) => Ok(s.clone()),
             other => Err(PurgeError::BadRequest(format!(
                 "{field}[{i}]: expected a string, got {}",
-                kind(other)
+                other.kind()
             ))),
         })
         .collect()
 }
 
-fn boolean(field: &str, value: &Value) -> Result<bool, PurgeError> {
+fn boolean(field: &str, value: &Json) -> Result<bool, PurgeError> {
     match value {
-        Value::Bool(b) => Ok(*b),
+        Json::Bool(b) => Ok(*b),
         other => Err(PurgeError::BadRequest(format!(
             "{field}: expected true or false, got {}",
-            kind(other)
+            other.kind()
         ))),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -282,51 +270,6 @@ pub(crate) fn check_url(u: &str) -> Result<(), String> {
         return Err("expected an absolute http(s) URL or a path starting with \"/\"".to_string());
     }
     Ok(())
-}
-
-/// The body's top-level members in document order, duplicates kept (`None`: not an object).
-struct Fields(Option<Vec<(String, Value)>>);
-
-impl<'de> Deserialize<'de> for Fields {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Fields;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    out.push((k, v));
-                }
-                Ok(Fields(Some(out)))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Fields, A::Error> {
-                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Fields(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Fields, E> {
-                Ok(Fields(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Fields, E> {
-                Ok(Fields(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Fields, E> {
-                Ok(Fields(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Fields, E> {
-                Ok(Fields(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Fields, E> {
-                Ok(Fields(None))
-            }
-            fn visit_unit<E>(self) -> Result<Fields, E> {
-                Ok(Fields(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 #[cfg(test)]

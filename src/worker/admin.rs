@@ -5,6 +5,7 @@ use super::conv::{self, json, now_ms};
 use super::objects::PurgeCommand;
 use super::{metrics, state};
 use crate::explain;
+use crate::json::{Json, Obj};
 use crate::purge::{self, PurgeError, PurgeLimits, PurgeLogEntry};
 use crate::webhook_sig;
 use worker::{Cache, Env, Method, Request, Response, Result};
@@ -67,10 +68,7 @@ pub async fn handle(req: Request, env: &Env, origin: &url::Url) -> Result<Respon
                 return error(&PurgeError::Unauthorized);
             }
             match state::policy() {
-                Some(p) => json(
-                    200,
-                    &explain::policy_json(p, state::POLICY_FILE).to_string(),
-                ),
+                Some(p) => json(200, &explain::policy_json(p, state::POLICY_FILE)),
                 None => json(
                     503,
                     r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#,
@@ -113,7 +111,9 @@ async fn assets(req: Request, env: &Env, sub: &str) -> Result<Response> {
         return Response::redirect_with_status(url, 308);
     }
     url.set_path(file);
-    let mut resp = env.assets("ASSETS")?.fetch(url.to_string(), None).await?;
+    // fetch_request, not fetch(url, None): the latter links worker's RequestInit conversion.
+    let asset = conv::request(url.as_str(), "GET", None, None, false)?;
+    let mut resp = env.assets("ASSETS")?.fetch_request(asset).await?;
     // The dashboard is never cached by browsers or the edge under the site's rules.
     let headers = resp.headers().clone();
     headers.set("cache-control", "no-store")?;
@@ -154,7 +154,10 @@ fn api_explain(req: &Request) -> Result<Response> {
     let bad = |d: String| {
         json(
             400,
-            &serde_json::json!({"error": "bad_request", "detail": d}).to_string(),
+            &Obj::new()
+                .str("error", "bad_request")
+                .str("detail", &d)
+                .end(),
         )
     };
     let Some(mut target) = target.filter(|t| !t.is_empty()) else {
@@ -168,7 +171,7 @@ fn api_explain(req: &Request) -> Result<Response> {
         Err(e) => return bad(e.0),
     };
     match explain::explain(policy, &method, &target, &h) {
-        Ok(x) => json(200, &serde_json::to_string(&x).unwrap_or_default()),
+        Ok(x) => json(200, &x.to_json()),
         Err(e) => bad(e.0),
     }
 }
@@ -267,19 +270,21 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         webhook,
         log,
     };
-    let mut init = worker::RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(&cmd).unwrap_or_default().into()));
-    let r = Request::new_with_init("https://ledger/purge", &init)?;
+    let body = cmd.to_json();
+    let r = conv::request(
+        "https://ledger/purge",
+        "POST",
+        None,
+        Some(body.into()),
+        false,
+    )?;
     // Anything but the ledger's JSON answer means nothing may have been recorded: say so
     // (never 202 for a purge that did not happen).
     let unavailable = |why: String| {
         worker::console_error!("edgecache: purge ledger failed: {why}");
         json(
             503,
-            &serde_json::json!({"error": "ledger_unavailable",
-                "detail": "the purge could not be recorded; retry"})
-            .to_string(),
+            r#"{"error":"ledger_unavailable","detail":"the purge could not be recorded; retry"}"#,
         )
     };
     let mut ans = match ledger(env)?.fetch_with_request(r).await {
@@ -290,16 +295,14 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         let body = ans.text().await.unwrap_or_default();
         return unavailable(format!("{} {body}", ans.status_code()));
     }
-    #[derive(serde::Deserialize)]
-    struct LedgerAnswer {
-        replayed: bool,
-    }
     let text = ans.text().await.unwrap_or_default();
-    let v: LedgerAnswer = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => return unavailable(e.to_string()),
+    let replayed = Json::parse(&text)
+        .ok()
+        .and_then(|v| v.get("replayed").and_then(Json::as_bool));
+    let Some(replayed) = replayed else {
+        return unavailable(format!("unexpected answer {text:?}"));
     };
-    if v.replayed {
+    if replayed {
         return error(&PurgeError::Unauthorized);
     }
     // This location sees its own purge at once.
@@ -321,17 +324,21 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         }
     }
     metrics::purge();
-    let out = serde_json::json!({
-        "id": id,
-        "recorded": {
-            "tags": preq.tags, "urls": urls, "prefixes": preq.prefixes,
-            "everything": preq.everything, "soft": preq.soft,
-        },
-        "keys": keys.len(),
-        "at_ms": now,
-        "propagation_bound_secs": PROPAGATION_BOUND_SECS,
-    });
-    json(202, &out.to_string())
+    let recorded = Obj::new()
+        .strs("tags", &preq.tags)
+        .strs("urls", &urls)
+        .strs("prefixes", &preq.prefixes)
+        .bool("everything", preq.everything)
+        .bool("soft", preq.soft)
+        .end();
+    let out = Obj::new()
+        .str("id", &id)
+        .raw("recorded", &recorded)
+        .u64("keys", keys.len() as u64)
+        .u64("at_ms", now)
+        .u64("propagation_bound_secs", PROPAGATION_BOUND_SECS)
+        .end();
+    json(202, &out)
 }
 
 fn ledger(env: &Env) -> Result<worker::Stub> {

@@ -58,6 +58,30 @@ pub fn json(status: u16, body: &str) -> Result<Response> {
     fixed(status, &h, body.as_bytes().to_vec())
 }
 
+/// A request built on `web_sys` directly: `worker::RequestInit` converts its Cloudflare `cf`
+/// properties through serde-wasm-bindgen on every call (~13 KB of wasm for options never used
+/// here). `manual_redirect`: a 3xx comes back as is (the origin fetch), not followed.
+pub fn request(
+    url: &str,
+    method: &str,
+    headers: Option<&Headers>,
+    body: Option<wasm_bindgen::JsValue>,
+    manual_redirect: bool,
+) -> Result<worker::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(h) = headers {
+        init.set_headers(h.as_ref());
+    }
+    if let Some(b) = &body {
+        init.set_body(b);
+    }
+    if manual_redirect {
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+    }
+    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
+}
+
 /// Milliseconds since the epoch, from the runtime's clock.
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64

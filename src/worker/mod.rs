@@ -76,15 +76,10 @@ fn origin_url(raw: &str) -> std::result::Result<url::Url, url::ParseError> {
 }
 
 async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
-    let Ok(body) = serde_json::to_string(&snap) else {
-        return;
-    };
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
+    let body = snap.to_json();
     let sent = match (
         admin::hub(env),
-        Request::new_with_init("https://hub/add", &init),
+        conv::request("https://hub/add", "POST", None, Some(body.into()), false),
     ) {
         (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.is_ok(),
         _ => false,

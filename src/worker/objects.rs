@@ -10,10 +10,11 @@
 //!   reading a held record and storing the merge, and the older merge could land last.
 //! - [`MetricsHub`] (one instance): aggregates isolates' counter flushes into 10 s buckets.
 
+use super::conv::json;
+use crate::json::{Arr, Json, Obj};
 use crate::metrics::{Aggregate, Snapshot};
 use crate::purge::{self, PurgeLogEntry, PurgeRecord};
 use crate::webhook_sig::ReplayGuard;
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -21,7 +22,6 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 pub const PURGE_LOG_MAX: usize = 100;
 
 /// What the worker asks the ledger to record.
-#[derive(Serialize, Deserialize)]
 pub struct PurgeCommand {
     /// KV record keys.
     pub keys: Vec<String>,
@@ -33,6 +33,41 @@ pub struct PurgeCommand {
     pub webhook: Option<(String, u64)>,
     /// The log entry.
     pub log: PurgeLogEntry,
+}
+
+impl PurgeCommand {
+    /// As JSON (the worker → ledger request body).
+    pub fn to_json(&self) -> String {
+        let webhook = match &self.webhook {
+            Some((id, ts)) => Arr::new().str(id).raw(&ts.to_string()).end(),
+            None => "null".to_string(),
+        };
+        Obj::new()
+            .strs("keys", &self.keys)
+            .str("record", &self.record)
+            .u64("ttl", self.ttl)
+            .raw("webhook", &webhook)
+            .raw("log", &self.log.to_json())
+            .end()
+    }
+
+    /// Reads [`PurgeCommand::to_json`].
+    pub fn from_json(j: &Json) -> Option<Self> {
+        let webhook = match j.get("webhook")? {
+            Json::Null => None,
+            w => match w.as_array()? {
+                [Json::Str(id), ts] => Some((id.clone(), ts.as_u64()?)),
+                _ => return None,
+            },
+        };
+        Some(PurgeCommand {
+            keys: j.get("keys")?.as_strings()?,
+            record: j.str_of("record")?,
+            ttl: j.get("ttl")?.as_u64()?,
+            webhook,
+            log: PurgeLogEntry::from_json(j.get("log")?)?,
+        })
+    }
 }
 
 /// Serialises purges (see the module docs).
@@ -63,7 +98,14 @@ impl DurableObject for PurgeLedger {
         let storage = self.state.storage();
         match path.as_str() {
             "/purge" => {
-                let cmd: PurgeCommand = serde_json::from_str(&req.text().await?)?;
+                let body = req.text().await?;
+                let cmd = Json::parse(&body)
+                    .ok()
+                    .as_ref()
+                    .and_then(PurgeCommand::from_json);
+                let Some(cmd) = cmd else {
+                    return Response::error("bad command", 400);
+                };
                 let Some(new) = PurgeRecord::decode(&cmd.record) else {
                     return Response::error("bad record", 400);
                 };
@@ -83,7 +125,7 @@ impl DurableObject for PurgeLedger {
                         .check_and_insert(id, *ts, now / 1000)
                         .is_err();
                     if replayed {
-                        return Response::from_json(&serde_json::json!({"replayed": true}));
+                        return json(200, r#"{"replayed":true}"#);
                     }
                     storage.put(&seen_key, now / 1000).await?;
                 }
@@ -115,22 +157,22 @@ impl DurableObject for PurgeLedger {
                 for (key, enc) in merged_all {
                     storage.put(&format!("r:{key}"), enc).await?;
                 }
-                let mut log: Vec<PurgeLogEntry> = get_json(&storage, "log").await;
+                let mut log = get_log(&storage).await;
                 log.push(cmd.log);
                 if log.len() > PURGE_LOG_MAX {
                     let extra = log.len() - PURGE_LOG_MAX;
                     log.drain(..extra);
                 }
-                put_json(&storage, "log", &log).await?;
+                storage.put("log", log_json(log.iter())).await?;
                 if storage.get_alarm().await.ok().flatten().is_none() {
                     storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
                 }
-                Response::from_json(&serde_json::json!({"replayed": false}))
+                json(200, r#"{"replayed":false}"#)
             }
             "/log" => {
-                let mut log: Vec<PurgeLogEntry> = get_json(&storage, "log").await;
-                log.reverse();
-                Response::from_json(&serde_json::json!({ "purges": log }))
+                let log = get_log(&storage).await;
+                let newest_first = log_json(log.iter().rev());
+                json(200, &Obj::new().raw("purges", &newest_first).end())
             }
             _ => Response::error("not found", 404),
         }
@@ -181,24 +223,32 @@ impl DurableObject for PurgeLedger {
     }
 }
 
-/// Reads a JSON value kept as a string (`Default` when absent or unreadable). Values go through
-/// serde_json, which the worker has anyway, rather than a second serializer (size).
-async fn get_json<T: serde::de::DeserializeOwned + Default>(
-    storage: &worker::Storage,
-    key: &str,
-) -> T {
-    storage
-        .get::<String>(key)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default()
+/// A JSON text kept as a string value in the object's storage, parsed (`None` when absent or
+/// unreadable).
+async fn get_json(storage: &worker::Storage, key: &str) -> Option<Json> {
+    let text = storage.get::<String>(key).await.ok().flatten()?;
+    Json::parse(&text).ok()
 }
 
-/// Writes a value as a JSON string (see [`get_json`]).
-async fn put_json<T: Serialize>(storage: &worker::Storage, key: &str, value: &T) -> Result<()> {
-    storage.put(key, serde_json::to_string(value)?).await
+/// The stored purge log, oldest first (empty when absent or unreadable).
+async fn get_log(storage: &worker::Storage) -> Vec<PurgeLogEntry> {
+    let Some(j) = get_json(storage, "log").await else {
+        return Vec::new();
+    };
+    j.as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(PurgeLogEntry::from_json)
+        .collect()
+}
+
+/// Log entries as a JSON array.
+fn log_json<'a>(entries: impl Iterator<Item = &'a PurgeLogEntry>) -> String {
+    let mut a = Arr::new();
+    for e in entries {
+        a = a.raw(&e.to_json());
+    }
+    a.end()
 }
 
 /// How often the ledger prunes what it no longer needs (relative alarm time, ms).
@@ -222,7 +272,10 @@ impl DurableObject for MetricsHub {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let storage = self.state.storage();
         if self.agg.borrow().is_none() {
-            let loaded: Aggregate = get_json(&storage, "agg").await;
+            let loaded = get_json(&storage, "agg")
+                .await
+                .and_then(|j| Aggregate::from_json(&j))
+                .unwrap_or_default();
             let mut slot = self.agg.borrow_mut();
             if slot.is_none() {
                 *slot = Some(loaded);
@@ -231,24 +284,31 @@ impl DurableObject for MetricsHub {
         let now = js_sys::Date::now() as u64;
         match req.path().as_str() {
             "/add" => {
-                let snap: Snapshot = serde_json::from_str(&req.text().await?)?;
+                let body = req.text().await?;
+                let snap = Json::parse(&body)
+                    .ok()
+                    .as_ref()
+                    .and_then(Snapshot::from_json);
+                let Some(snap) = snap else {
+                    return Response::error("bad snapshot", 400);
+                };
                 let copy = {
                     let mut a = self.agg.borrow_mut();
                     let a = a.get_or_insert_with(Aggregate::default);
                     a.add(&snap, now);
                     a.clone()
                 };
-                put_json(&storage, "agg", &copy).await?;
+                storage.put("agg", copy.to_json()).await?;
                 Response::ok("ok")
             }
             "/stats" => {
-                let json = self
+                let stats = self
                     .agg
                     .borrow()
                     .as_ref()
                     .map(|a| a.to_stats_json(now))
-                    .unwrap_or_default();
-                Response::from_json(&json)
+                    .unwrap_or_else(|| Aggregate::default().to_stats_json(now));
+                json(200, &stats)
             }
             _ => Response::error("not found", 404),
         }

@@ -2,7 +2,7 @@
 
 use super::conv::{to_headers, to_map};
 use http::HeaderMap;
-use worker::{Delay, Fetch, Method, Request, RequestInit, RequestRedirect, Response, Result};
+use worker::{Delay, Fetch, Method, Request, Response, Result};
 
 /// Why the origin gave no usable answer.
 #[derive(Debug, Clone)]
@@ -55,14 +55,16 @@ fn request(
     headers: &HeaderMap,
     body: Option<Vec<u8>>,
 ) -> Result<Request> {
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_headers(to_headers(headers)?)
-        .with_redirect(RequestRedirect::Manual);
-    if let Some(b) = body.filter(|b| !b.is_empty()) {
-        init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
-    }
-    Request::new_with_init(url.as_str(), &init)
+    let body = body
+        .filter(|b| !b.is_empty())
+        .map(|b| js_sys::Uint8Array::from(b.as_slice()).into());
+    super::conv::request(
+        url.as_str(),
+        method.as_ref(),
+        Some(&to_headers(headers)?),
+        body,
+        true,
+    )
 }
 
 /// Sends a request, giving up after `timeout_ms`; the response streams (for pass-through).
