@@ -429,7 +429,7 @@ pub fn quote(out: &mut String, s: &str) {
                 for u in c.encode_utf16(&mut units) {
                     out.push_str("\\u");
                     for shift in [12, 8, 4, 0] {
-                        out.push(HEX[usize::from((*u >> shift) & 0xf as u16)] as char);
+                        out.push(HEX[usize::from((*u >> shift) & 0xf)] as char);
                     }
                 }
             }

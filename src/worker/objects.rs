@@ -145,7 +145,9 @@ impl DurableObject for PurgeLedger {
                 let puts = merged_all.iter().map(|(key, enc)| {
                     let kv = &kv;
                     async move {
-                        kv.put(key, enc.clone())?
+                        // put_bytes: `put` runs any value through serde-wasm-bindgen (and
+                        // float formatting) first; a record is ASCII text.
+                        kv.put_bytes(key, enc.as_bytes())?
                             .expiration_ttl(cmd.ttl)
                             .execute()
                             .await
