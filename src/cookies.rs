@@ -60,10 +60,8 @@ impl NamePatterns {
                 }
             }
         }
-        out.exact.sort();
-        out.exact.dedup();
-        out.prefixes.sort();
-        out.prefixes.dedup();
+        crate::sort::sort_dedup(&mut out.exact);
+        crate::sort::sort_dedup(&mut out.prefixes);
         Ok(out)
     }
 
@@ -165,7 +163,7 @@ pub fn canonical_kept_cookies(cookie_header: &str, keep: &NamePatterns) -> Optio
     if kept.is_empty() {
         return None;
     }
-    kept.sort_by(|a, b| a.0.cmp(b.0));
+    crate::sort::sort_by_str(&mut kept, |k| k.0);
     Some(kept.iter().map(|(_, p)| *p).collect::<Vec<_>>().join("; "))
 }
 

@@ -172,7 +172,7 @@ pub fn normalize_query(query: &str, q: &QueryPolicy) -> Option<String> {
     if kept.is_empty() {
         return None;
     }
-    kept.sort_by(|(a, al), (b, bl)| a[..*al].cmp(&b[..*bl]));
+    crate::sort::sort_by_str(&mut kept, |(p, len)| &p[..*len]);
     let mut out = String::with_capacity(query.len());
     for (i, (p, _)) in kept.iter().enumerate() {
         if i > 0 {
@@ -251,7 +251,7 @@ fn vary_value(rule: &Rule, headers: &http::HeaderMap) -> Option<String> {
         let kept = canonical_kept_cookies(&all.join("; "), &rule.cookies.allow);
         entries.push(("cookie", kept.map(String::into_bytes)));
     }
-    entries.sort_by(|a, b| a.0.cmp(b.0));
+    crate::sort::sort_by_str(&mut entries, |e| e.0);
     let mut raw = Vec::new();
     for (i, (name, value)) in entries.iter().enumerate() {
         if i > 0 {

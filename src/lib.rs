@@ -25,6 +25,7 @@ pub mod meta;
 pub mod metrics;
 pub mod policy;
 pub mod purge;
+pub mod sort;
 pub mod status;
 pub mod storable;
 pub mod tags;

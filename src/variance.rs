@@ -53,8 +53,7 @@ impl Vary {
             }
             names.push(member.to_ascii_lowercase());
         }
-        names.sort();
-        names.dedup();
+        crate::sort::sort_dedup(&mut names);
         if names.is_empty() {
             Vary::None
         } else {
