@@ -22,6 +22,8 @@
 //!   apex). ASCII case-insensitive; a `:port` in the request host is ignored. Omitted: any host.
 //! - `method`: upper-case method names (`["GET", "HEAD"]`); omitted: any method.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod emit;
 mod matcher;
 pub mod model;
 mod validate;
@@ -123,10 +125,10 @@ impl SetCookieMode {
 /// Per-status edge TTLs: exact codes win over classes (`"404"` over `"4xx"`). Never 5xx or 1xx.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusTtl {
-    /// Sorted by status code.
-    exact: Vec<(u16, u64)>,
+    /// Sorted by status code. `pub(crate)` (with `class`) for the build-time emitter (emit.rs).
+    pub(crate) exact: Vec<(u16, u64)>,
     /// Index 2..=4 for 2xx..4xx.
-    class: [Option<u64>; 6],
+    pub(crate) class: [Option<u64>; 6],
 }
 
 impl StatusTtl {
