@@ -486,4 +486,53 @@ mod tests {
             "{src}"
         );
     }
+
+    /// The real round trip: build.rs emitted `tests/fixtures/emit-roundtrip.toml` (every field
+    /// and variant, awkward strings and floats) with [`rust_source`]; compiled here, it must equal
+    /// what the loader makes of the same file.
+    #[test]
+    fn fixture_round_trips_through_generated_code() {
+        let generated: Policy = include!(concat!(env!("OUT_DIR"), "/policy_fixture.rs"));
+        let src = include_str!("../../tests/fixtures/emit-roundtrip.toml");
+        let loaded = Policy::from_toml_str(src, "emit-roundtrip.toml")
+            .unwrap_or_else(|e| panic!("fixture invalid:\n{e}"));
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let want = loaded.policy;
+        assert_eq!(generated.defaults, want.defaults);
+        assert_eq!(generated.rules, want.rules);
+        // The fixture really is tricky (guards against it being simplified away).
+        let all = || want.rules.iter().chain([&want.defaults]);
+        assert!(all().any(|r| r.xfetch_beta == 0.1));
+        assert!(all().any(|r| r.xfetch_beta == 1e-7));
+        assert!(all().any(|r| r.tags.iter().any(|t| t.contains('"'))));
+        assert!(all().any(|r| r.tags.iter().any(|t| t.contains('\\'))));
+        assert!(all().any(|r| r.query.allow.matches("zero\u{200b}width")));
+        assert!(all().any(|r| r.query.allow.matches("café_au_lait")));
+        assert!(all().any(|r| r.when.paths.iter().any(|p| p.to_string() == "/a\"b\\c/*/é")));
+        assert!(all().any(|r| r.status_ttl.get(404).is_some() && r.status_ttl.get(302).is_some()));
+        for mode in [OriginMode::Respect, OriginMode::Override, OriginMode::Cap] {
+            assert!(all().any(|r| r.origin_cache_control == mode), "{mode:?}");
+        }
+        for mode in [SetCookieMode::Strip, SetCookieMode::Uncacheable] {
+            assert!(all().any(|r| r.set_cookie == mode), "{mode:?}");
+        }
+        for mode in [CookieMode::Strip, CookieMode::Allow, CookieMode::Pass] {
+            assert!(all().any(|r| r.cookies.mode == mode), "{mode:?}");
+        }
+        for mode in [QueryMode::Ignore, QueryMode::Allow, QueryMode::Deny] {
+            assert!(all().any(|r| r.query.mode == mode), "{mode:?}");
+        }
+        // Matching goes through the matcher compiled from the generated rules.
+        for (m, h, p) in [
+            ("GET", "a.example.com", "/assets/x.css"),
+            ("POST", "example.org", "/api/v1"),
+            ("GET", "example.net", "/"),
+        ] {
+            assert_eq!(
+                generated.match_rule(m, h, p).index,
+                want.match_rule(m, h, p).index,
+                "{m} {h} {p}"
+            );
+        }
+    }
 }
