@@ -1,28 +1,126 @@
-//! Embeds the policy file into the crate as JSON (`$OUT_DIR/policy.json`), so the worker carries
-//! its policy without a TOML parser in the wasm. The file is `EDGECACHE_POLICY` or
-//! `edgecache.toml`; it is validated by `edgecache check` in scripts/build.sh before every
-//! worker build (and again, cheaply, when the worker starts).
+//! Compiles the policy file into the crate as Rust code, so the worker carries neither a policy
+//! parser nor the validator.
+//!
+//! The file is `EDGECACHE_POLICY` or `edgecache.toml` (relative to the crate root). This script
+//! includes the crate's own policy modules (`src/policy/`, and the `cookies`, `duration` and `key`
+//! modules they use, and `sort`) and runs the very same loader as `edgecache check`,
+//! `Policy::from_toml_str`. Outputs in `$OUT_DIR`:
+//! - `policy.rs`: an expression rebuilding the resolved policy (`policy::emit::rust_source`),
+//!   included by `src/embedded.rs`. On wasm32 it has type `Policy`; on the host
+//!   `Option<Policy>`.
+//! - `policy_name.txt`: the file name as given (`embedded::POLICY_FILE`).
+//! - `policy_fixture.rs` (host builds only): the same for `tests/fixtures/emit-roundtrip.toml`,
+//!   which the emitter's round-trip test compiles.
+//!
+//! An invalid policy (or an unreadable file) fails a wasm32 build with every diagnostic: an
+//! invalid policy never becomes a worker. On the host the build succeeds with a warning and the
+//! embedded policy is `None`, because the `edgecache` CLI is built from this crate and must be
+//! able to report those errors itself. A missing file means the built-in defaults (a warning).
 
-use std::{env, fs, path::PathBuf};
+// The included modules are the library's, whole: this script uses only the loader and the
+// emitter, so most of their items are unused here. Their visibility stays what the library needs.
+#![allow(dead_code, unused_imports)]
+
+#[path = "src/cookies.rs"]
+mod cookies;
+#[path = "src/duration.rs"]
+mod duration;
+#[path = "src/key.rs"]
+mod key;
+#[path = "src/policy/mod.rs"]
+mod policy;
+#[path = "src/sort.rs"]
+mod sort;
+
+use std::{env, fs, io::ErrorKind, path::Path, path::PathBuf};
+
+/// The library sources compiled into this script (`policy/mod.rs` declares the others).
+const INCLUDED: &[&str] = &[
+    "src/cookies.rs",
+    "src/duration.rs",
+    "src/key.rs",
+    "src/policy/mod.rs",
+    "src/policy/emit.rs",
+    "src/policy/matcher.rs",
+    "src/policy/model.rs",
+    "src/policy/validate.rs",
+    "src/sort.rs",
+];
+
+const FIXTURE: &str = "tests/fixtures/emit-roundtrip.toml";
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=EDGECACHE_POLICY");
-    let file = env::var("EDGECACHE_POLICY").unwrap_or_else(|_| "edgecache.toml".to_string());
-    let path = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join(&file);
-    println!("cargo:rerun-if-changed={}", path.display());
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it"));
-    let json = match fs::read_to_string(&path) {
-        // A TOML syntax error is reported by `edgecache check` with line and column; here it
-        // only must not break host builds (the CLI itself is built from this crate).
-        Ok(src) => match src.parse::<toml::Table>() {
-            Ok(table) => serde_json::to_string(&table).expect("TOML values are JSON-representable"),
-            Err(e) => {
-                println!("cargo:warning={file}: {e}");
-                "{}".to_string()
+    let wasm = env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "wasm32");
+    println!("cargo:rerun-if-changed=build.rs");
+    for f in INCLUDED {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-env-changed=EDGECACHE_POLICY");
+
+    let file = env::var("EDGECACHE_POLICY").unwrap_or_else(|_| "edgecache.toml".to_string());
+    let path = root.join(&file);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let expr = match load(&path, &file) {
+        Ok(policy) => {
+            let code = policy::emit::rust_source(&policy);
+            if wasm {
+                code
+            } else {
+                format!("Some({code})")
             }
-        },
-        Err(_) => "{}".to_string(),
+        }
+        Err(errors) if wasm => {
+            // Every line as a warning too: cargo shows a failing script's stderr, but warnings
+            // are what the wrangler/worker-build output keeps in view.
+            for line in errors.lines() {
+                println!("cargo:warning={line}");
+            }
+            eprintln!("{errors}");
+            eprintln!("{file}: invalid policy; refusing to build the worker");
+            std::process::exit(1);
+        }
+        Err(errors) => {
+            println!(
+                "cargo:warning={file}: invalid policy, not embedded (a host build goes on; \
+                 a wasm32 build fails):"
+            );
+            for line in errors.lines() {
+                println!("cargo:warning={line}");
+            }
+            "None".to_string()
+        }
     };
-    fs::write(out.join("policy.json"), json).expect("OUT_DIR is writable");
-    fs::write(out.join("policy_name.txt"), &file).expect("OUT_DIR is writable");
+    write(&out.join("policy.rs"), &expr);
+    write(&out.join("policy_name.txt"), &file);
+
+    if !wasm {
+        println!("cargo:rerun-if-changed={FIXTURE}");
+        let fixture = load(&root.join(FIXTURE), FIXTURE)
+            .unwrap_or_else(|e| panic!("{FIXTURE} must be valid:\n{e}"));
+        write(
+            &out.join("policy_fixture.rs"),
+            &policy::emit::rust_source(&fixture),
+        );
+    }
+}
+
+/// Read and validate a policy file; `Err` holds the diagnostics, one per line.
+fn load(path: &Path, file: &str) -> Result<policy::Policy, String> {
+    let src = match fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            println!("cargo:warning={file}: not found; the built-in defaults apply");
+            String::new()
+        }
+        Err(e) => return Err(format!("{file}: cannot read: {e}")),
+    };
+    policy::Policy::from_toml_str(&src, file)
+        .map(|loaded| loaded.policy)
+        .map_err(|e| e.to_string())
+}
+
+fn write(path: &Path, text: &str) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }

@@ -12,8 +12,10 @@
 /// case-sensitive).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamePatterns {
-    exact: Vec<String>,
-    prefixes: Vec<String>,
+    /// Sorted, unique. `pub(crate)` for the build-time policy emitter (policy/emit.rs).
+    pub(crate) exact: Vec<String>,
+    /// Prefixes without their `*` (`""` for `"*"`); sorted, unique.
+    pub(crate) prefixes: Vec<String>,
 }
 
 /// Why a name pattern was rejected by [`NamePatterns::new`].

@@ -17,6 +17,7 @@ pub mod cache_control;
 pub mod cookies;
 pub mod decision;
 pub mod duration;
+pub mod embedded;
 pub mod explain;
 pub mod freshness;
 pub mod json;

@@ -225,6 +225,17 @@ edge_tl = "5m"
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
 }
 
+/// The broken fixture used to check that build.rs refuses to build a worker from it.
+#[test]
+fn invalid_fixture_has_three_errors() {
+    let file = "tests/fixtures/invalid-policy.toml";
+    let src = std::fs::read_to_string(file).unwrap();
+    let e = Policy::from_toml_str(&src, file).unwrap_err();
+    let lines: Vec<String> = e.errors.iter().map(|d| d.to_string()).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].starts_with(&format!("{file}:6:1: defaults: edge_ttl:")));
+}
+
 #[test]
 fn errors_display_one_per_line() {
     let e: PolicyErrors = Policy::from_json_str(

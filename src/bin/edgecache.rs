@@ -3,7 +3,8 @@
 //! - `edgecache check [file]`: validate the policy (default `$EDGECACHE_POLICY`, else
 //!   `edgecache.toml`), print warnings and a table of the rules; exit 1 with every error on
 //!   stderr when invalid.
-//! - `edgecache policy-json [file]`: print the validated policy as JSON (embedded by the worker).
+//! - `edgecache policy-json [file]`: print the validated policy as JSON (the TOML schema). The
+//!   worker does not use it: build.rs compiles the policy into the worker as Rust code.
 //! - `edgecache explain [file] <URL> [--method M] [--header 'K: V']... [--cookie 'a=b; c=d']
 //!   [--json]`: what the worker would do with that request (the same core function).
 

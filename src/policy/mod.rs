@@ -21,14 +21,26 @@
 //! - `host`: `"example.com"` (exact) or `"*.example.com"` (any subdomain at any depth, not the
 //!   apex). ASCII case-insensitive; a `:port` in the request host is ignored. Omitted: any host.
 //! - `method`: upper-case method names (`["GET", "HEAD"]`); omitted: any method.
+//!
+//! ## Where a policy is read and validated
+//! Only on the host: [`Policy::from_toml_str`] (the `edgecache` CLI, tests) and build.rs, which
+//! compiles this module, validates the policy file with it and emits Rust source ([`emit`]) that
+//! rebuilds the resolved policy; the crate includes that source (`crate::embedded`). So the
+//! loaders (`model`, `validate`, [`emit`]) are not compiled for wasm32: the worker carries no
+//! policy parser, only the resolved values and [`Policy::from_rules`].
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod emit;
 mod matcher;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod model;
+#[cfg(not(target_arch = "wasm32"))]
 mod validate;
 
 use crate::cookies::NamePatterns;
 use std::fmt;
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use validate::{
     MAX_DURATION_SECS, MAX_NAME_LEN, MAX_PATTERNS_PER_LIST, MAX_PATTERN_LEN, MAX_RULES, MAX_TAGS,
     MAX_TAG_LEN,
@@ -123,10 +135,10 @@ impl SetCookieMode {
 /// Per-status edge TTLs: exact codes win over classes (`"404"` over `"4xx"`). Never 5xx or 1xx.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusTtl {
-    /// Sorted by status code.
-    exact: Vec<(u16, u64)>,
+    /// Sorted by status code. `pub(crate)` (with `class`) for the build-time emitter (emit.rs).
+    pub(crate) exact: Vec<(u16, u64)>,
     /// Index 2..=4 for 2xx..4xx.
-    class: [Option<u64>; 6],
+    pub(crate) class: [Option<u64>; 6],
 }
 
 impl StatusTtl {
@@ -442,9 +454,53 @@ pub struct Configured {
 }
 
 impl Rule {
-    /// The built-in defaults every `[defaults]` field falls back to (index 0, name `"default"`).
+    /// The built-in defaults every `[defaults]` field falls back to (index 0, name `"default"`);
+    /// also documented in `edgecache.toml`.
     pub fn builtin_default() -> Rule {
-        validate::builtin_default()
+        // The built-in lists below are valid by construction; an error would only drop them.
+        let names = |list: &[&str]| NamePatterns::new(list.iter().copied()).unwrap_or_default();
+        let header = http::HeaderName::from_static;
+        let mut status_ttl = StatusTtl::default();
+        for (code, ttl) in [(404, 30), (410, 30), (301, 3600), (308, 3600)] {
+            status_ttl.set_exact(code, ttl);
+        }
+        Rule {
+            index: 0,
+            name: "default".into(),
+            when: Conditions::default(),
+            bypass: false,
+            tags: Vec::new(),
+            edge_ttl: 300,
+            browser_ttl: 0,
+            stale_while_revalidate: 60,
+            stale_if_error: 86_400,
+            origin_cache_control: OriginMode::Respect,
+            heuristic_freshness: false,
+            status_ttl,
+            jitter_percent: 0,
+            xfetch_beta: 0.0,
+            origin_timeout: 10,
+            max_body_size: 100 << 20,
+            tag_headers: vec![header("cache-tag"), header("surrogate-key")],
+            keep_tag_headers: false,
+            public_authorization: false,
+            set_cookie: SetCookieMode::Uncacheable,
+            cookies: CookiePolicy {
+                mode: CookieMode::Strip,
+                allow: NamePatterns::default(),
+                bypass: names(&["wordpress_logged_in_*", "sessionid", "session"]),
+            },
+            query: QueryPolicy {
+                mode: QueryMode::Deny,
+                allow: NamePatterns::default(),
+                deny: names(&["utm_*", "gclid", "fbclid", "msclkid", "mc_*"]),
+            },
+            key: KeyPolicy {
+                vary: Vec::new(),
+                include_host: true,
+            },
+            configured: Configured::default(),
+        }
     }
 
     /// Whether this is the synthetic default rule.
@@ -535,7 +591,9 @@ impl Policy {
         validate::validate(raw, file)
     }
 
-    /// Load and validate a JSON policy (the form embedded in the worker); same schema as TOML.
+    /// Load and validate a JSON policy (the output of [`toml_to_json`]); same schema as TOML.
+    /// Host only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_json_str(src: &str, file: &str) -> Result<Loaded, PolicyErrors> {
         let raw = validate::parse_json(src, file)?;
         validate::validate(raw, file)
@@ -594,10 +652,11 @@ impl Policy {
     }
 }
 
-/// Convert a TOML policy to the JSON form the worker embeds, after full validation. Host only.
+/// Convert a TOML policy to JSON (same schema), after full validation. Host only.
 ///
-/// The JSON is the raw policy re-serialised (same schema), so loading it with
-/// [`Policy::from_json_str`] yields the same policy.
+/// The JSON is the raw policy re-serialised, so loading it with [`Policy::from_json_str`] yields
+/// the same policy. (The worker does not use it: it embeds the resolved policy as Rust code, see
+/// [`emit`].)
 #[cfg(not(target_arch = "wasm32"))]
 pub fn toml_to_json(src: &str, file: &str) -> Result<String, PolicyErrors> {
     let parsed = validate::parse_toml(src, file)?;

@@ -1,4 +1,4 @@
-//! Raw serde structs of the policy file, shared by TOML (host) and JSON (wasm) loading.
+//! Raw serde structs of the policy file, shared by TOML and JSON loading (host only).
 //!
 //! Every struct denies unknown fields. Values stay as written (durations may be strings or
 //! integers); [`super::validate`] turns them into typed settings. Serialising a raw policy to JSON

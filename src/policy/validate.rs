@@ -3,6 +3,7 @@
 //! Loading goes through a generic `serde_json::Value` tree so that TOML and JSON share one path.
 //! Each field of each table is deserialised on its own, so one bad field never hides another and
 //! every error names its field; for TOML the tree also remembers the line:col of every key.
+//! Host only (the whole module): the worker gets its policy already resolved, see build.rs.
 
 use super::model::{RawDefaults, RawPolicy, RawRule, Scalar};
 use super::*;
@@ -123,7 +124,6 @@ fn single_error(file: &str, line_col: Option<(usize, usize)>, message: String) -
 // ---------------------------------------------------------------------------------------------
 
 /// Positions of keys in TOML source, from `toml_edit` (already a dependency of `toml`).
-#[cfg(not(target_arch = "wasm32"))]
 mod toml_spans {
     use super::Spans;
     use std::ops::Range;
@@ -222,13 +222,11 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
-    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn raw(&self) -> &RawPolicy {
         &self.raw
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn parse_toml(src: &str, file: &str) -> Result<Parsed, PolicyErrors> {
     let table: toml::Table = toml::from_str(src).map_err(|e| {
         let lc = e.span().map(|s| toml_spans::line_col(src, s.start));
@@ -418,60 +416,6 @@ fn from_value(value: Value, spans: Spans, file: &str) -> Result<Parsed, PolicyEr
 // ---------------------------------------------------------------------------------------------
 // Semantic validation
 // ---------------------------------------------------------------------------------------------
-
-fn names(list: &[&str]) -> NamePatterns {
-    // The built-in lists below are valid by construction; an error would only drop them.
-    NamePatterns::new(list.iter().copied()).unwrap_or_default()
-}
-
-fn header(name: &'static str) -> http::HeaderName {
-    http::HeaderName::from_static(name)
-}
-
-/// The built-in defaults (also documented in `edgecache.toml`).
-pub(crate) fn builtin_default() -> Rule {
-    let mut status_ttl = StatusTtl::default();
-    for (code, ttl) in [(404, 30), (410, 30), (301, 3600), (308, 3600)] {
-        status_ttl.set_exact(code, ttl);
-    }
-    Rule {
-        index: 0,
-        name: "default".into(),
-        when: Conditions::default(),
-        bypass: false,
-        tags: Vec::new(),
-        edge_ttl: 300,
-        browser_ttl: 0,
-        stale_while_revalidate: 60,
-        stale_if_error: 86_400,
-        origin_cache_control: OriginMode::Respect,
-        heuristic_freshness: false,
-        status_ttl,
-        jitter_percent: 0,
-        xfetch_beta: 0.0,
-        origin_timeout: 10,
-        max_body_size: 100 << 20,
-        tag_headers: vec![header("cache-tag"), header("surrogate-key")],
-        keep_tag_headers: false,
-        public_authorization: false,
-        set_cookie: SetCookieMode::Uncacheable,
-        cookies: CookiePolicy {
-            mode: CookieMode::Strip,
-            allow: NamePatterns::default(),
-            bypass: names(&["wordpress_logged_in_*", "sessionid", "session"]),
-        },
-        query: QueryPolicy {
-            mode: QueryMode::Deny,
-            allow: NamePatterns::default(),
-            deny: names(&["utm_*", "gclid", "fbclid", "msclkid", "mc_*"]),
-        },
-        key: KeyPolicy {
-            vary: Vec::new(),
-            include_host: true,
-        },
-        configured: Configured::default(),
-    }
-}
 
 fn scalar_text(s: &Scalar) -> String {
     match s {
@@ -1095,7 +1039,7 @@ pub(crate) fn validate(parsed: Parsed, file: &str) -> Result<Loaded, PolicyError
             format!("{} rules, at most {MAX_RULES} are allowed", raw.rules.len()),
         );
     }
-    let mut defaults = builtin_default();
+    let mut defaults = Rule::builtin_default();
     let dscope = Scope::defaults();
     apply_settings(&mut defaults, &raw.defaults, &mut sink, &dscope);
     check_cookie_pass(&defaults, &mut sink, &dscope);

@@ -67,13 +67,10 @@ pub async fn handle(req: Request, env: &Env, origin: &url::Url) -> Result<Respon
             if !admin_ok(&req, env) {
                 return error(&PurgeError::Unauthorized);
             }
-            match state::policy() {
-                Some(p) => json(200, &explain::policy_json(p, state::POLICY_FILE)),
-                None => json(
-                    503,
-                    r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#,
-                ),
-            }
+            json(
+                200,
+                &explain::policy_json(state::policy(), state::POLICY_FILE),
+            )
         }
         "/api/explain" => {
             if !admin_ok(&req, env) {
@@ -131,12 +128,7 @@ async fn assets(req: Request, env: &Env, sub: &str) -> Result<Response> {
 }
 
 fn api_explain(req: &Request) -> Result<Response> {
-    let Some(policy) = state::policy() else {
-        return json(
-            503,
-            r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#,
-        );
-    };
+    let policy = state::policy();
     let u = req.url()?;
     let mut target = None;
     let mut method = "GET".to_string();
@@ -241,12 +233,7 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         Ok(p) => p,
         Err(e) => return error(&e),
     };
-    let Some(policy) = state::policy() else {
-        return json(
-            503,
-            r#"{"error":"no_policy","detail":"the embedded policy is invalid"}"#,
-        );
-    };
+    let policy = state::policy();
     let site = req.url()?.origin().ascii_serialization();
     let normalise = |u: &str| {
         let abs = if u.starts_with('/') {

@@ -74,14 +74,7 @@ pub async fn handle(mut req: Request, c: &Ctx<'_>) -> Result<Response> {
     let url = req.url()?;
     let method: Method = req.method().to_string().parse().unwrap_or(Method::GET);
     let headers = to_map(req.headers());
-    let Some(policy) = state::policy() else {
-        let body = if matches!(method, Method::GET | Method::HEAD) {
-            None
-        } else {
-            Some(req.bytes().await?)
-        };
-        return pass_through(c, &url, &method, &headers, body, None, &BypassReason::Rule).await;
-    };
+    let policy = state::policy();
     match decision::plan_request(policy, &method, &url, &headers) {
         RequestPlan::Bypass { rule, reason } => {
             metrics::bypass(rule, reason.as_str());

@@ -4,31 +4,21 @@ use crate::policy::Policy;
 use crate::purge::RecordMemo;
 use std::cell::{OnceCell, RefCell};
 
-/// The policy embedded at build time (validated by `edgecache check` before the build).
-const POLICY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/policy.json"));
-/// Its file name, for messages and the dashboard.
-pub const POLICY_FILE: &str = include_str!(concat!(env!("OUT_DIR"), "/policy_name.txt"));
+/// The policy file's name, for messages and the dashboard.
+pub use crate::embedded::POLICY_FILE;
 
 thread_local! {
-    static POLICY: OnceCell<Option<&'static Policy>> = const { OnceCell::new() };
+    static POLICY: OnceCell<&'static Policy> = const { OnceCell::new() };
     static MEMO: RefCell<RecordMemo> = RefCell::new(RecordMemo::default());
 }
 
 /// The compiled policy, built once per isolate and kept for its lifetime.
-/// `None` only if the embedded policy is invalid, which `scripts/build.sh` prevents; the worker
-/// then passes every request through (logged), rather than caching on a guess.
-pub fn policy() -> Option<&'static Policy> {
-    POLICY.with(|p| {
-        *p.get_or_init(|| match Policy::from_json_str(POLICY_JSON, POLICY_FILE) {
-            Ok(loaded) => Some(&*Box::leak(Box::new(loaded.policy))),
-            Err(e) => {
-                worker::console_error!(
-                    "edgecache: invalid embedded policy, passing everything through:\n{e}"
-                );
-                None
-            }
-        })
-    })
+///
+/// The policy was validated and turned into Rust code at build time (build.rs, see
+/// [`crate::embedded`]; an invalid policy fails the wasm build); here it is only constructed and
+/// its route matcher compiled.
+pub fn policy() -> &'static Policy {
+    POLICY.with(|p| *p.get_or_init(|| Box::leak(Box::new(crate::embedded::policy()))))
 }
 
 /// Runs `f` with the isolate's purge-record memo.

@@ -1,0 +1,74 @@
+//! The policy compiled into the crate at build time.
+//!
+//! build.rs reads the policy file (`EDGECACHE_POLICY`, else `edgecache.toml`), validates it with
+//! [`Policy::from_toml_str`] and writes Rust code that rebuilds the resolved policy
+//! ([`crate::policy::emit`]) to `$OUT_DIR/policy.rs`; [`policy`] is that code. The worker thus
+//! contains no policy parser or validator, only the resolved values and [`Policy::from_rules`].
+//!
+//! An invalid policy fails every wasm32 build, so there [`policy`] is always a [`Policy`]. On the
+//! host the build succeeds with a warning (the `edgecache check` CLI is built from this crate and
+//! must be able to report the errors), and [`policy`] is `None`.
+//!
+//! This is not part of `crate::policy` because build.rs compiles that module itself, and this
+//! file includes build.rs's output.
+
+use crate::policy::Policy;
+
+/// The embedded policy (see the module docs). Builds a new [`Policy`] on every call.
+#[cfg(target_arch = "wasm32")]
+pub fn policy() -> Policy {
+    include!(concat!(env!("OUT_DIR"), "/policy.rs"))
+}
+
+/// The embedded policy, `None` when the policy file was invalid (see the module docs). Builds a
+/// new [`Policy`] on every call.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn policy() -> Option<Policy> {
+    include!(concat!(env!("OUT_DIR"), "/policy.rs"))
+}
+
+/// The policy file's name as given at build time, for messages and the dashboard.
+pub const POLICY_FILE: &str = include_str!(concat!(env!("OUT_DIR"), "/policy_name.txt"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded policy is exactly what the loader makes of the same file.
+    #[test]
+    fn embedded_policy_equals_the_loaded_file() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(POLICY_FILE);
+        let src = std::fs::read_to_string(&path).unwrap_or_default(); // absent: built-in defaults
+        let loaded = Policy::from_toml_str(&src, POLICY_FILE).map(|l| l.policy);
+        match (policy(), loaded) {
+            (Some(embedded), Ok(want)) => {
+                assert_eq!(embedded.defaults, want.defaults);
+                assert_eq!(embedded.rules, want.rules);
+            }
+            (None, Err(_)) => {} // an invalid policy is absent on the host
+            (embedded, loaded) => panic!(
+                "embedded is {}, loading {} gives {}",
+                if embedded.is_some() {
+                    "present"
+                } else {
+                    "absent"
+                },
+                path.display(),
+                match loaded {
+                    Ok(_) => "a policy".to_string(),
+                    Err(e) => format!("errors:\n{e}"),
+                }
+            ),
+        }
+    }
+
+    /// The repository's own policy file is the one normally embedded; it is valid.
+    #[test]
+    fn repository_policy_is_embedded() {
+        if POLICY_FILE == "edgecache.toml" {
+            let p = policy().expect("edgecache.toml is valid");
+            assert!(p.rule("assets").is_some());
+            assert_eq!(p.rules.len(), p.defaults.index);
+        }
+    }
+}
