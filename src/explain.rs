@@ -97,6 +97,12 @@ pub fn explain(
     url: &str,
     headers: &HeaderMap,
 ) -> Result<Explanation, ExplainError> {
+    if !crate::key::plain_authority(url) {
+        return Err(ExplainError(format!(
+            "url {url:?}: {}",
+            crate::key::NON_ASCII_HOST
+        )));
+    }
     let url = url::Url::parse(url)
         .map_err(|e| ExplainError(format!("url {url:?}: {e} (give an absolute http(s) URL)")))?;
     if !matches!(url.scheme(), "http" | "https") {

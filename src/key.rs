@@ -293,10 +293,59 @@ pub fn strip_vary(key: &str) -> &str {
     key
 }
 
+/// Why a URL with a non-ASCII or `%`-escaped host is refused.
+pub const NON_ASCII_HOST: &str = "the host must be ASCII (punycode), without %-escapes";
+
+/// Whether the authority (host) that a WHATWG URL parser would read from `u` — absolute
+/// (`https://h/…`), scheme-relative (`//h/…`), or the same with backslashes — is plain ASCII
+/// without `%`-escapes. Strings without an authority (`/a/b`, `a//b`) pass.
+///
+/// Hosts reach the worker in punycode already, and the wasm carries an ASCII-only IDNA
+/// back end (no Unicode tables): a non-ASCII host is refused before it is parsed, rather than
+/// handed to a back end that cannot map it.
+pub fn plain_authority(u: &str) -> bool {
+    // The URL parser drops tabs and newlines anywhere and C0/space at the start, and reads
+    // `\` as `/` in http(s) URLs.
+    let s: String = u
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .map(|c| if c == '\\' { '/' } else { c })
+        .collect();
+    let s = s.trim_start_matches(|c: char| c <= ' ');
+    // `scheme:` if the string starts with one.
+    let scheme_len = s
+        .find(':')
+        .filter(|&n| {
+            let name = &s[..n];
+            name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+        .map_or(0, |n| n + 1);
+    let special = ["http:", "https:", "ws:", "wss:", "ftp:", "file:"]
+        .iter()
+        .any(|p| s[..scheme_len].eq_ignore_ascii_case(p));
+    let rest = &s[scheme_len..];
+    let rest = if special {
+        // A special scheme takes any number of slashes (even none) before the host.
+        rest.trim_start_matches('/')
+    } else if let Some(r) = rest.strip_prefix("//") {
+        r
+    } else {
+        return true;
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    authority.is_ascii() && !authority.contains('%')
+}
+
 /// Normalise a URL given to purge exactly as [`base_key`] does for a `GET` of that URL.
 ///
 /// The purge then applies to every vary variant of that base key.
 pub fn normalize_url_for_purge(url: &str, policy: &Policy) -> Result<String, KeyError> {
+    if !plain_authority(url) {
+        return Err(KeyError::InvalidUrl(NON_ASCII_HOST.to_string()));
+    }
     let u = url::Url::parse(url).map_err(|e| KeyError::InvalidUrl(e.to_string()))?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(KeyError::UnsupportedScheme(u.scheme().to_string()));
@@ -336,7 +385,62 @@ mod tests {
         }
     }
 
+    #[test]
+    fn plain_authority_finds_the_host_a_url_parser_would_read() {
+        for ok in [
+            "https://example.com/a",
+            "http://h:8080/x?q=é",
+            "/a/é",
+            "/a//b",
+            "a//b",
+            "/p?x=//é",
+            "https://xn--rgion-9ra.example/",
+            "mailto:é@x",
+            "urn:é",
+        ] {
+            assert!(plain_authority(ok), "{ok}");
+        }
+        for bad in [
+            "https://exämple.com/",
+            "//é/x",
+            "/\\A®",
+            "\\\\é",
+            "http:\\\\é/",
+            " https://é",
+            "/\t/é",
+            "https://A%C2%AE/",
+            "HTTP://Ä",
+            "https://u:p@é/",
+            "http:Aé",
+            "https:/é",
+            "Ws://é",
+        ] {
+            assert!(!plain_authority(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_hosts_are_refused_not_parsed() {
+        // The ASCII-only IDNA back end must never see these (it debug-asserts on them).
+        let p = Policy::from_rules(Rule::builtin_default(), vec![]);
+        for u in ["https://A®/x", "https://A%C2%AE/", "https:\\\\Aé/"] {
+            assert_eq!(
+                normalize_url_for_purge(u, &p),
+                Err(KeyError::InvalidUrl(NON_ASCII_HOST.into())),
+                "{u}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn url_parsing_never_reaches_the_idna_back_end_with_mixed_case(u in "(https?:)?(//|/\\\\|\\\\)?[A-Za-z%0-9®é]{0,6}(/[a-z]{0,3})?") {
+            // Debug builds of the ASCII-only IDNA adapter assert on this; refusal must come first.
+            let p = Policy::from_rules(Rule::builtin_default(), vec![]);
+            let _ = normalize_url_for_purge(&u, &p);
+            let _ = crate::purge::normalise_prefix(&u);
+        }
+
         #[test]
         fn path_never_panics_and_is_idempotent(p in "[/a.%2eEfF]{0,30}") {
             let once = normalize_path(&p).into_owned();

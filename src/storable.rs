@@ -312,6 +312,9 @@ pub fn invalidation_targets(
         let Some(value) = resp_headers.get(name).and_then(|v| v.to_str().ok()) else {
             continue;
         };
+        if !crate::key::plain_authority(value) {
+            continue;
+        }
         let Ok(mut url) = target.join(value.trim()) else {
             continue;
         };

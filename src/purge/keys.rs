@@ -103,6 +103,9 @@ pub fn host_of(u: &url::Url) -> String {
 /// Errors (as a detail fragment): not a path or absolute http(s) URL, a leading `//`, a path
 /// escaping to another host (`/\evil`), a query or fragment, more than 32 segments.
 pub fn normalise_prefix(prefix: &str) -> Result<String, String> {
+    if !crate::key::plain_authority(prefix) {
+        return Err(crate::key::NON_ASCII_HOST.to_string());
+    }
     let (host, u) = if prefix.starts_with('/') {
         if prefix.starts_with("//") {
             return Err("a path must not start with \"//\"".to_string());

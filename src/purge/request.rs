@@ -263,6 +263,9 @@ pub(crate) fn check_url(u: &str) -> Result<(), String> {
         }
         return Ok(());
     }
+    if !crate::key::plain_authority(u) {
+        return Err(crate::key::NON_ASCII_HOST.to_string());
+    }
     let parsed = url::Url::parse(u).map_err(|_| {
         "expected an absolute http(s) URL or a path starting with \"/\"".to_string()
     })?;
