@@ -98,12 +98,7 @@ impl DurableObject for PurgeLedger {
         let storage = self.state.storage();
         match path.as_str() {
             "/purge" => {
-                let body = req.text().await?;
-                let cmd = Json::parse(&body)
-                    .ok()
-                    .as_ref()
-                    .and_then(PurgeCommand::from_json);
-                let Some(cmd) = cmd else {
+                let Some(cmd) = read_json(&mut req, PurgeCommand::from_json).await? else {
                     return Response::error("bad command", 400);
                 };
                 let Some(new) = PurgeRecord::decode(&cmd.record) else {
@@ -225,6 +220,12 @@ impl DurableObject for PurgeLedger {
     }
 }
 
+/// The request body read as JSON by `from_json` (`None` when it is not JSON or not that shape).
+async fn read_json<T>(req: &mut Request, from_json: fn(&Json) -> Option<T>) -> Result<Option<T>> {
+    let body = req.text().await?;
+    Ok(Json::parse(&body).ok().as_ref().and_then(from_json))
+}
+
 /// A JSON text kept as a string value in the object's storage, parsed (`None` when absent or
 /// unreadable).
 async fn get_json(storage: &worker::Storage, key: &str) -> Option<Json> {
@@ -286,12 +287,7 @@ impl DurableObject for MetricsHub {
         let now = js_sys::Date::now() as u64;
         match req.path().as_str() {
             "/add" => {
-                let body = req.text().await?;
-                let snap = Json::parse(&body)
-                    .ok()
-                    .as_ref()
-                    .and_then(Snapshot::from_json);
-                let Some(snap) = snap else {
+                let Some(snap) = read_json(&mut req, Snapshot::from_json).await? else {
                     return Response::error("bad snapshot", 400);
                 };
                 let copy = {
