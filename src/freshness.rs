@@ -294,7 +294,7 @@ pub fn heuristically_cacheable(status: u16) -> bool {
 /// The `Age` header's value (RFC 9111 §5.1), 0 when absent or invalid.
 ///
 /// Contract: first line only; within it the first list member, with any `;parameters` dropped;
-/// `1*DIGIT` capped at [`DELTA_SECONDS_CAP`]; non-numeric, negative or fractional → 0 (ignored,
+/// `1*DIGIT` capped at [`DELTA_SECONDS_CAP`](crate::cache_control::DELTA_SECONDS_CAP); non-numeric, negative or fractional → 0 (ignored,
 /// as the cache-tests suite expects).
 pub fn age_value(headers: &HeaderMap) -> u64 {
     let Some(v) = headers.get(AGE) else { return 0 };

@@ -1,7 +1,7 @@
 //! Secondary cache keys from `Vary` (RFC 9111 §4.1).
 //!
 //! A stored response records the request values of the fields its `Vary` names ([`capture`]);
-//! a later request may reuse it only if its own values normalise to the same ([`matches`]).
+//! a later request may reuse it only if its own values normalise to the same ([`matches()`]).
 
 use crate::cache_control::{is_tchar, split_list};
 use http::header::VARY;

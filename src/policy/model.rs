@@ -1,7 +1,7 @@
 //! Raw serde structs of the policy file, shared by TOML and JSON loading (host only).
 //!
 //! Every struct denies unknown fields. Values stay as written (durations may be strings or
-//! integers); [`super::validate`] turns them into typed settings. Serialising a raw policy to JSON
+//! integers); `validate` turns them into typed settings. Serialising a raw policy to JSON
 //! and reading it back gives the same raw policy, so TOML → JSON conversion is exact.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
