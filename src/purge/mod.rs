@@ -1,5 +1,6 @@
 //! Global purging, pure half: the webhook body, purge records and their KV keys, the check of
-//! a cached entry against them, an in-isolate memo of record reads, and the purge log.
+//! a cached entry against them, an in-isolate memo of record reads, when each record was first
+//! seen (causality against clock skew), and the purge log.
 //!
 //! Flow: the adapter authenticates `POST /__edgecache/purge` (bearer token or
 //! [`crate::webhook_sig`]), parses it with [`parse_purge_request`], computes
@@ -14,6 +15,7 @@ mod log;
 mod memo;
 mod record;
 mod request;
+mod seen;
 
 pub use error::PurgeError;
 pub use keys::{
@@ -26,3 +28,4 @@ pub use log::{purge_id, PurgeLogEntry};
 pub use memo::{RecordMemo, DEFAULT_MEMO_MAX_ENTRIES, DEV_MEMO_TTL_MS};
 pub use record::{merge, PurgeRecord, PurgeVerdict, PURGE_SKEW_MS};
 pub use request::{is_json_content_type, parse_purge_request, PurgeLimits, PurgeRequest};
+pub use seen::{SeenRecords, SEEN_MAX_ENTRIES};

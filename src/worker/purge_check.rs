@@ -4,58 +4,25 @@
 //! each record for a couple of seconds, so reads per hit stay far below one. A purge received by
 //! this isolate updates its memo at once.
 //!
-//! Clock skew and causality. The core treats an entry stored up to `PURGE_SKEW_MS` (1 s) after a
-//! purge as purged, since the purge time comes from another location's clock. Alone, that makes
-//! every copy fetched in the first second after a purge count as purged as well: a hard purge
-//! costs several origin fetches and a soft purge serves stale again and again. But a fetch that
-//! this location started after it had *seen* the record is causally after the purge, whatever
-//! the clocks say. So the isolate remembers when it first saw each record ([`note`]) and, for an
-//! entry whose origin fetch started at or after that moment (`stored_at_ms` is when the origin
-//! request was sent), that record is already reflected in the entry and is not consulted.
-//! Without an observation (another isolate, or forgotten) the core's conservative rule applies.
+//! Clock skew: the isolate notes when it first saw each record ([`note`]); a record seen before
+//! an entry's origin fetch started is reflected in the entry and does not purge it
+//! ([`crate::purge::SeenRecords`] has the reasoning).
 
 use super::{metrics, state};
 use crate::decision::PurgeState;
 use crate::meta::EntryMeta;
-use crate::purge::{self, PurgeRecord, PurgeVerdict};
+use crate::purge::{self, PurgeRecord, PurgeVerdict, SeenRecords};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::Env;
 
-/// Observations kept before the table is cleared (clearing only costs extra origin fetches).
-const SEEN_MAX: usize = 10_000;
-
 thread_local! {
-    /// Record key → (newest `at_ms` seen, local ms when this isolate first saw it).
-    static SEEN: RefCell<HashMap<String, (u64, u64)>> = RefCell::new(HashMap::new());
+    static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
 }
 
-/// Notes that this isolate holds `record` under `key` now (call it after the read completed,
-/// with the current clock, never a time taken before the read).
+/// Notes that this isolate holds `record` under `key` now (see [`SeenRecords::note`]).
 pub fn note(key: &str, record: Option<PurgeRecord>, now_ms: u64) {
-    let Some(r) = record else { return };
-    SEEN.with(|s| {
-        let mut s = s.borrow_mut();
-        match s.get(key) {
-            Some(&(at, _)) if at >= r.at_ms => {}
-            _ => {
-                if s.len() >= SEEN_MAX {
-                    s.clear();
-                }
-                s.insert(key.to_string(), (r.at_ms, now_ms));
-            }
-        }
-    });
-}
-
-/// Whether an entry whose origin fetch started at `stored_at_ms` was fetched after this isolate
-/// had seen `record` (or a newer one) under `key`: the record is then already reflected in it.
-fn seen_before_fetch(key: &str, record: &PurgeRecord, stored_at_ms: u64) -> bool {
-    SEEN.with(|s| {
-        s.borrow()
-            .get(key)
-            .is_some_and(|&(at, seen)| at >= record.at_ms && stored_at_ms >= seen)
-    })
+    SEEN.with(|s| s.borrow_mut().note(key, record, now_ms));
 }
 
 /// KV binding holding purge records.
@@ -127,7 +94,7 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     let mut recs = read(env, &base, now_ms).await;
     // Records this isolate saw before the entry's origin fetch started are reflected in it.
     let stored = meta.stored_at_ms;
-    let applies = |k: &str, r: &PurgeRecord| !seen_before_fetch(k, r, stored);
+    let applies = |k: &str, r: &PurgeRecord| !SEEN.with(|s| s.borrow().reflected(k, r, stored));
     recs.retain(|k, r| r.is_none_or(|r| applies(k, &r)));
     // The key is normalised (lower-case host, default port dropped): its authority is exactly
     // what `purge::host_of` gives for it, without parsing the URL again.
