@@ -16,6 +16,8 @@ use crate::metrics::{Aggregate, Snapshot};
 use crate::purge::{self, PurgeLogEntry, PurgeRecord};
 use crate::webhook_sig::ReplayGuard;
 use std::cell::RefCell;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 /// Purge log entries kept.
@@ -111,7 +113,10 @@ impl DurableObject for PurgeLedger {
                     // Ids are remembered in memory and in storage, so a restart of the ledger
                     // does not reopen the replay window (the alarm forgets them once too old).
                     let seen_key = format!("w:{id}");
-                    let stored: Option<u64> = storage.get(&seen_key).await.ok().flatten();
+                    let stored = get_raw(&self.state, &seen_key)
+                        .await
+                        .and_then(|v| v.as_f64())
+                        .map(|t| t as u64);
                     let replayed = stored.is_some_and(|t| {
                         now / 1000 <= t + crate::webhook_sig::DEFAULT_TOLERANCE_SECS * 2
                     }) || self
@@ -122,13 +127,16 @@ impl DurableObject for PurgeLedger {
                     if replayed {
                         return json(200, r#"{"replayed":true}"#);
                     }
-                    storage.put(&seen_key, now / 1000).await?;
+                    storage
+                        .put_raw(&seen_key, JsValue::from_f64((now / 1000) as f64))
+                        .await?;
                 }
                 let kv = self.env.kv(super::purge_check::BINDING)?;
                 let mut merged_all = Vec::with_capacity(cmd.keys.len());
                 for key in &cmd.keys {
-                    let held: Option<String> =
-                        storage.get(&format!("r:{key}")).await.ok().flatten();
+                    let held: Option<String> = get_raw(&self.state, &format!("r:{key}"))
+                        .await
+                        .and_then(|v| v.as_string());
                     let merged = match held.as_deref().and_then(PurgeRecord::decode) {
                         Some(old) => purge::merge(old, new),
                         None => new,
@@ -152,22 +160,22 @@ impl DurableObject for PurgeLedger {
                     r?;
                 }
                 for (key, enc) in merged_all {
-                    storage.put(&format!("r:{key}"), enc).await?;
+                    storage.put_raw(&format!("r:{key}"), enc).await?;
                 }
-                let mut log = get_log(&storage).await;
+                let mut log = get_log(&self.state).await;
                 log.push(cmd.log);
                 if log.len() > PURGE_LOG_MAX {
                     let extra = log.len() - PURGE_LOG_MAX;
                     log.drain(..extra);
                 }
-                storage.put("log", log_json(log.iter())).await?;
+                storage.put_raw("log", log_json(log.iter())).await?;
                 if storage.get_alarm().await.ok().flatten().is_none() {
                     storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
                 }
                 json(200, r#"{"replayed":false}"#)
             }
             "/log" => {
-                let log = get_log(&storage).await;
+                let log = get_log(&self.state).await;
                 let newest_first = log_json(log.iter().rev());
                 json(200, &Obj::new().raw("purges", &newest_first).end())
             }
@@ -226,16 +234,25 @@ async fn read_json<T>(req: &mut Request, from_json: fn(&Json) -> Option<T>) -> R
     Ok(Json::parse(&body).ok().as_ref().and_then(from_json))
 }
 
+/// A stored value, as the runtime returns it (`None` when absent or on error). Values are only
+/// strings and numbers, read and written as JS values (`put_raw`): the typed `Storage::get`
+/// goes through serde-wasm-bindgen, whose deserializer links float formatting (~15 KB of wasm).
+async fn get_raw(state: &State, key: &str) -> Option<JsValue> {
+    let storage = state.as_raw().storage().ok()?;
+    let v = JsFuture::from(storage.get(key).ok()?).await.ok()?;
+    (!v.is_undefined()).then_some(v)
+}
+
 /// A JSON text kept as a string value in the object's storage, parsed (`None` when absent or
 /// unreadable).
-async fn get_json(storage: &worker::Storage, key: &str) -> Option<Json> {
-    let text = storage.get::<String>(key).await.ok().flatten()?;
+async fn get_json(state: &State, key: &str) -> Option<Json> {
+    let text = get_raw(state, key).await?.as_string()?;
     Json::parse(&text).ok()
 }
 
 /// The stored purge log, oldest first (empty when absent or unreadable).
-async fn get_log(storage: &worker::Storage) -> Vec<PurgeLogEntry> {
-    let Some(j) = get_json(storage, "log").await else {
+async fn get_log(state: &State) -> Vec<PurgeLogEntry> {
+    let Some(j) = get_json(state, "log").await else {
         return Vec::new();
     };
     j.as_array()
@@ -275,7 +292,7 @@ impl DurableObject for MetricsHub {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let storage = self.state.storage();
         if self.agg.borrow().is_none() {
-            let loaded = get_json(&storage, "agg")
+            let loaded = get_json(&self.state, "agg")
                 .await
                 .and_then(|j| Aggregate::from_json(&j))
                 .unwrap_or_default();
@@ -296,7 +313,7 @@ impl DurableObject for MetricsHub {
                     a.add(&snap, now);
                     a.clone()
                 };
-                storage.put("agg", copy.to_json()).await?;
+                storage.put_raw("agg", copy.to_json()).await?;
                 Response::ok("ok")
             }
             "/stats" => {
