@@ -1,9 +1,10 @@
 //! A small JSON reader (RFC 8259) and writer for edgecache's own documents: entry metadata, purge
 //! webhook bodies, Durable Object state and the dashboard API.
 //!
-//! Why not serde_json: the worker's wasm has a 250 KB gzip budget, and serde_json plus the
-//! serde-derived (de)serialisers of every type cost ~30 KB of it. Every document here is small
-//! and flat, so a tree reader and a string builder are enough.
+//! Why not serde_json: the worker's wasm has a 250 KB gzip budget, and serde_json with the
+//! serde-derived (de)serialisers of these types cost 16.6 KB gzip of it (measured when this module
+//! replaced them). Every document here is small and flat, so a tree reader and a string builder
+//! are enough.
 //!
 //! - [`Json::parse`] accepts exactly RFC 8259 JSON (any value at the top, insignificant
 //!   whitespace around it), with a nesting limit of [`MAX_DEPTH`]. Objects keep their members
