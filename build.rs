@@ -1,30 +1,31 @@
-//! Compiles the policy file into the crate as Rust code, so the worker carries neither a policy
-//! parser nor the validator.
+//! Embeds the policy file in the crate as its resolved form, so the worker carries neither a
+//! policy parser nor the validator.
 //!
 //! The file is `EDGECACHE_POLICY` or `edgecache.toml` (relative to the crate root). This script
-//! includes the crate's own policy modules (`src/policy/`, and the `cookies`, `duration` and `key`
-//! modules they use, and `sort`) and runs the very same loader as `edgecache check`,
+//! includes the crate's own policy modules (`src/policy/`, and the `cookies`, `duration`, `key`,
+//! `json` and `sort` modules they use) and runs the very same loader as `edgecache check`,
 //! `Policy::from_toml_str`. Outputs in `$OUT_DIR`:
-//! - `policy.rs`: an expression rebuilding the resolved policy (`policy::emit::rust_source`),
-//!   included by `src/embedded.rs`. On wasm32 it has type `Policy`; on the host
-//!   `Option<Policy>`.
+//! - `policy.json`: the resolved policy (`policy::embed::to_json`), included by
+//!   `src/embedded.rs`. Before writing it, the script decodes it again and requires the very same
+//!   policy back, so a worker never carries an embedding that means something else.
 //! - `policy_name.txt`: the file name as given (`embedded::POLICY_FILE`).
-//! - `policy_fixture.rs` (host builds only): the same for `tests/fixtures/emit-roundtrip.toml`,
-//!   which the emitter's round-trip test compiles.
 //!
 //! An invalid policy (or an unreadable file) fails a wasm32 build with every diagnostic: an
-//! invalid policy never becomes a worker. On the host the build succeeds with a warning and the
-//! embedded policy is `None`, because the `edgecache` CLI is built from this crate and must be
-//! able to report those errors itself. A missing file means the built-in defaults (a warning).
+//! invalid policy never becomes a worker. On the host the build succeeds with a warning and an
+//! empty `policy.json` (the embedded policy is `None`), because the `edgecache` CLI is built from
+//! this crate and must be able to report those errors itself. A missing file means the built-in
+//! defaults (a warning).
 
 // The included modules are the library's, whole: this script uses only the loader and the
-// emitter, so most of their items are unused here. Their visibility stays what the library needs.
+// embedding, so most of their items are unused here. Their visibility stays what the library needs.
 #![allow(dead_code, unused_imports)]
 
 #[path = "src/cookies.rs"]
 mod cookies;
 #[path = "src/duration.rs"]
 mod duration;
+#[path = "src/json.rs"]
+mod json;
 #[path = "src/key.rs"]
 mod key;
 #[path = "src/policy/mod.rs"]
@@ -40,14 +41,13 @@ const INCLUDED: &[&str] = &[
     "src/duration.rs",
     "src/key.rs",
     "src/policy/mod.rs",
-    "src/policy/emit.rs",
+    "src/policy/embed.rs",
     "src/policy/matcher.rs",
     "src/policy/model.rs",
     "src/policy/validate.rs",
+    "src/json.rs",
     "src/sort.rs",
 ];
-
-const FIXTURE: &str = "tests/fixtures/emit-roundtrip.toml";
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -62,14 +62,18 @@ fn main() {
     let file = env::var("EDGECACHE_POLICY").unwrap_or_else(|_| "edgecache.toml".to_string());
     let path = root.join(&file);
     println!("cargo:rerun-if-changed={}", path.display());
-    let expr = match load(&path, &file) {
+    let embedded = match load(&path, &file) {
         Ok(policy) => {
-            let code = policy::emit::rust_source(&policy);
-            if wasm {
-                code
-            } else {
-                format!("Some({code})")
-            }
+            let text = policy::embed::to_json(&policy);
+            let back = policy::embed::from_json(&text);
+            let same = back
+                .as_ref()
+                .is_some_and(|b| b.defaults == policy.defaults && b.rules == policy.rules);
+            assert!(
+                same,
+                "{file}: the embedded form does not decode to the same policy"
+            );
+            text
         }
         Err(errors) if wasm => {
             // Every line as a warning too: cargo shows a failing script's stderr, but warnings
@@ -89,21 +93,11 @@ fn main() {
             for line in errors.lines() {
                 println!("cargo:warning={line}");
             }
-            "None".to_string()
+            String::new()
         }
     };
-    write(&out.join("policy.rs"), &expr);
+    write(&out.join("policy.json"), &embedded);
     write(&out.join("policy_name.txt"), &file);
-
-    if !wasm {
-        println!("cargo:rerun-if-changed={FIXTURE}");
-        let fixture = load(&root.join(FIXTURE), FIXTURE)
-            .unwrap_or_else(|e| panic!("{FIXTURE} must be valid:\n{e}"));
-        write(
-            &out.join("policy_fixture.rs"),
-            &policy::emit::rust_source(&fixture),
-        );
-    }
 }
 
 /// Read and validate a policy file; `Err` holds the diagnostics, one per line.

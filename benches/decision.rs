@@ -1,4 +1,5 @@
-//! Benchmarks of the per-request policy work: rule matching, cookie filtering, key building.
+//! Benchmarks of the per-request policy work: rule matching, cookie filtering, key building; and
+//! of the once-per-isolate work: decoding the embedded policy.
 //!
 //! `cargo bench --bench decision`. Rule sets are generated: a mix of exact paths, `/**` prefixes,
 //! `*` globs, extensions, host-specific and method-specific rules.
@@ -154,5 +155,30 @@ fn bench_key(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_match, bench_cookies, bench_key);
+/// What an isolate does once at start: decode the embedded (resolved) policy and compile its
+/// matcher. The embedded text's size is printed (it is data in the wasm).
+fn bench_embedded(c: &mut Criterion) {
+    let mut g = c.benchmark_group("embedded_policy_decode");
+    g.measurement_time(Duration::from_secs(2));
+    g.warm_up_time(Duration::from_secs(1));
+    for n in [10usize, 100, 1000] {
+        let p = generated_policy(n);
+        let text = edgecache::policy::embed::to_json(&p);
+        println!("embedded policy, {n} rules: {} bytes of JSON", text.len());
+        let back = edgecache::policy::embed::from_json(&text).expect("decodes");
+        assert_eq!(back.rules, p.rules);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
+            b.iter(|| black_box(edgecache::policy::embed::from_json(black_box(text))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_match,
+    bench_cookies,
+    bench_key,
+    bench_embedded
+);
 criterion_main!(benches);

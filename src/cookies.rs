@@ -12,7 +12,7 @@
 /// case-sensitive).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamePatterns {
-    /// Sorted, unique. `pub(crate)` for the build-time policy emitter (policy/emit.rs).
+    /// Sorted, unique. `pub(crate)` for the policy embedding (policy/embed.rs).
     pub(crate) exact: Vec<String>,
     /// Prefixes without their `*` (`""` for `"*"`); sorted, unique.
     pub(crate) prefixes: Vec<String>,

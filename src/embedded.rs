@@ -1,30 +1,37 @@
-//! The policy compiled into the crate at build time.
+//! The policy embedded at build time.
 //!
 //! build.rs reads the policy file (`EDGECACHE_POLICY`, else `edgecache.toml`), validates it with
-//! [`Policy::from_toml_str`] and writes Rust code that rebuilds the resolved policy
-//! ([`crate::policy::emit`]) to `$OUT_DIR/policy.rs`; [`policy`] is that code. The worker thus
-//! contains no policy parser or validator, only the resolved values and [`Policy::from_rules`].
+//! [`Policy::from_toml_str`], writes the resolved policy as compact JSON
+//! ([`crate::policy::embed`]) to `$OUT_DIR/policy.json` and checks that it decodes back to the
+//! same policy. [`policy`] decodes that text. The worker thus contains no policy parser or
+//! validator, and the policy is data (a few bytes of gzip per rule), not code.
 //!
-//! An invalid policy fails every wasm32 build, so there [`policy`] is always a [`Policy`]. On the
-//! host the build succeeds with a warning (the `edgecache check` CLI is built from this crate and
-//! must be able to report the errors), and [`policy`] is `None`.
+//! An invalid policy fails every wasm32 build, so there [`policy`] always gives a [`Policy`].
+//! On the host the build succeeds with a warning (the `edgecache check` CLI is built from this
+//! crate and must be able to report the errors), the embedded text is empty and [`policy`] is
+//! `None`.
 //!
 //! This is not part of `crate::policy` because build.rs compiles that module itself, and this
 //! file includes build.rs's output.
 
 use crate::policy::Policy;
 
-/// The embedded policy (see the module docs). Builds a new [`Policy`] on every call.
+/// The resolved policy as written by build.rs (empty on the host when the file was invalid).
+const POLICY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/policy.json"));
+
+/// The embedded policy (see the module docs). Decodes it on every call: call it once.
 #[cfg(target_arch = "wasm32")]
 pub fn policy() -> Policy {
-    include!(concat!(env!("OUT_DIR"), "/policy.rs"))
+    // build.rs refuses to build a worker whose embedded text does not decode to the validated
+    // policy, so this cannot fail.
+    crate::policy::embed::from_json(POLICY_JSON).expect("build.rs checked the embedded policy")
 }
 
-/// The embedded policy, `None` when the policy file was invalid (see the module docs). Builds a
-/// new [`Policy`] on every call.
+/// The embedded policy, `None` when the policy file was invalid (see the module docs). Decodes
+/// it on every call.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn policy() -> Option<Policy> {
-    include!(concat!(env!("OUT_DIR"), "/policy.rs"))
+    crate::policy::embed::from_json(POLICY_JSON)
 }
 
 /// The policy file's name as given at build time, for messages and the dashboard.

@@ -4,7 +4,7 @@
 //!   `edgecache.toml`), print warnings and a table of the rules; exit 1 with every error on
 //!   stderr when invalid.
 //! - `edgecache policy-json [file]`: print the validated policy as JSON (the TOML schema). The
-//!   worker does not use it: build.rs compiles the policy into the worker as Rust code.
+//!   worker does not use it: build.rs embeds the resolved policy (`policy::embed`).
 //! - `edgecache explain [file] <URL> [--method M] [--header 'K: V']... [--cookie 'a=b; c=d']
 //!   [--json]`: what the worker would do with that request (the same core function).
 

@@ -24,13 +24,12 @@
 //!
 //! ## Where a policy is read and validated
 //! Only on the host: [`Policy::from_toml_str`] (the `edgecache` CLI, tests) and build.rs, which
-//! compiles this module, validates the policy file with it and emits Rust source ([`emit`]) that
-//! rebuilds the resolved policy; the crate includes that source (`crate::embedded`). So the
-//! loaders (`model`, `validate`, [`emit`]) are not compiled for wasm32: the worker carries no
-//! policy parser, only the resolved values and [`Policy::from_rules`].
+//! compiles this module, validates the policy file with it and embeds the *resolved* policy as
+//! compact JSON ([`embed`]); the worker decodes that once per isolate (`crate::embedded`). So
+//! the loaders (`model`, `validate`) are not compiled for wasm32: the worker carries no policy
+//! parser or validator, only the [`embed`] decoder and [`Policy::from_rules`].
 
-#[cfg(not(target_arch = "wasm32"))]
-pub mod emit;
+pub mod embed;
 mod matcher;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod model;
@@ -135,7 +134,7 @@ impl SetCookieMode {
 /// Per-status edge TTLs: exact codes win over classes (`"404"` over `"4xx"`). Never 5xx or 1xx.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusTtl {
-    /// Sorted by status code. `pub(crate)` (with `class`) for the build-time emitter (emit.rs).
+    /// Sorted by status code. `pub(crate)` (with `class`) for the embedding (embed.rs).
     pub(crate) exact: Vec<(u16, u64)>,
     /// Index 2..=4 for 2xx..4xx.
     pub(crate) class: [Option<u64>; 6],
@@ -655,8 +654,7 @@ impl Policy {
 /// Convert a TOML policy to JSON (same schema), after full validation. Host only.
 ///
 /// The JSON is the raw policy re-serialised, so loading it with [`Policy::from_json_str`] yields
-/// the same policy. (The worker does not use it: it embeds the resolved policy as Rust code, see
-/// [`emit`].)
+/// the same policy. (The worker does not use it: it embeds the resolved policy, see [`embed`].)
 #[cfg(not(target_arch = "wasm32"))]
 pub fn toml_to_json(src: &str, file: &str) -> Result<String, PolicyErrors> {
     let parsed = validate::parse_toml(src, file)?;
