@@ -139,6 +139,8 @@ await part("3 core decision cost", async () => {
     normalize_path: est("cache_key/normalize_path"),
     cache_key_tracking_params: est("cache_key/default_rule_tracking_params"),
     cache_key_vary: est("cache_key/vary_accept_language"),
+    embedded_decode_10: est("embedded_policy_decode/10"),
+    embedded_decode_1000: est("embedded_policy_decode/1000"),
   };
 });
 
@@ -386,7 +388,7 @@ for (const [name, f] of [["edgecache", live_logs.edgecache], ["js-worker", live_
 const rows = [];
 const row = (partName, what, value, goal = "", verdict = "") => rows.push({ part: partName, what, value: String(value ?? "n/a"), goal, verdict });
 const ok = (c) => (c == null ? "" : c ? "ok" : "MISS");
-const fmtNs = (ns) => (ns == null ? "n/a" : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+const fmtNs = (ns) => (ns == null ? "n/a" : ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
 
 const hp = results.parts.hit_path;
 if (hp) {
@@ -418,6 +420,7 @@ if (core) {
   row("3 core", "match rule, 1000 rules (linear scan)", fmtNs(core.match_rule_1000_linear));
   row("3 core", "cookies: find bypass · filter", `${fmtNs(core.find_bypass_cookie)} · ${fmtNs(core.filter_cookie_header)}`);
   row("3 core", "key: normalise path · tracking params · vary", `${fmtNs(core.normalize_path)} · ${fmtNs(core.cache_key_tracking_params)} · ${fmtNs(core.cache_key_vary)}`);
+  row("3 core", "embedded policy decode (once per isolate), 10 / 1000 rules", `${fmtNs(core.embedded_decode_10)} / ${fmtNs(core.embedded_decode_1000)}`);
 }
 const wz = results.parts.wasm;
 if (wz) {
