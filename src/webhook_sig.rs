@@ -190,6 +190,17 @@ pub fn bearer_matches(header: Option<&str>, token: &str) -> bool {
     )
 }
 
+/// How long a durable record of an accepted webhook id (the purge ledger keeps one per id, so a
+/// restart does not reopen the replay window) must be kept: twice the timestamp tolerance, so
+/// a copy whose timestamp is anywhere inside the window is still caught.
+pub const REPLAY_REMEMBER_SECS: u64 = 2 * DEFAULT_TOLERANCE_SECS;
+
+/// Whether an id first accepted at `accepted_secs` is still remembered at `now_secs` (a call
+/// with it is a replay); once not, the record may be deleted.
+pub fn replay_remembered(accepted_secs: u64, now_secs: u64) -> bool {
+    now_secs <= accepted_secs.saturating_add(REPLAY_REMEMBER_SECS)
+}
+
 /// Remembers accepted webhook ids for the tolerance window so a captured request cannot be
 /// replayed. Pure and bounded: ids whose timestamp is older than `now - tolerance` are
 /// forgotten (their signature would fail the timestamp check anyway); when full, the oldest
@@ -261,6 +272,17 @@ impl ReplayGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_ids_are_remembered_for_twice_the_tolerance() {
+        let t = 1_700_000_000;
+        assert!(replay_remembered(t, t));
+        assert!(replay_remembered(t, t + 2 * DEFAULT_TOLERANCE_SECS));
+        assert!(!replay_remembered(t, t + 2 * DEFAULT_TOLERANCE_SECS + 1));
+        // A clock behind the acceptance time still remembers.
+        assert!(replay_remembered(t, t - 10));
+        assert!(replay_remembered(u64::MAX, u64::MAX));
+    }
     use proptest::prelude::*;
 
     /// Computed independently with python3: `hmac.new(key, msg, hashlib.sha256)`.

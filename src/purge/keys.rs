@@ -319,10 +319,30 @@ pub fn record_expiration_ttl(max_lifetime_secs: u64) -> u64 {
         .max(KV_MIN_EXPIRATION_TTL_SECS)
 }
 
+/// Whether a copy of `record` held beside KV (by the purge ledger, to merge new purges with)
+/// may be forgotten at `now_ms`: once its KV copy has expired too ([`record_expiration_ttl`]
+/// counted from the record's time), no entry it could cover is left.
+pub fn record_prunable(record: &PurgeRecord, now_ms: u64, max_lifetime_secs: u64) -> bool {
+    let ttl_ms = record_expiration_ttl(max_lifetime_secs).saturating_mul(1000);
+    now_ms > record.at_ms.saturating_add(ttl_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn held_records_are_pruned_when_their_kv_copy_expires() {
+        let r = PurgeRecord::hard(1_000_000);
+        let ttl_ms = record_expiration_ttl(3_600) * 1000;
+        assert!(!record_prunable(&r, 1_000_000, 3_600));
+        assert!(!record_prunable(&r, 1_000_000 + ttl_ms, 3_600));
+        assert!(record_prunable(&r, 1_000_001 + ttl_ms, 3_600));
+        // KV's 60-second floor applies to tiny lifetimes too.
+        assert!(!record_prunable(&r, 1_000_000 + 59_000, 0));
+        assert!(!record_prunable(&r, u64::MAX, u64::MAX));
+    }
 
     fn ok_url(u: &str) -> Result<String, String> {
         Ok(u.to_string())

@@ -21,8 +21,8 @@ pub use error::PurgeError;
 pub use keys::{
     base_keys_to_check, check_entry, host_of, keys_to_check, normalise_prefix, prefix_candidates,
     prefix_gate_open, prefix_key, prefix_keys_to_check, record_expiration_ttl, record_keys,
-    tag_key, url_key, ALL_KEY, KV_KEY_MAX_BYTES, KV_MIN_EXPIRATION_TTL_SECS, MAX_PREFIX_DEPTH,
-    PREFIX_GATE_KEY, RECORD_TTL_MARGIN_SECS,
+    record_prunable, tag_key, url_key, ALL_KEY, KV_KEY_MAX_BYTES, KV_MIN_EXPIRATION_TTL_SECS,
+    MAX_PREFIX_DEPTH, PREFIX_GATE_KEY, RECORD_TTL_MARGIN_SECS,
 };
 pub use log::{purge_id, PurgeLogEntry};
 pub use memo::{RecordMemo, DEFAULT_MEMO_MAX_ENTRIES, DEV_MEMO_TTL_MS};

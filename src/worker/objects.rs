@@ -14,7 +14,7 @@ use super::conv::json;
 use crate::json::{Arr, Json, Obj};
 use crate::metrics::{Aggregate, Snapshot};
 use crate::purge::{self, PurgeLogEntry, PurgeRecord};
-use crate::webhook_sig::ReplayGuard;
+use crate::webhook_sig::{self, ReplayGuard};
 use std::cell::RefCell;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -88,7 +88,7 @@ impl DurableObject for PurgeLedger {
             state,
             env,
             replay: RefCell::new(ReplayGuard::new(
-                crate::webhook_sig::DEFAULT_TOLERANCE_SECS,
+                webhook_sig::DEFAULT_TOLERANCE_SECS,
                 10_000,
             )),
             lock: futures_util::lock::Mutex::new(()),
@@ -117,13 +117,13 @@ impl DurableObject for PurgeLedger {
                         .await
                         .and_then(|v| v.as_f64())
                         .map(|t| t as u64);
-                    let replayed = stored.is_some_and(|t| {
-                        now / 1000 <= t + crate::webhook_sig::DEFAULT_TOLERANCE_SECS * 2
-                    }) || self
-                        .replay
-                        .borrow_mut()
-                        .check_and_insert(id, *ts, now / 1000)
-                        .is_err();
+                    let replayed = stored
+                        .is_some_and(|t| webhook_sig::replay_remembered(t, now / 1000))
+                        || self
+                            .replay
+                            .borrow_mut()
+                            .check_and_insert(id, *ts, now / 1000)
+                            .is_err();
                     if replayed {
                         return json(200, r#"{"replayed":true}"#);
                     }
@@ -189,7 +189,6 @@ impl DurableObject for PurgeLedger {
         let _one_at_a_time = self.lock.lock().await;
         let storage = self.state.storage();
         let now = js_sys::Date::now() as u64;
-        let keep_ms = (crate::decision::MAX_ENTRY_KEEP_SECS + 60) * 1000;
         let mut stale = Vec::new();
         let mut left = 0usize;
         for prefix in ["r:", "w:"] {
@@ -205,11 +204,13 @@ impl DurableObject for PurgeLedger {
                     value
                         .as_string()
                         .and_then(|v: String| PurgeRecord::decode(&v))
-                        .is_some_and(|r| r.at_ms + keep_ms < now)
+                        .is_some_and(|r| {
+                            purge::record_prunable(&r, now, crate::decision::MAX_ENTRY_KEEP_SECS)
+                        })
                 } else {
-                    value.as_f64().is_some_and(|t| {
-                        (t as u64 + crate::webhook_sig::DEFAULT_TOLERANCE_SECS * 2) * 1000 < now
-                    })
+                    value
+                        .as_f64()
+                        .is_some_and(|t| !webhook_sig::replay_remembered(t as u64, now / 1000))
                 };
                 if old {
                     stale.push(key);
