@@ -36,18 +36,27 @@ export const DEV_SECRETS = {
 
 const started = new Set(); // process groups we started and have not yet ended
 const configs = new Set(); // frozen config files we wrote and have not yet removed
+const handedOut = new Set(); // ports freePort() has returned in this process
 
 /** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
-export function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
+export async function freePort() {
+  // The kernel may hand a just-released port out again: never return one twice in a process,
+  // or two listeners started together (a worker and its inspector) could be given the same.
+  for (;;) {
+    const port = await new Promise((res, rej) => {
+      const s = createServer();
+      s.unref();
+      s.on("error", rej);
+      s.listen(0, "127.0.0.1", () => {
+        const { port } = s.address();
+        s.close(() => res(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** Whether a TCP port on 127.0.0.1 can be bound now. */

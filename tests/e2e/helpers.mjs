@@ -84,3 +84,21 @@ export async function request(base, path, init = {}) {
   out.why = `${init.method ?? "GET"} ${path}: status=${r.status} cache-status=${JSON.stringify(out.cs)} debug=${JSON.stringify(r.headers.get("x-edgecache-debug"))} body=${JSON.stringify(text.slice(0, 200))} ${Math.round(out.ms)}ms`;
   return out;
 }
+
+/**
+ * A loopback port where nothing listens and nothing will: a low port outside the ephemeral
+ * range (so no process started by the test, e.g. a wrangler inspector, can be handed it),
+ * checked to refuse a connection right now.
+ */
+export async function refusedPort() {
+  const { connect } = await import("node:net");
+  for (const port of [1, 7, 9, 11, 13, 17, 19, 21]) {
+    const refused = await new Promise((resolve) => {
+      const s = connect({ host: "127.0.0.1", port });
+      s.once("connect", () => { s.destroy(); resolve(false); });
+      s.once("error", (e) => resolve(e.code === "ECONNREFUSED"));
+    });
+    if (refused) return port;
+  }
+  throw new Error("no refused low port on 127.0.0.1");
+}

@@ -1,8 +1,8 @@
 // Issue 3: edgecache forwards to the origin faithfully and says so; an unreachable origin is a clear 502.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, lab, originCount } from "./helpers.mjs";
-import { startWorker, freePort, DEV_SECRETS } from "../../scripts/stack.mjs";
+import { useStack, uniq, lab, originCount, refusedPort } from "./helpers.mjs";
+import { startWorker, DEV_SECRETS } from "../../scripts/stack.mjs";
 
 const h = useStack();
 
@@ -60,7 +60,9 @@ test("redirects are passed to the client, not followed", async () => {
 });
 
 test("origin down → 502 with a short plain-text body and Cache-Status detail", async () => {
-  const dead = await freePort(); // nothing listens there
+  // Not freePort(): an ephemeral port released here can be handed to the worker started next
+  // (its inspector), which then answers the "dead" origin's connections (seen once in CI).
+  const dead = await refusedPort();
   const w = await startWorker({ origin: `http://127.0.0.1:${dead}`, vars: DEV_SECRETS });
   try {
     const r = await fetch(`${w.url}/articles/1`);
