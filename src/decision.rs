@@ -28,7 +28,7 @@ use crate::status::{CacheStatus, Fwd};
 use crate::storable::{check_storable, invalidation_targets, prepare_for_storage, StoreOptions};
 use crate::variance::{self, Vary};
 use http::header::{
-    AGE, AUTHORIZATION, CACHE_CONTROL, COOKIE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    AGE, AUTHORIZATION, CACHE_CONTROL, COOKIE, DATE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
     LAST_MODIFIED, PRAGMA, SET_COOKIE,
 };
 use http::{HeaderMap, HeaderValue, Method};
@@ -903,9 +903,11 @@ pub fn client_headers(
 }
 
 /// Whether a client's conditional GET/HEAD can be answered with 304 from the stored response
-/// (RFC 9110 §13.1.2 weak comparison for If-None-Match, §13.1.3 for If-Modified-Since; RFC 9111
-/// §4.3.2). If-None-Match takes precedence.
-pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap) -> bool {
+/// (RFC 9111 §4.3.2). If-None-Match takes precedence and uses the weak comparison of RFC 9110
+/// §13.1.2 against the stored `ETag`. Without it, If-Modified-Since (§13.1.3) holds when the
+/// stored response's `Last-Modified` — or, without one, its `Date`, or without that the time it
+/// was received (`received_at`, unix seconds) — is earlier than or equal to the given date.
+pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap, received_at: Option<u64>) -> bool {
     // A list field: several lines combine with commas (RFC 9110 §5.3).
     if let Some(inm) = header_str(req, &IF_NONE_MATCH) {
         let Some(etag) = header_str(stored, &ETAG) else {
@@ -915,20 +917,58 @@ pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap) -> bool {
         if inm == "*" {
             return true;
         }
-        let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
-        let mine = strip(&etag);
-        return inm.split(',').any(|t| strip(t) == mine);
+        let stored_tags = entity_tags(&etag);
+        let Some([(_, mine)]) = stored_tags.as_deref() else {
+            return false; // not exactly one valid entity-tag: nothing to compare
+        };
+        return entity_tags(inm).is_some_and(|tags| tags.iter().any(|(_, t)| t == mine));
     }
     if let Some(ims) = header_str(req, &IF_MODIFIED_SINCE) {
-        let since = crate::freshness::parse_http_date(&ims);
-        let lm = header_str(stored, &LAST_MODIFIED)
-            .as_deref()
-            .and_then(crate::freshness::parse_http_date);
-        if let (Some(since), Some(lm)) = (since, lm) {
-            return lm <= since;
-        }
+        // An invalid date, or several (joined lines), is ignored (§13.1.3).
+        let Some(since) = crate::freshness::parse_http_date(&ims) else {
+            return false;
+        };
+        let date = |name| {
+            header_str(stored, name)
+                .as_deref()
+                .and_then(crate::freshness::parse_http_date)
+        };
+        let modified = date(&LAST_MODIFIED).or_else(|| date(&DATE)).or(received_at);
+        return modified.is_some_and(|m| m <= since);
     }
     false
+}
+
+/// An `entity-tag` list (RFC 9110 §8.8.3: `[ "W/" ] DQUOTE *etagc DQUOTE`, commas and optional
+/// whitespace between): `(weak, opaque-tag)` pairs, or `None` if any member is malformed.
+/// Commas inside the quotes belong to the tag.
+fn entity_tags(list: &str) -> Option<Vec<(bool, &str)>> {
+    let mut out = Vec::new();
+    let mut rest = list;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return Some(out);
+        }
+        let weak = rest.starts_with("W/");
+        if weak {
+            rest = &rest[2..];
+        }
+        let body = rest.strip_prefix('"')?;
+        let end = body.find('"')?;
+        let tag = &body[..end];
+        if !tag
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        {
+            return None;
+        }
+        out.push((weak, tag));
+        rest = &body[end + 1..];
+        if !(rest.is_empty() || rest.starts_with([' ', '\t', ','])) {
+            return None;
+        }
+    }
 }
 
 /// Headers a 304 from edgecache carries (RFC 9110 §15.4.5): those a 200 would have sent among
@@ -952,4 +992,41 @@ pub fn not_modified_headers(full: &HeaderMap) -> HeaderMap {
         }
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn entity_tag_lists() {
+        assert_eq!(
+            entity_tags(r#" "a", W/"b,c" ,"""#),
+            Some(vec![(false, "a"), (true, "b,c"), (false, "")])
+        );
+        assert_eq!(entity_tags(""), Some(vec![]));
+        for bad in [
+            r#"a"#,
+            r#""a"#,
+            r#"W/a"#,
+            r#""a"b"#,
+            "\"a\u{1}\"",
+            r#""a" x"#,
+        ] {
+            assert_eq!(entity_tags(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn entity_tags_never_panic_and_round_trip(s in "[ ,W/\"a-c\\\\]{0,24}", tags in prop::collection::vec(("[!#-~]{0,6}", any::<bool>()), 0..5)) {
+            let _ = entity_tags(&s);
+            let list: Vec<String> = tags.iter().map(|(t, w)| format!("{}\"{t}\"", if *w { "W/" } else { "" })).collect();
+            let joined = list.join(", ");
+            let parsed = entity_tags(&joined).expect("a valid list parses");
+            let want: Vec<(bool, &str)> = tags.iter().map(|(t, w)| (*w, t.as_str())).collect();
+            prop_assert_eq!(parsed, want);
+        }
+    }
 }

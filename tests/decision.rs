@@ -1560,20 +1560,24 @@ fn if_none_match_strong_and_weak() {
     let stored = hm(&[("etag", "\"v1\"")]);
     assert!(client_not_modified(
         &hm(&[("if-none-match", "\"v1\"")]),
-        &stored
+        &stored,
+        None
     ));
     assert!(client_not_modified(
         &hm(&[("if-none-match", "W/\"v1\"")]),
-        &stored
+        &stored,
+        None
     ));
     assert!(!client_not_modified(
         &hm(&[("if-none-match", "\"v2\"")]),
-        &stored
+        &stored,
+        None
     ));
     let weak = hm(&[("etag", "W/\"v1\"")]);
     assert!(client_not_modified(
         &hm(&[("if-none-match", "\"v1\"")]),
-        &weak
+        &weak,
+        None
     ));
 }
 
@@ -1582,17 +1586,24 @@ fn if_none_match_lists_and_star() {
     let stored = hm(&[("etag", "\"v3\"")]);
     assert!(client_not_modified(
         &hm(&[("if-none-match", "\"v1\", W/\"v2\" , \"v3\"")]),
-        &stored
+        &stored,
+        None
     ));
     assert!(!client_not_modified(
         &hm(&[("if-none-match", "\"v1\", \"v2\"")]),
-        &stored
+        &stored,
+        None
     ));
-    assert!(client_not_modified(&hm(&[("if-none-match", "*")]), &stored));
-    // No stored ETag: nothing matches, not even `*` here.
+    assert!(client_not_modified(
+        &hm(&[("if-none-match", "*")]),
+        &stored,
+        None
+    ));
+    // No stored ETag: nothing matches, not even `*` (a 200 is always a correct answer).
     assert!(!client_not_modified(
         &hm(&[("if-none-match", "*")]),
-        &HeaderMap::new()
+        &HeaderMap::new(),
+        None
     ));
 }
 
@@ -1603,11 +1614,13 @@ fn if_none_match_over_several_lines() {
     let stored = hm(&[("etag", "\"v3\"")]);
     assert!(client_not_modified(
         &hm(&[("if-none-match", "\"v1\""), ("if-none-match", "\"v3\"")]),
-        &stored
+        &stored,
+        None
     ));
     assert!(!client_not_modified(
         &hm(&[("if-none-match", "\"v1\""), ("if-none-match", "\"v2\"")]),
-        &stored
+        &stored,
+        None
     ));
 }
 
@@ -1616,25 +1629,105 @@ fn if_modified_since_only_without_if_none_match() {
     let stored = hm(&[("etag", "\"v1\""), ("last-modified", &at(-3600))]);
     assert!(client_not_modified(
         &hm(&[("if-modified-since", &at(-3600))]),
-        &stored
+        &stored,
+        None
     ));
     assert!(client_not_modified(
         &hm(&[("if-modified-since", &at(-60))]),
-        &stored
+        &stored,
+        None
     ));
     assert!(!client_not_modified(
         &hm(&[("if-modified-since", &at(-7200))]),
-        &stored
+        &stored,
+        None
     ));
     // A non-matching If-None-Match wins over a satisfied If-Modified-Since.
     assert!(!client_not_modified(
         &hm(&[("if-none-match", "\"v0\""), ("if-modified-since", &at(0))]),
-        &stored
+        &stored,
+        None
     ));
     // Garbage dates never match.
     assert!(!client_not_modified(
         &hm(&[("if-modified-since", "yesterday")]),
-        &stored
+        &stored,
+        None
+    ));
+}
+
+/// RFC 9111 §4.3.2: without Last-Modified the stored Date counts, and without that the time the
+/// cache received the response.
+#[test]
+fn if_modified_since_falls_back_to_date_then_receipt() {
+    let dated = hm(&[("date", &at(-3600))]);
+    assert!(client_not_modified(
+        &hm(&[("if-modified-since", &at(-60))]),
+        &dated,
+        None
+    ));
+    assert!(!client_not_modified(
+        &hm(&[("if-modified-since", &at(-7200))]),
+        &dated,
+        None
+    ));
+    // Last-Modified wins over Date when both are present.
+    let both = hm(&[("date", &at(-60)), ("last-modified", &at(-7200))]);
+    assert!(client_not_modified(
+        &hm(&[("if-modified-since", &at(-3600))]),
+        &both,
+        None
+    ));
+    // Neither: the receipt time.
+    let received = NOW - 3600;
+    let ims = hm(&[("if-modified-since", &at(-60))]);
+    assert!(client_not_modified(&ims, &HeaderMap::new(), Some(received)));
+    assert!(!client_not_modified(&ims, &HeaderMap::new(), None));
+    let early = hm(&[("if-modified-since", &at(-7200))]);
+    assert!(!client_not_modified(
+        &early,
+        &HeaderMap::new(),
+        Some(received)
+    ));
+    // Two If-Modified-Since lines are not one valid date: ignored.
+    let two = hm(&[
+        ("if-modified-since", &at(-60)),
+        ("if-modified-since", &at(-60)),
+    ]);
+    assert!(!client_not_modified(&two, &dated, None));
+}
+
+/// RFC 9110 §8.8.3: an opaque-tag may contain commas; lists are split between tags only.
+#[test]
+fn entity_tags_with_commas_and_malformed_lists() {
+    let stored = hm(&[("etag", "\"a,b\"")]);
+    assert!(client_not_modified(
+        &hm(&[("if-none-match", "\"x\", \"a,b\"")]),
+        &stored,
+        None
+    ));
+    assert!(!client_not_modified(
+        &hm(&[("if-none-match", "\"a\", \"b\"")]),
+        &stored,
+        None
+    ));
+    assert!(client_not_modified(
+        &hm(&[("if-none-match", "W/\"a,b\"")]),
+        &stored,
+        None
+    ));
+    // Malformed lists and stored tags match nothing.
+    for bad in ["a,b", "\"a,b", "W/a,b", "\"a,b\"x"] {
+        assert!(
+            !client_not_modified(&hm(&[("if-none-match", bad)]), &stored, None),
+            "{bad}"
+        );
+    }
+    let unquoted = hm(&[("etag", "v1")]);
+    assert!(!client_not_modified(
+        &hm(&[("if-none-match", "\"v1\"")]),
+        &unquoted,
+        None
     ));
 }
 

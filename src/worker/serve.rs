@@ -385,10 +385,13 @@ fn respond_entry(
 ) -> Result<Response> {
     let names = decision::client_header_names(plan.rule);
     let mut sub = e.subset(&names);
-    // Validators for the client's conditionals come from the metadata.
+    // Validators for the client's conditionals come from the metadata (with the stored Date,
+    // the If-Modified-Since fallback of RFC 9111 §4.3.2).
+    let date = e.header("date");
     for (name, v) in [
         (http::header::ETAG, &e.meta.etag),
         (http::header::LAST_MODIFIED, &e.meta.last_modified),
+        (http::header::DATE, &date),
     ] {
         if let Some(v) = v
             .as_deref()
@@ -397,7 +400,8 @@ fn respond_entry(
             sub.insert(name, v);
         }
     }
-    if (200..300).contains(&e.status) && client_not_modified(req, &sub) {
+    if (200..300).contains(&e.status) && client_not_modified(req, &sub, Some(e.meta.response_time))
+    {
         let full = client_headers(plan.rule, &e.headers(), true, Some(age), &cs, debug);
         return empty(304, &not_modified_headers(&full));
     }
@@ -478,7 +482,7 @@ fn finish(
     h: HeaderMap,
     body: &[u8],
 ) -> Result<Response> {
-    if (200..300).contains(&st) && client_not_modified(req, &h) {
+    if (200..300).contains(&st) && client_not_modified(req, &h, None) {
         return empty(304, &not_modified_headers(&h));
     }
     if plan.head {

@@ -53,6 +53,15 @@ impl Entry {
         h
     }
 
+    /// One stored header's value as the origin sent it (repeated lines joined with ", "); for a
+    /// header the core only reads. `None` when absent.
+    pub fn header(&self, name: &str) -> Option<String> {
+        if STORAGE_ONLY.contains(&name) {
+            return None;
+        }
+        self.js.get(name).ok().flatten()
+    }
+
     /// Only the named headers, as [`Entry::headers`] would give them (one runtime call each).
     pub fn subset(&self, names: &[HeaderName]) -> HeaderMap {
         let mut h = HeaderMap::new();
