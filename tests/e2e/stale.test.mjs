@@ -241,6 +241,23 @@ test("a client If-None-Match with the stored ETag gets 304 from the cache", T, a
   assert.equal(await originCount(h, p), 1, "the origin saw only the first request");
 });
 
+test("If-Modified-Since without a stored Last-Modified is compared with its Date (RFC 9111 §4.3.2)", T, async () => {
+  const p = uniq("/lab/ims");
+  const u = lab(p, { headers: { "Cache-Control": "public, max-age=60" } });
+  const r1 = await req(u);
+  assertMissStored(r1);
+  assert.equal(r1.headers.get("last-modified"), null);
+  const date = Date.parse(r1.headers.get("date"));
+  assert.ok(Number.isFinite(date), "the origin sends Date");
+  const later = await rawGet(u, { "if-modified-since": new Date(date + 1000).toUTCString() });
+  assert.equal(later.status, 304, later.why);
+  assert.ok(isHit(later), later.why);
+  const earlier = await rawGet(u, { "if-modified-since": new Date(date - 3_600_000).toUTCString() });
+  assert.equal(earlier.status, 200, earlier.why);
+  assert.equal(earlier.text, r1.text);
+  assert.equal(await originCount(h, p), 1, "the origin saw only the first request");
+});
+
 test("HEAD is served from the GET entry", T, async () => {
   const p = uniq("/lab/head");
   const u = lab(p, { headers: { "Cache-Control": "public, max-age=60" } });
