@@ -22,17 +22,9 @@
 //   { kind: "req", path, cookie, user }   (cookie: Cookie header or null; user: id or null)
 //   { kind: "publish", tags: [...] }
 
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The demo origin's mulberry32: small, fast, deterministic.
+import { prng } from "../demo/origin.mjs";
+export { prng };
 
 const SECTIONS = ["news", "world", "business", "tech", "sport", "culture"];
 const TRACKING = ["utm_source", "utm_medium", "utm_campaign", "gclid", "fbclid"];

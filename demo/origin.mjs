@@ -69,8 +69,8 @@ export const ASSETS = {
 const CSS_PATH = Object.keys(ASSETS)[0];
 const JS_PATH = Object.keys(ASSETS)[1];
 
-/** Small deterministic PRNG (mulberry32). */
-function prng(seed) {
+/** Small deterministic PRNG (mulberry32); the bench's trace generator uses it too. */
+export function prng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
