@@ -37,21 +37,41 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Every counter with its JSON name, in declaration order: the one list that
+    /// [`Counters::named`], [`Counters::add`] and [`Counters::from_json`] go through.
+    fn fields_mut(&mut self) -> [(&'static str, &mut u64); 11] {
+        let Counters {
+            requests,
+            hits_fresh,
+            hits_stale,
+            misses,
+            bypasses,
+            origin_fetches,
+            origin_errors,
+            revalidations,
+            bytes_cache,
+            bytes_origin,
+            purges,
+        } = self;
+        [
+            ("requests", requests),
+            ("hits_fresh", hits_fresh),
+            ("hits_stale", hits_stale),
+            ("misses", misses),
+            ("bypasses", bypasses),
+            ("origin_fetches", origin_fetches),
+            ("origin_errors", origin_errors),
+            ("revalidations", revalidations),
+            ("bytes_cache", bytes_cache),
+            ("bytes_origin", bytes_origin),
+            ("purges", purges),
+        ]
+    }
+
     /// Every counter with its JSON name, in declaration order.
     pub fn named(&self) -> [(&'static str, u64); 11] {
-        [
-            ("requests", self.requests),
-            ("hits_fresh", self.hits_fresh),
-            ("hits_stale", self.hits_stale),
-            ("misses", self.misses),
-            ("bypasses", self.bypasses),
-            ("origin_fetches", self.origin_fetches),
-            ("origin_errors", self.origin_errors),
-            ("revalidations", self.revalidations),
-            ("bytes_cache", self.bytes_cache),
-            ("bytes_origin", self.bytes_origin),
-            ("purges", self.purges),
-        ]
+        let mut copy = *self;
+        copy.fields_mut().map(|(k, v)| (k, *v))
     }
 
     /// The counters as JSON members of `o`.
@@ -64,19 +84,11 @@ impl Counters {
 
     /// Reads counters written by [`Counters::to_json`]; absent or malformed counters are 0.
     pub fn from_json(j: &Json) -> Counters {
-        Counters {
-            requests: j.u64_or_0("requests"),
-            hits_fresh: j.u64_or_0("hits_fresh"),
-            hits_stale: j.u64_or_0("hits_stale"),
-            misses: j.u64_or_0("misses"),
-            bypasses: j.u64_or_0("bypasses"),
-            origin_fetches: j.u64_or_0("origin_fetches"),
-            origin_errors: j.u64_or_0("origin_errors"),
-            revalidations: j.u64_or_0("revalidations"),
-            bytes_cache: j.u64_or_0("bytes_cache"),
-            bytes_origin: j.u64_or_0("bytes_origin"),
-            purges: j.u64_or_0("purges"),
+        let mut c = Counters::default();
+        for (k, v) in c.fields_mut() {
+            *v = j.u64_or_0(k);
         }
+        c
     }
 
     /// The counters as a JSON object.
@@ -93,17 +105,9 @@ impl Counters {
 
     /// Adds another set of counters.
     pub fn add(&mut self, o: &Counters) {
-        self.requests += o.requests;
-        self.hits_fresh += o.hits_fresh;
-        self.hits_stale += o.hits_stale;
-        self.misses += o.misses;
-        self.bypasses += o.bypasses;
-        self.origin_fetches += o.origin_fetches;
-        self.origin_errors += o.origin_errors;
-        self.revalidations += o.revalidations;
-        self.bytes_cache += o.bytes_cache;
-        self.bytes_origin += o.bytes_origin;
-        self.purges += o.purges;
+        for ((_, v), (_, n)) in self.fields_mut().into_iter().zip(o.named()) {
+            *v += n;
+        }
     }
 
     /// Whether every counter is zero.
