@@ -170,7 +170,10 @@ impl Snapshot {
         if !self.rules.contains_key(rule) {
             self.rules.insert(rule.to_string(), Counters::default());
         }
-        // Inserted just above when absent.
+        #[allow(
+            clippy::expect_used,
+            reason = "inserted just above when absent; `entry` would allocate the key on every call"
+        )]
         self.rules.get_mut(rule).expect("present")
     }
 
