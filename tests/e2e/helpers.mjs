@@ -60,7 +60,8 @@ export const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
 
 /**
  * GET (or `init.method`) `path` on `base` (absolute URLs are used as they are), never following
- * redirects, bounded to 12 s. Resolves to `{ status, headers, text, ms, cs, json(), why }`;
+ * redirects, bounded to 30 s (generous: CI is a noisy 2-core machine; a test's own timeout is
+ * the tighter bound). Resolves to `{ status, headers, text, ms, cs, json(), why }`;
  * `why` describes the response for assertion messages. Network errors become plain Errors
  * (the test runner cannot print DOMException / undici causes).
  */
@@ -68,7 +69,7 @@ export async function request(base, path, init = {}) {
   const t0 = performance.now();
   let r, text;
   try {
-    r = await fetch(path.startsWith("http") ? path : `${base}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
+    r = await fetch(path.startsWith("http") ? path : `${base}${path}`, { redirect: "manual", signal: AbortSignal.timeout(30_000), ...init });
     text = await r.text();
   } catch (e) {
     throw new Error(`${init.method ?? "GET"} ${path}: ${e?.name}: ${e?.message}${e?.cause ? ` (${e.cause.code ?? e.cause.message})` : ""} after ${Math.round(performance.now() - t0)} ms`);
