@@ -77,7 +77,8 @@ export const CASES = {
   "garbage-cc": answer("HTTP/1.1 200 OK", ['Cache-Control: max-age=-5, max-age="abc", s-maxage=99999999999999999999999999, no-cache="unterminated, private=,,,;;=', "Age: -1", "Date: yesterday at noon"]),
   "garbage-age-date": answer("HTTP/1.1 200 OK", ["Cache-Control: max-age=300", "Age: 99999999999999999999999999999", "Date: Sun, 99 Nov 1994 08:49:37 GMT", "Expires: 0", "Last-Modified: \xff\xfe"]),
   "garbage-vary": answer("HTTP/1.1 200 OK", ["Cache-Control: max-age=300", "Vary: ,,, \xe9, accept-encoding,,*x, (nope)", ...many(40, (i) => `Vary: x-v-${i}`)]),
-  "huge-tags": answer("HTTP/1.1 200 OK", ["Cache-Control: max-age=300", `Cache-Tag: ${many(5000, (i) => `tag-${i}`).join(",")}`, `Surrogate-Key: ${many(2000, (i) => `sk-${"k".repeat(200)}-${i}`).join(" ")}`]),
+  // Far more tags than are kept (64 of at most 128 bytes), in a header block of ~28 KB.
+  "huge-tags": answer("HTTP/1.1 200 OK", ["Cache-Control: max-age=300", `Cache-Tag: ${many(1500, (i) => `tag-${i}`).join(",")}`, `Surrogate-Key: ${many(60, (i) => `sk-${"k".repeat(200)}-${i}`).join(" ")}`]),
   // --- resets
   "reset-headers": (sock) => {
     sock.write("HTTP/1.1 200 OK\r\nContent-Type: text/pl");
