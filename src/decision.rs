@@ -819,6 +819,16 @@ pub fn invalidations(
         .collect()
 }
 
+/// The origin URL for a client URL: the origin's scheme and authority, its base path followed by
+/// the client's path, and the client's query.
+pub fn origin_url(base: &url::Url, client: &url::Url) -> url::Url {
+    let mut u = base.clone();
+    let base_path = base.path().trim_end_matches('/');
+    u.set_path(&format!("{base_path}{}", client.path()));
+    u.set_query(client.query());
+    u
+}
+
 /// The Cache-Status value for a served response.
 pub fn cache_status(hit: bool, fwd: Option<Fwd>) -> CacheStatus {
     CacheStatus {

@@ -22,6 +22,7 @@ pub mod explain;
 pub mod freshness;
 pub mod json;
 pub mod key;
+pub mod lifecycle;
 pub mod meta;
 pub mod metrics;
 pub mod policy;
