@@ -680,6 +680,8 @@ pub fn plan_store(
         fetch_ms: resp.fetch_ms,
         size: 0,
         origin_cc: header_str(resp.headers, &CACHE_CONTROL),
+        // Filled from the headers by `meta::stored_headers` when the entry is written.
+        origin_fields: Vec::new(),
     };
     if meta.fresh_for == 0 && meta.swr == 0 && meta.sie == 0 && !meta.has_validators() {
         return Err(DontStore::ZeroTtl);
