@@ -14,7 +14,8 @@
 //!
 //! In every mode, what is private is never stored: `private`, `no-store`, `Authorization`
 //! (unless the rule marks the route public and §3.5 allows it), `Set-Cookie` (stripped or
-//! refused per rule), bypass cookies, and 5xx responses.
+//! refused per rule) and bypass cookies. 5xx responses are stored only in `respect` mode and only
+//! when the origin gave them explicit freshness (see [`plan_store`]).
 
 use crate::cache_control::{edge_cache_control, CacheControl, CcSource};
 use crate::cookies::{filter_cookie_header, find_bypass_cookie};
@@ -541,7 +542,8 @@ pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
 pub enum DontStore {
     /// RFC 9111 §3 says no (no-store, private, Authorization, Vary: * ...).
     Rfc(crate::storable::NotStorable),
-    /// 5xx responses are never cached.
+    /// A 5xx response: never stored in `override`/`cap` mode; in `respect` mode only with
+    /// explicit freshness (or a configured `status_ttl`, or heuristics for 501).
     ServerError,
     /// The status has no TTL under this rule.
     Status(u16),
@@ -616,7 +618,15 @@ pub fn plan_store(
     if plan.directives.no_store {
         return Err(DontStore::RequestNoStore);
     }
-    if resp.status >= 500 {
+    // 5xx: in `override`/`cap` mode never stored (the rule's TTLs would pin an outage). In
+    // `respect` mode RFC 9111 §3 lets any final status be stored when the response says so:
+    // a 5xx is stored only with the origin's explicit freshness (§4.2.1), a configured
+    // `status_ttl` for that code, or — for 501, the one heuristically cacheable 5xx (RFC 9110
+    // §15.1) — heuristics when the rule allows them. Never from the rule's plain `edge_ttl`,
+    // which applies to 200/203/204 only: an error without explicit freshness is usually
+    // transient, and caching it would spread it; stale-if-error covers outages instead.
+    let respect = rule.origin_cache_control == OriginMode::Respect;
+    if resp.status >= 500 && !respect {
         return Err(DontStore::ServerError);
     }
     let mut headers = resp.headers.clone();
@@ -633,8 +643,15 @@ pub fn plan_store(
     };
     // The request's Authorization only reaches here on routes marked public; §3.5 still applies
     // (checked by check_storable against the request headers).
+    // A 5xx without freshness is reported as `server-error` (see above), whichever check notices.
+    let no_freshness = |e: DontStore| match e {
+        DontStore::Rfc(crate::storable::NotStorable::NoExplicitFreshness) if resp.status >= 500 => {
+            DontStore::ServerError
+        }
+        e => e,
+    };
     check_storable(&Method::GET, resp.status, req_headers, &headers, cc, &opts)
-        .map_err(DontStore::Rfc)?;
+        .map_err(|e| no_freshness(DontStore::Rfc(e)))?;
     if has_set_cookie {
         // Never stored with it; check_storable refused it unless the rule strips it.
         headers.remove(SET_COOKIE);
@@ -650,7 +667,7 @@ pub fn plan_store(
         Vary::Headers(names) => variance::capture(req_headers, names),
     };
 
-    let timing = edge_timing(rule, resp, &headers, &edge)?;
+    let timing = edge_timing(rule, resp, &headers, &edge).map_err(no_freshness)?;
     // Jitter may shorten any lifetime, but never lengthen one the origin bounded strictly
     // (must-revalidate, §5.2.2.2) or one the rule caps.
     let jittered = jitter(timing.lifetime, rule.jitter_percent, jitter01);
