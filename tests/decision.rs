@@ -736,8 +736,14 @@ fn rfc9111_s3_respect_stores_5xx_only_with_explicit_freshness() {
     let lm = [("date", at(0)), ("last-modified", at(-100_000))];
     let lm: Vec<(&str, &str)> = lm.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(stored(RESPECT_HEURISTIC, 501, &lm).fresh_for, 10_000);
-    assert_eq!(store(RESPECT_HEURISTIC, 500, &lm).unwrap_err(), DontStore::ServerError);
-    assert_eq!(store(RESPECT, 501, &lm).unwrap_err(), DontStore::ServerError);
+    assert_eq!(
+        store(RESPECT_HEURISTIC, 500, &lm).unwrap_err(),
+        DontStore::ServerError
+    );
+    assert_eq!(
+        store(RESPECT, 501, &lm).unwrap_err(),
+        DontStore::ServerError
+    );
 }
 
 #[test]
