@@ -518,12 +518,29 @@ pub fn is_origin_error(status: u16) -> bool {
 }
 
 /// Headers for the conditional revalidation request (RFC 9111 §4.3.1): the stored validators.
+///
+/// Contract: `base` (the plan's origin headers: the client's selecting fields, §4.3.1 "MUST
+/// ... include the stored request header fields identified by the Vary header field") without
+/// `Range`/`If-Range` — the cache validates its complete stored response, and a 206 could not
+/// freshen it (RFC 9110 §14.2) — plus `If-None-Match` with the stored `ETag` (put in quotes
+/// when the origin sent a bare token, which is not an entity-tag, RFC 9110 §8.8.3) and
+/// `If-Modified-Since` with the stored `Last-Modified`.
 pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
     let mut h = base.clone();
+    h.remove(http::header::RANGE);
+    h.remove(http::header::IF_RANGE);
     if let Some(v) = meta
         .etag
         .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
+        .map(|e| {
+            let e = e.trim();
+            if crate::conditional::entity_tags(e).is_none() && !e.contains('"') {
+                format!("\"{e}\"")
+            } else {
+                e.to_string()
+            }
+        })
+        .and_then(|v| HeaderValue::from_str(&v).ok())
     {
         h.insert(IF_NONE_MATCH, v);
     }
@@ -535,6 +552,81 @@ pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
         h.insert(IF_MODIFIED_SINCE, v);
     }
     h
+}
+
+/// Origin request headers for a fetch when nothing usable is stored (a miss).
+///
+/// Contract: `base` (the plan's origin headers, client conditionals removed) plus every line of
+/// the client's `If-None-Match`, `If-Modified-Since`, `If-Match` and `If-Unmodified-Since`
+/// exactly as received, malformed or not: RFC 9111 §4.3.2 "A cache MUST NOT evaluate
+/// conditional header fields that ... occur in a request with a target resource for which it
+/// has no stored responses; such preconditions are likely intended for some other (inbound)
+/// server." `Range` and `If-Range` are removed, so the origin returns the complete response,
+/// which can be stored and the range served from it (`range::plan_range`). A 304 or 412 the
+/// origin answers is for this client only: it is not stored (§3) and must not be handed to
+/// collapsed waiters that did not send the same conditionals.
+pub fn miss_origin_headers(base: &HeaderMap, req_headers: &HeaderMap) -> HeaderMap {
+    let mut h = base.clone();
+    h.remove(http::header::RANGE);
+    h.remove(http::header::IF_RANGE);
+    for name in CLIENT_CONDITIONALS {
+        h.remove(&name);
+        for v in req_headers.get_all(&name) {
+            h.append(name.clone(), v.clone());
+        }
+    }
+    h
+}
+
+/// How a request method is handled (RFC 9110 §9, RFC 9111 §4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodClass {
+    /// GET or HEAD: may be answered from the cache ([`plan_request`]).
+    Cacheable(Method),
+    /// Any other method, known or not (`PURGE`, `FOO`, ...): forwarded to the origin as it is,
+    /// never answered from the cache. `unsafe_method`: not one of the safe methods (GET, HEAD,
+    /// OPTIONS, TRACE), so a non-error answer invalidates (§4.4, "including methods whose
+    /// safety is unknown"; see [`invalidations`]).
+    Forward {
+        /// The method, exactly as received.
+        method: Method,
+        /// Whether §4.4 invalidation follows a non-error response.
+        unsafe_method: bool,
+    },
+    /// Not a method token (RFC 9110 §9.1: `method = token`): answer 400, never treat as GET.
+    Invalid,
+}
+
+/// Classifies the raw request method (RFC 9110 §9.1: case-sensitive; `get` is not `GET`).
+///
+/// The adapter must pass the method string as the runtime received it: workers-rs's
+/// `Request::method()` maps every method it does not know (e.g. `PURGE`) to GET, which would
+/// let an unsafe request be answered from the cache and skip its invalidation.
+pub fn classify_method(raw: &str) -> MethodClass {
+    let Ok(method) = Method::from_bytes(raw.as_bytes()) else {
+        return MethodClass::Invalid;
+    };
+    if raw.is_empty() {
+        return MethodClass::Invalid;
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return MethodClass::Cacheable(method);
+    }
+    MethodClass::Forward {
+        unsafe_method: !method.is_safe(),
+        method,
+    }
+}
+
+/// Whether the client must get `504 Gateway Timeout` instead of an origin round trip
+/// (RFC 9111 §5.2.1.7 `only-if-cached`: "respond using a stored response that is consistent with
+/// the other constraints of the request, or respond with a 504 (Gateway Timeout) status code").
+///
+/// Contract: true iff the request said `only-if-cached` and the hit plan needs the origin
+/// before answering (`Miss` or `Revalidate`); `Fresh` and `Stale` (the origin allowed serving
+/// it stale, the refresh runs in the background) are answered from the cache.
+pub fn only_if_cached_gateway_timeout(directives: &RequestDirectives, hit: &HitPlan) -> bool {
+    directives.only_if_cached && matches!(hit, HitPlan::Miss(_) | HitPlan::Revalidate { .. })
 }
 
 /// Why an origin response is not stored.
