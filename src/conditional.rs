@@ -118,7 +118,8 @@ fn date_field(h: &HeaderMap, name: &HeaderName) -> Option<u64> {
 /// 3. without `If-Match`, `If-Unmodified-Since` (one valid date) and a stored `Last-Modified`:
 ///    `Failed` when the stored date is later (§13.1.4: ignored without a modification date);
 /// 4. `If-None-Match` (valid): `NotModified` for `*` or when a tag matches the stored `ETag`
-///    by the **weak** comparison (§13.1.2); else `Serve`, and If-Modified-Since is not looked at;
+///    by the **weak** comparison (§13.1.2) — `*` only when the stored response has a valid
+///    `ETag` to send with the 304; else `Serve`, and If-Modified-Since is not looked at;
 /// 5. without `If-None-Match`, `If-Modified-Since` (one valid date): `NotModified` when the
 ///    stored `Last-Modified` — or, without it, the stored `Date`, or else `received_at` (RFC
 ///    9111 §4.3.2) — is not later than it.
@@ -164,8 +165,14 @@ pub fn evaluate(
     }
     // §13.2.2 step 3.
     if let Some(inm) = joined(req, &IF_NONE_MATCH) {
+        // `*` matches any current representation (§13.1.2); edgecache only answers 304 for a
+        // stored response it can name in the 304's ETag, else the full response (always correct).
         if inm.trim() == "*" {
-            return Precondition::NotModified;
+            return if mine.is_some() {
+                Precondition::NotModified
+            } else {
+                Precondition::Serve
+            };
         }
         return match entity_tags(&inm) {
             Some(tags)

@@ -18,6 +18,8 @@
 //! when the origin gave them explicit freshness (see [`plan_store`]).
 
 use crate::cache_control::{edge_cache_control, CacheControl, CcSource};
+#[cfg(test)]
+use crate::conditional::entity_tags;
 use crate::cookies::{filter_cookie_header, find_bypass_cookie};
 use crate::freshness::{
     edge_freshness_lifetime, heuristic_lifetime, heuristically_cacheable, initial_age,
@@ -29,7 +31,7 @@ use crate::status::{CacheStatus, Fwd};
 use crate::storable::{check_storable, invalidation_targets, prepare_for_storage, StoreOptions};
 use crate::variance::{self, Vary};
 use http::header::{
-    AGE, AUTHORIZATION, CACHE_CONTROL, COOKIE, DATE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    AGE, AUTHORIZATION, CACHE_CONTROL, COOKIE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
     LAST_MODIFIED, PRAGMA, SET_COOKIE,
 };
 use http::{HeaderMap, HeaderValue, Method};
@@ -1014,72 +1016,15 @@ pub fn client_headers(
 }
 
 /// Whether a client's conditional GET/HEAD can be answered with 304 from the stored response
-/// (RFC 9111 §4.3.2). If-None-Match takes precedence and uses the weak comparison of RFC 9110
-/// §13.1.2 against the stored `ETag`. Without it, If-Modified-Since (§13.1.3) holds when the
-/// stored response's `Last-Modified` — or, without one, its `Date`, or without that the time it
-/// was received (`received_at`, unix seconds) — is earlier than or equal to the given date.
+/// (RFC 9111 §4.3.2): [`crate::conditional::evaluate`] gives `NotModified`. If-None-Match takes
+/// precedence and uses the weak comparison of RFC 9110 §13.1.2 against the stored `ETag`.
+/// Without it, If-Modified-Since (§13.1.3) holds when the stored response's `Last-Modified` —
+/// or, without one, its `Date`, or without that the time it was received (`received_at`, unix
+/// seconds) — is earlier than or equal to the given date. Callers that can answer 412 should use
+/// `conditional::evaluate` directly (If-Match / If-Unmodified-Since).
 pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap, received_at: Option<u64>) -> bool {
-    // A list field: several lines combine with commas (RFC 9110 §5.3).
-    if let Some(inm) = header_str(req, &IF_NONE_MATCH) {
-        let Some(etag) = header_str(stored, &ETAG) else {
-            return false;
-        };
-        let inm = inm.trim();
-        if inm == "*" {
-            return true;
-        }
-        let stored_tags = entity_tags(&etag);
-        let Some([(_, mine)]) = stored_tags.as_deref() else {
-            return false; // not exactly one valid entity-tag: nothing to compare
-        };
-        return entity_tags(inm).is_some_and(|tags| tags.iter().any(|(_, t)| t == mine));
-    }
-    if let Some(ims) = header_str(req, &IF_MODIFIED_SINCE) {
-        // An invalid date, or several (joined lines), is ignored (§13.1.3).
-        let Some(since) = crate::freshness::parse_http_date(&ims) else {
-            return false;
-        };
-        let date = |name| {
-            header_str(stored, name)
-                .as_deref()
-                .and_then(crate::freshness::parse_http_date)
-        };
-        let modified = date(&LAST_MODIFIED).or_else(|| date(&DATE)).or(received_at);
-        return modified.is_some_and(|m| m <= since);
-    }
-    false
-}
-
-/// An `entity-tag` list (RFC 9110 §8.8.3: `[ "W/" ] DQUOTE *etagc DQUOTE`, commas and optional
-/// whitespace between): `(weak, opaque-tag)` pairs, or `None` if any member is malformed.
-/// Commas inside the quotes belong to the tag.
-fn entity_tags(list: &str) -> Option<Vec<(bool, &str)>> {
-    let mut out = Vec::new();
-    let mut rest = list;
-    loop {
-        rest = rest.trim_start_matches([' ', '\t', ',']);
-        if rest.is_empty() {
-            return Some(out);
-        }
-        let weak = rest.starts_with("W/");
-        if weak {
-            rest = &rest[2..];
-        }
-        let body = rest.strip_prefix('"')?;
-        let end = body.find('"')?;
-        let tag = &body[..end];
-        if !tag
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-        {
-            return None;
-        }
-        out.push((weak, tag));
-        rest = &body[end + 1..];
-        if !(rest.is_empty() || rest.starts_with([' ', '\t', ','])) {
-            return None;
-        }
-    }
+    crate::conditional::evaluate(&Method::GET, req, 200, stored, received_at)
+        == crate::conditional::Precondition::NotModified
 }
 
 /// Headers a 304 from edgecache carries (RFC 9110 §15.4.5): those a 200 would have sent among

@@ -824,7 +824,8 @@ fn vary_star_refused_and_vary_captured() {
     assert_eq!(
         s.meta.vary,
         vec![
-            ("accept-language".to_string(), Some("en-GB".to_string())),
+            // language ranges are case-insensitive (RFC 4647 §2): captured normalised (§4.1)
+            ("accept-language".to_string(), Some("en-gb".to_string())),
             ("x-absent".to_string(), None),
         ]
     );
