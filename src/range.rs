@@ -66,6 +66,29 @@ impl RangePlan {
     }
 }
 
+impl RangePlan {
+    /// Edits the full response's headers into this plan's answer.
+    ///
+    /// Contract: `Full` leaves them as they are. `Partial` sets `Content-Range` and
+    /// `Content-Length` (RFC 9110 §15.3.7: a single-part 206 carries Content-Range and the same
+    /// header fields a 200 would, such as Date, Cache-Control, ETag, Expires, Vary). `Unsatisfiable`
+    /// sets `Content-Range: bytes */len` (§15.5.17) and `Content-Length: 0`, and removes
+    /// `Content-Type`/`Content-Encoding`, which would describe a body that is not sent.
+    pub fn apply_headers(&self, h: &mut HeaderMap) {
+        let (Some(cr), Some(cl)) = (self.content_range(), self.content_length()) else {
+            return;
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&cr) {
+            h.insert(http::header::CONTENT_RANGE, v);
+        }
+        h.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(cl));
+        if let RangePlan::Unsatisfiable { .. } = self {
+            h.remove(http::header::CONTENT_TYPE);
+            h.remove(http::header::CONTENT_ENCODING);
+        }
+    }
+}
+
 /// One parsed range-spec (RFC 9110 §14.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Spec {
@@ -332,6 +355,28 @@ mod tests {
             10,
         );
         assert_eq!(not200, RangePlan::Full);
+    }
+
+    #[test]
+    fn headers_of_the_answer() {
+        let full = hm(&[
+            ("content-type", "text/plain"),
+            ("content-length", "10"),
+            ("etag", "\"a\""),
+        ]);
+        let mut h = full.clone();
+        plan("bytes=2-3", 10).apply_headers(&mut h);
+        assert_eq!(h["content-range"], "bytes 2-3/10");
+        assert_eq!(h["content-length"], "2");
+        assert_eq!(h["etag"], "\"a\"");
+        let mut h = full.clone();
+        plan("bytes=20-", 10).apply_headers(&mut h);
+        assert_eq!(h["content-range"], "bytes */10");
+        assert_eq!(h["content-length"], "0");
+        assert!(!h.contains_key("content-type"));
+        let mut h = full.clone();
+        RangePlan::Full.apply_headers(&mut h);
+        assert_eq!(h, full);
     }
 
     #[test]
