@@ -792,7 +792,7 @@ pub fn plan_store(
         size: 0,
         origin_cc: header_str(resp.headers, &CACHE_CONTROL),
         // Filled from the headers by `meta::stored_headers` when the entry is written.
-        origin_fields: Vec::new(),
+        origin_fields: None,
     };
     if meta.fresh_for == 0 && meta.swr == 0 && meta.sie == 0 && !meta.has_validators() {
         return Err(DontStore::ZeroTtl);

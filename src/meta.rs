@@ -64,8 +64,9 @@ pub struct EntryMeta {
     /// `Cache-Control`, `Expires`, `Vary`, ...), kept here instead of in the stored headers and
     /// restored on a hit exactly as received (RFC 9111 §3.1: "Caches MUST include all received
     /// response header fields"). Values are raw bytes mapped one-to-one onto `U+0000..=U+00FF`,
-    /// so obs-text survives. Filled by [`stored_headers`].
-    pub origin_fields: Vec<(String, String)>,
+    /// so obs-text survives. Filled by [`stored_headers`]; `None` for entries written before
+    /// it existed (then [`restored_fields`] falls back to `origin_cc` and the Vary names).
+    pub origin_fields: Option<Vec<(String, String)>>,
 }
 
 /// Origin response fields the Workers Cache API interprets when an entry is `put` (its own
@@ -118,16 +119,17 @@ pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u
         h.remove(name);
     }
     let mut m = meta.clone();
-    m.origin_fields.clear();
+    let mut fields = Vec::new();
     for name in HIDDEN_FIELDS {
         for v in h.get_all(name) {
-            m.origin_fields.push((
+            fields.push((
                 name.to_string(),
                 v.as_bytes().iter().map(|&b| char::from(b)).collect(),
             ));
         }
         h.remove(name);
     }
+    m.origin_fields = Some(fields);
     let keep = format!("public, s-maxage={}", keep_secs.max(1));
     if let Ok(v) = HeaderValue::from_str(&keep) {
         h.insert(http::header::CACHE_CONTROL, v);
@@ -142,19 +144,30 @@ pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u
 
 /// What a hit starts from: the stored headers as the origin sent them (RFC 9111 §3.1, §4).
 ///
-/// Contract: removes [`STORAGE_ONLY`] and the bookkeeping `Cache-Control`, then appends
-/// `meta.origin_fields` as they were received. Entries written before `origin_fields` existed
-/// get their `Cache-Control` from `origin_cc` and `Vary` from the captured names, as before.
-/// `Age` is not restored: the caller sets it from [`EntryMeta::age`] (§5.1).
+/// Contract: removes [`STORAGE_ONLY`], the [`HIDDEN_FIELDS`] (the bookkeeping `Cache-Control`
+/// among them), then appends [`restored_fields`]. `Age` is not restored: the caller sets it
+/// from [`EntryMeta::age`] (§5.1).
 pub fn restore_stored(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
     let mut h = stored.clone();
-    for name in STORAGE_ONLY {
-        h.remove(name);
+    for name in STORAGE_ONLY.iter().chain(HIDDEN_FIELDS.iter()) {
+        h.remove(*name);
     }
-    for name in HIDDEN_FIELDS {
-        h.remove(name);
+    for (name, value) in &restored_fields(meta) {
+        h.append(name, value.clone());
     }
-    if meta.origin_fields.is_empty() {
+    h
+}
+
+/// Only the fields [`restore_stored`] puts back, for a hit path that edits the runtime's
+/// header object in place: delete [`STORAGE_ONLY`] and [`HIDDEN_FIELDS`] there, then append
+/// these.
+///
+/// Contract: `meta.origin_fields` as received, in order (lines whose bytes cannot form a
+/// header are skipped). Entries written before `origin_fields` existed (`None`) get
+/// `Cache-Control` from `origin_cc` and `Vary` from the captured names, as before.
+pub fn restored_fields(meta: &EntryMeta) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let Some(fields) = &meta.origin_fields else {
         if let Some(cc) = meta
             .origin_cc
             .as_deref()
@@ -170,8 +183,8 @@ pub fn restore_stored(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
             h.insert(http::header::VARY, v);
         }
         return h;
-    }
-    for (name, value) in &meta.origin_fields {
+    };
+    for (name, value) in fields {
         let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
         let (Ok(name), Some(Ok(value))) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -227,9 +240,9 @@ impl EntryMeta {
         if let Some(cc) = &self.origin_cc {
             o = o.str("origin_cc", cc);
         }
-        if !self.origin_fields.is_empty() {
+        if let Some(fields) = &self.origin_fields {
             let mut a = Arr::new();
-            for (name, value) in &self.origin_fields {
+            for (name, value) in fields {
                 a = a.raw(&Arr::new().str(name).str(value).end());
             }
             o = o.raw("origin_fields", &a.end());
@@ -286,15 +299,16 @@ impl EntryMeta {
             size: j.get("size").map_or(Some(0), Json::as_u64)?,
             origin_cc: opt_str("origin_cc")?,
             origin_fields: match j.get("origin_fields") {
-                None => Vec::new(),
-                Some(list) => list
-                    .as_array()?
-                    .iter()
-                    .map(|pair| match pair.as_array()? {
-                        [Json::Str(n), Json::Str(v)] => Some((n.clone(), v.clone())),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()?,
+                None => None,
+                Some(list) => Some(
+                    list.as_array()?
+                        .iter()
+                        .map(|pair| match pair.as_array()? {
+                            [Json::Str(n), Json::Str(v)] => Some((n.clone(), v.clone())),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<_>>>()?,
+                ),
             },
         })
     }
@@ -374,7 +388,10 @@ mod tests {
             fetch_ms: 12,
             size: 5,
             origin_cc: Some("public, max-age=0, s-maxage=60".into()),
-            origin_fields: vec![("expires".into(), "Thu, 01 Jan 1970 00:00:00 GMT".into())],
+            origin_fields: Some(vec![(
+                "expires".into(),
+                "Thu, 01 Jan 1970 00:00:00 GMT".into(),
+            )]),
         }
     }
 
@@ -419,6 +436,21 @@ mod tests {
         }
     }
 
+    /// An entry stored with no hidden fields is told apart from one written before
+    /// `origin_fields` existed: the first restores nothing, the second falls back.
+    #[test]
+    fn empty_origin_fields_are_not_legacy() {
+        let mut m = meta();
+        m.origin_fields = Some(Vec::new());
+        let d = EntryMeta::decode(&m.encode()).unwrap();
+        assert_eq!(d.origin_fields, Some(Vec::new()));
+        assert!(restored_fields(&d).is_empty());
+        m.origin_fields = None;
+        let legacy = restored_fields(&EntryMeta::decode(&m.encode()).unwrap());
+        assert_eq!(legacy["cache-control"], "public, max-age=0, s-maxage=60");
+        assert_eq!(legacy["vary"], "accept-language");
+    }
+
     #[test]
     fn other_versions_and_garbage_are_misses() {
         let mut m = meta();
@@ -450,6 +482,43 @@ mod tests {
         assert_eq!(n.edge_keep_secs(1000, 3600), 50 + 3600);
         n.etag = None;
         assert_eq!(n.edge_keep_secs(2000, 3600), 1);
+    }
+
+    proptest::proptest! {
+        /// RFC 9111 §3.1: every stored end-to-end line survives put + restore, byte for byte
+        /// and in order per name; Set-Cookie, Age and hop-by-hop fields never do.
+        #[test]
+        fn stored_headers_round_trip(
+            lines in proptest::collection::vec(
+                (0usize..10, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12)),
+                0..12,
+            ),
+            keep in 0u64..100_000,
+        ) {
+            const NAMES: [&str; 10] = [
+                "expires", "cache-control", "vary", "pragma", "cdn-cache-control", "link",
+                "x-a", "set-cookie", "age", "keep-alive",
+            ];
+            let mut origin = HeaderMap::new();
+            for (i, bytes) in &lines {
+                let bytes: Vec<u8> = bytes.iter().map(|b| if *b < 0x20 || *b == 0x7f { b'x' } else { *b }).collect();
+                if let (Some(n), Ok(v)) = (NAMES.get(*i), HeaderValue::from_bytes(&bytes)) {
+                    origin.append(*n, v);
+                }
+            }
+            let put = stored_headers(&origin, &meta(), keep);
+            proptest::prop_assert_eq!(put.get_all("cache-control").iter().count(), 1);
+            let decoded = EntryMeta::decode(put[META_HEADER].to_str().unwrap()).unwrap();
+            let back = restore_stored(&put, &decoded);
+            for n in NAMES {
+                let want: Vec<&[u8]> = match n {
+                    "set-cookie" | "age" | "keep-alive" => Vec::new(),
+                    _ => origin.get_all(n).iter().map(|v| v.as_bytes()).collect(),
+                };
+                let got: Vec<&[u8]> = back.get_all(n).iter().map(|v| v.as_bytes()).collect();
+                proptest::prop_assert_eq!(got, want, "{}", n);
+            }
+        }
     }
 
     #[test]
