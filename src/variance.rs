@@ -96,6 +96,27 @@ pub fn matches(captured: &[(String, Option<String>)], req_headers: &HeaderMap) -
         .all(|(name, value)| normalised_value(req_headers, name) == *value)
 }
 
+/// Whether a stored response whose `Vary` is `stored_vary` (as restored on a hit) and whose
+/// captured request values are `captured` may be reused for a request (§4.1).
+///
+/// Contract: false for `Vary: *` ("always fails to match"); false unless every name the stored
+/// `Vary` nominates has a captured value (absent counts as a value) — a response without a usable
+/// stored request value is not reused; then [`matches()`].
+pub fn selects(
+    stored_vary: &Vary,
+    captured: &[(String, Option<String>)],
+    req_headers: &HeaderMap,
+) -> bool {
+    if *stored_vary == Vary::Star {
+        return false;
+    }
+    let usable = stored_vary
+        .names()
+        .iter()
+        .all(|n| captured.iter().any(|(c, _)| c == n));
+    usable && matches(captured, req_headers)
+}
+
 /// The request's value for `name`, normalised per §4.1.
 ///
 /// Contract: `accept-encoding` (present or not) → [`ACCEPT_ENCODING_CANONICAL`]. Otherwise all
@@ -328,6 +349,19 @@ mod tests {
         for bad in ["1.001", "0.0001", "2", "", ".5", "0.x"] {
             assert_eq!(qvalue(bad), None, "{bad}");
         }
+    }
+
+    /// §4.1: Vary: * never matches; a nominated field without a captured value is not reused.
+    #[test]
+    fn selects_needs_a_captured_value_for_every_name() {
+        let req = hm(&[("foo", "1"), ("bar", "2")]);
+        let both = capture(&req, &["bar".to_string(), "foo".to_string()]);
+        let vary = Vary::parse("Foo, Bar");
+        assert!(selects(&vary, &both, &req));
+        assert!(!selects(&vary, &both[..1], &req));
+        assert!(!selects(&Vary::Star, &[], &req));
+        assert!(selects(&Vary::None, &[], &req));
+        assert!(!selects(&vary, &both, &hm(&[("foo", "1")])));
     }
 
     #[test]
