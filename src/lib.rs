@@ -14,6 +14,7 @@
 mod worker;
 
 pub mod cache_control;
+pub mod conditional;
 pub mod cookies;
 pub mod decision;
 pub mod duration;
@@ -27,6 +28,7 @@ pub mod meta;
 pub mod metrics;
 pub mod policy;
 pub mod purge;
+pub mod range;
 pub mod sort;
 pub mod status;
 pub mod storable;
