@@ -29,13 +29,15 @@
 //! another request's I/O) and, once the leader's copy is stored, read it back from the cache, so no
 //! waiter holds a copy of the body in memory.
 
+use crate::conditional::Precondition;
 use crate::decision::{
-    self, client_header_names, client_headers, client_not_modified, not_modified_headers, plan_hit,
-    plan_request, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan,
-    DontStore, HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
+    self, client_header_names, client_headers, not_modified_headers, plan_hit, plan_request,
+    plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan, DontStore,
+    HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
 };
-use crate::meta::{EntryMeta, META_HEADER};
+use crate::meta::EntryMeta;
 use crate::policy::{Policy, Rule};
+use crate::range::RangePlan;
 use crate::status::{CacheStatus, Fwd};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, DATE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -53,7 +55,7 @@ const FLIGHT_LINGER_MS: u64 = 2_000;
 
 /// Response header fields that only the stored copy has: the metadata, and what the Cache API
 /// adds. Never sent to a client.
-pub const STORAGE_ONLY: [&str; 2] = [META_HEADER, "cf-cache-status"];
+pub use crate::meta::STORAGE_ONLY;
 
 /// The clock and a random draw, handed in with every event (the core never reads either).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,6 +162,13 @@ pub enum Body {
     Origin,
     /// The stored entry's body (the lookup's stream if still unread, else read again).
     Stored,
+    /// Bytes `start..=end` of the stored entry's body (a range request, RFC 9110 §14).
+    StoredRange {
+        /// First byte.
+        start: u64,
+        /// Last byte (inclusive).
+        end: u64,
+    },
 }
 
 /// How the answer's header fields are built.
@@ -491,6 +500,8 @@ pub struct Exchange<'p> {
     metrics: Vec<Metric>,
     /// The Cache-Status `fwd` reason of a miss (when not plain absent).
     miss_reason: Option<MissReason>,
+    /// The parsed method (GET until [`Event::Start`] parsed it).
+    method: Method,
 }
 
 impl<'p> Exchange<'p> {
@@ -509,6 +520,7 @@ impl<'p> Exchange<'p> {
             state: State::Start,
             metrics: Vec::new(),
             miss_reason: None,
+            method: Method::GET,
         }
     }
 
@@ -628,6 +640,7 @@ impl<'p> Exchange<'p> {
             // Not a token: nothing to cache, nothing to forward.
             return self.fixed_error(400, "bad-method", "400 Bad Request: invalid method.\n");
         };
+        self.method = method.clone();
         match plan_request(self.policy, &method, &self.req.url, &self.req.headers) {
             RequestPlan::Bypass { rule, reason } => {
                 self.metrics.push(Metric::Bypass(reason.as_str()));
@@ -658,12 +671,17 @@ impl<'p> Exchange<'p> {
     /// If-Modified-Since may be compared with it (RFC 9111 §4.3.2).
     fn hit_fields(&self) -> Vec<HeaderName> {
         let mut v = client_header_names(self.rule());
-        if self
-            .req
-            .headers
-            .contains_key(http::header::IF_MODIFIED_SINCE)
-        {
-            v.push(DATE);
+        // Rewritten for a range or a 416; kept as stored otherwise.
+        v.extend([
+            CONTENT_LENGTH,
+            CONTENT_TYPE,
+            http::header::CONTENT_ENCODING,
+            http::header::CONTENT_RANGE,
+        ]);
+        if crate::conditional::is_conditional(&self.req.headers) {
+            // What a 304 carries (RFC 9110 §15.4.5) and what If-Modified-Since may be compared
+            // with (RFC 9111 §4.3.2).
+            v.extend([DATE, http::header::CONTENT_LOCATION]);
         }
         v
     }
@@ -829,6 +847,10 @@ impl<'p> Exchange<'p> {
                     .into(),
                 );
                 self.serve_stored(&entry, age, cs, Some(Box::new(entry.clone())))
+            }
+            HitPlan::Revalidate { .. } if plan.directives.only_if_cached => {
+                // RFC 9111 §5.2.1.7: no stored response may be used without the origin.
+                self.miss(iso, MissReason::Expired, now)
             }
             HitPlan::Revalidate { .. } => {
                 self.metrics.push(Metric::Revalidation);
@@ -1143,6 +1165,11 @@ impl<'p> Exchange<'p> {
         // (Not Modified) response to replace all instances of the corresponding header fields
         // in the stored response" (§3.2).
         let mut merged = restore_fields(&stored.headers, &stored.meta);
+        // §4.3.4: a 304 whose validators contradict the stored response selects nothing; then
+        // the full response is needed (§4.3.3).
+        if !crate::conditional::freshen_selects(&merged, &head.headers) {
+            return self.fetch_as(kind, None, token);
+        }
         crate::storable::merge_304_headers(&mut merged, &head.headers);
         let merged_head = OriginHead {
             status: stored.status,
@@ -1220,13 +1247,15 @@ impl<'p> Exchange<'p> {
         cmd: StoreCmd,
         token: Option<u64>,
     ) -> Action {
-        let (status, fields, body) =
-            if (200..300).contains(&status) && client_not_modified(&self.req.headers, &h, None) {
-                (304, not_modified_headers(&h), Body::Empty)
-            } else {
+        let pre = crate::conditional::evaluate(&self.method, &self.req.headers, status, &h, None);
+        let (status, fields, body) = match pre {
+            Precondition::NotModified => (304, not_modified_headers(&h), Body::Empty),
+            Precondition::Failed => (412, precondition_failed_headers(&h), Body::Empty),
+            Precondition::Serve => {
                 let b = self.body_for(status, body);
                 (status, h, b)
-            };
+            }
+        };
         self.state = State::Storing {
             token,
             refresh: false,
@@ -1242,7 +1271,8 @@ impl<'p> Exchange<'p> {
     }
 
     /// Serves a stored entry (fresh, stale, or standing in for an error), answering the
-    /// client's conditionals with 304 (RFC 9111 §4.3.2). `refresh`: refresh it afterwards.
+    /// client's preconditions (RFC 9111 §4.3.2, RFC 9110 §13.2.2: 304 or 412) and a range
+    /// (RFC 9110 §14: 206 or 416). `refresh`: refresh it afterwards.
     fn serve_stored(
         &mut self,
         entry: &Stored,
@@ -1251,7 +1281,6 @@ impl<'p> Exchange<'p> {
         refresh: Option<Box<Stored>>,
     ) -> Action {
         let rule = self.rule();
-        let names = client_header_names(rule);
         let mut sub = restore_fields(&entry.headers, &entry.meta);
         // The validators for the client's conditionals come from the metadata.
         for (name, v) in [
@@ -1267,21 +1296,58 @@ impl<'p> Exchange<'p> {
             Some(p) => State::Answered { refresh: p },
             None => State::Done,
         };
-        let h = client_headers(rule, &sub, true, Some(age), &cs, debug.as_deref());
-        if (200..300).contains(&entry.status)
-            && client_not_modified(&self.req.headers, &sub, Some(entry.meta.response_time))
-        {
-            return self.respond(
-                304,
-                Fields::Own(not_modified_headers(&h)),
-                Body::Empty,
-                None,
-                then,
-            );
+        let mut h = client_headers(rule, &sub, true, Some(age), &cs, debug.as_deref());
+        let pre = crate::conditional::evaluate(
+            &self.method,
+            &self.req.headers,
+            entry.status,
+            &sub,
+            Some(entry.meta.response_time),
+        );
+        match pre {
+            Precondition::NotModified => {
+                let f = not_modified_headers(&h);
+                return self.respond(304, Fields::Own(f), Body::Empty, None, then);
+            }
+            Precondition::Failed => {
+                let f = precondition_failed_headers(&h);
+                return self.respond(412, Fields::Own(f), Body::Empty, None, then);
+            }
+            Precondition::Serve => {}
         }
-        let mut replace: Vec<HeaderName> = names;
-        for n in STORAGE_ONLY {
-            replace.push(HeaderName::from_static(n));
+        let range = crate::range::plan_range(
+            &self.method,
+            &self.req.headers,
+            entry.status,
+            &sub,
+            entry.meta.size,
+        );
+        range.apply_headers(&mut h);
+        let (status, body) = match range {
+            RangePlan::Full => (entry.status, Body::Stored),
+            RangePlan::Partial { start, end, .. } => (206, Body::StoredRange { start, end }),
+            RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
+        };
+        // Fields the core may change, those kept in the metadata, and the storage-only ones
+        // are replaced; every other stored field goes out as stored (RFC 9111 §3.2).
+        let mut replace: Vec<HeaderName> = client_header_names(rule);
+        let more = crate::meta::HIDDEN_FIELDS
+            .iter()
+            .chain(STORAGE_ONLY.iter())
+            .chain(
+                [
+                    "content-range",
+                    "content-length",
+                    "content-type",
+                    "content-encoding",
+                ]
+                .iter(),
+            );
+        for n in more {
+            let n = HeaderName::from_static(n);
+            if !replace.contains(&n) {
+                replace.push(n);
+            }
         }
         let mut with = HeaderMap::new();
         for n in &replace {
@@ -1289,14 +1355,8 @@ impl<'p> Exchange<'p> {
                 with.append(n.clone(), v.clone());
             }
         }
-        let body = self.body_for(entry.status, Body::Stored);
-        self.respond(
-            entry.status,
-            Fields::Stored { replace, with },
-            body,
-            None,
-            then,
-        )
+        let body = self.body_for(status, body);
+        self.respond(status, Fields::Stored { replace, with }, body, None, then)
     }
 
     fn stale_if_error(&mut self, prior: &Stored, origin_status: Option<u16>, now: Now) -> Action {
@@ -1509,51 +1569,29 @@ pub fn lock_key(key: &str) -> String {
     format!("https://revalidation-lock.edgecache.invalid/{enc}")
 }
 
-/// The header fields of the copy given to `cache.put`.
-///
-/// The Cache API keeps a response only as long as its own `Cache-Control` says and refuses
-/// `Set-Cookie`, `private`, `no-store` and `Vary: *`; it knows nothing of stale windows. So the
-/// stored copy carries `Cache-Control: public, s-maxage=<keep_secs>`, no `Vary` (variants are
-/// matched by edgecache on the captured request headers), no `Set-Cookie`, and the metadata in
-/// [`META_HEADER`]; the origin's own `Cache-Control` and `Vary` live in the metadata and are
-/// put back by [`restore_fields`].
+/// The header fields of the copy given to `cache.put` (see [`crate::meta::stored_headers`]:
+/// the Cache API's bookkeeping, the origin's caching fields moved into the metadata).
 pub fn storage_fields(headers: &HeaderMap, meta: &EntryMeta, keep_secs: u64) -> HeaderMap {
-    let mut h = strip_storage_only(headers);
-    h.remove(SET_COOKIE);
-    h.remove(http::header::VARY);
-    h.remove(http::header::AGE);
-    h.remove(http::header::EXPIRES);
-    h.remove(http::header::PRAGMA);
-    h.remove("cdn-cache-control");
-    h.remove("cloudflare-cdn-cache-control");
-    h.remove("cache-status");
-    h.remove(CONTENT_LENGTH);
-    if let Ok(v) = HeaderValue::from_str(&format!("public, s-maxage={keep_secs}")) {
-        h.insert(http::header::CACHE_CONTROL, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&meta.encode()) {
-        h.insert(HeaderName::from_static(META_HEADER), v);
-    }
-    h
+    crate::meta::stored_headers(&strip_storage_only(headers), meta, keep_secs)
 }
 
-/// Stored header fields as the origin sent them: [`STORAGE_ONLY`] removed, the origin's
-/// `Cache-Control` and `Vary` put back from the metadata.
+/// Stored header fields as the origin sent them (see [`crate::meta::restore_stored`]).
 pub fn restore_fields(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
-    let mut h = strip_storage_only(stored);
-    h.remove(http::header::CACHE_CONTROL);
-    if let Some(cc) = meta
-        .origin_cc
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        h.insert(http::header::CACHE_CONTROL, cc);
-    }
-    h.remove(http::header::VARY);
-    if !meta.vary.is_empty() {
-        let names: Vec<&str> = meta.vary.iter().map(|(n, _)| n.as_str()).collect();
-        if let Ok(v) = HeaderValue::from_str(&names.join(", ")) {
-            h.insert(http::header::VARY, v);
+    crate::meta::restore_stored(stored, meta)
+}
+
+/// A 412 carries the validators and Cache-Status, no content.
+fn precondition_failed_headers(full: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for name in [
+        "etag",
+        "last-modified",
+        "date",
+        "cache-status",
+        decision::DEBUG_HEADER,
+    ] {
+        for v in full.get_all(name) {
+            h.append(HeaderName::from_static(name), v.clone());
         }
     }
     h

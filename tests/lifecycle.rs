@@ -450,6 +450,14 @@ impl World {
                 t.entry_body_taken = true;
                 t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default()
             }
+            Body::StoredRange { start, end } => {
+                let all = t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default();
+                let s = usize::try_from(*start).unwrap_or(usize::MAX).min(all.len());
+                let e = usize::try_from(*end + 1)
+                    .unwrap_or(usize::MAX)
+                    .min(all.len());
+                all[s..e].to_vec()
+            }
         }
     }
 
@@ -1076,4 +1084,68 @@ fn every_flow_ends_and_answers_once_whatever_the_order_of_events() {
             ev = evs[(first + n) % evs.len()].clone();
         }
     }
+}
+
+#[test]
+fn a_range_is_answered_from_the_stored_response() {
+    let mut w = World::new();
+    w.script(
+        "/rg",
+        vec![ok(
+            200,
+            &[("content-length", "10"), ("etag", "\"e\"")],
+            "0123456789",
+        )],
+    );
+    w.get("/rg");
+    let r = w.run(req("GET", "/rg", &[("range", "bytes=2-4")]));
+    assert_eq!(r.status, 206);
+    assert_eq!(r.text(), "234");
+    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes 2-4/10"));
+    assert_eq!(header(&r, "content-length").as_deref(), Some("3"));
+    let r = w.run(req("GET", "/rg", &[("range", "bytes=20-")]));
+    assert_eq!(r.status, 416);
+    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes */10"));
+    let r = w.run(req(
+        "GET",
+        "/rg",
+        &[("range", "bytes=2-4"), ("if-range", "\"other\"")],
+    ));
+    assert_eq!((r.status, r.text().as_str()), (200, "0123456789"));
+    assert_eq!(w.fetches("/rg"), 1);
+}
+
+#[test]
+fn if_match_failing_on_a_stored_response_is_a_412() {
+    let mut w = World::new();
+    w.script("/im", vec![ok(200, &[("etag", "\"a\"")], "x")]);
+    w.get("/im");
+    let r = w.run(req("GET", "/im", &[("if-match", "\"b\"")]));
+    assert_eq!(r.status, 412);
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn expires_and_pragma_come_back_on_a_hit() {
+    let mut w = World::new();
+    w.script(
+        "/r/exp",
+        vec![ok(
+            200,
+            &[
+                ("expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
+                ("pragma", "x-custom"),
+                ("date", "Wed, 01 Jan 2025 00:00:00 GMT"),
+            ],
+            "e",
+        )],
+    );
+    w.get("/r/exp");
+    let r = w.get("/r/exp");
+    assert!(r.is_hit(), "{}", r.cache_status());
+    assert_eq!(
+        header(&r, "expires").as_deref(),
+        Some("Thu, 01 Jan 2099 00:00:00 GMT")
+    );
+    assert_eq!(header(&r, "pragma").as_deref(), Some("x-custom"));
 }
