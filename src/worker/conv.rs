@@ -1,6 +1,6 @@
 //! Conversions between `worker` types and the core's `http` types.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use worker::{Headers, Response, ResponseBuilder, Result};
 
 /// Copies a `HeaderMap` into fresh (mutable) `worker` headers.
