@@ -29,10 +29,16 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         },
         Err(_) => return plain_500("edgecache: the ORIGIN var is not set"),
     };
-    let path = url::Url::parse(&req.url())
-        .map(|u| u.path().to_string())
-        .unwrap_or_default();
-    let is_admin = path == admin::PREFIX || path.starts_with(&format!("{}/", admin::PREFIX));
+    // Parsed once: the admin check and the site path use the same URL.
+    let url = match url::Url::parse(&req.url()) {
+        Ok(u) => u,
+        Err(e) => return plain_500(&format!("edgecache: request URL: {e}")),
+    };
+    let path = url.path();
+    let is_admin = path == admin::PREFIX
+        || path
+            .strip_prefix(admin::PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'));
     let resp = if is_admin {
         admin::handle(Request::from(req), &env, &origin)
             .await
@@ -48,7 +54,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             origin,
             debug,
         };
-        serve::handle(req, &c).await
+        serve::handle(req, url, &c).await
     };
     // Counters go to the metrics hub every few seconds, off the request path.
     if let Some(snap) = metrics::take_due(conv::now_ms(), false) {
