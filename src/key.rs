@@ -200,12 +200,38 @@ pub fn base_key(url: &url::Url, rule: &Rule) -> String {
             out.push_str(&p.to_string());
         }
     }
-    out.push_str(&normalize_path(url.path()));
-    if let Some(q) = url.query().and_then(|q| normalize_query(q, &rule.query)) {
-        out.push('?');
-        out.push_str(&q);
-    }
+    out.push_str(&origin_path_and_query(url, rule));
     out
+}
+
+/// The path and query of the key (normalised path, the kept parameters normalised and sorted):
+/// exactly what the origin is sent on a shared request, so that the origin's answer depends on
+/// nothing the key does not hold (a path the cache and the origin read differently, or a
+/// parameter dropped from the key but reflected by the origin, would let one request decide
+/// what every request with that key is served). [`base_key`] is the scheme and host followed by
+/// this string.
+pub fn origin_path_and_query(url: &url::Url, rule: &Rule) -> String {
+    let path = normalize_path(url.path());
+    match url.query().and_then(|q| normalize_query(q, &rule.query)) {
+        Some(q) => format!("{path}?{q}"),
+        None => path.into_owned(),
+    }
+}
+
+/// The origin URL of a shared request: the origin base (scheme, authority, and a path prefix
+/// without its trailing `/`) followed by [`origin_path_and_query`]. Query and path are set as
+/// they are (already normalised and percent-encoded).
+pub fn origin_url(base: &url::Url, path_and_query: &str) -> url::Url {
+    let mut u = base.clone();
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let prefix = base.path().trim_end_matches('/');
+    u.set_path(&format!("{prefix}{path}"));
+    u.set_query(query);
+    u.set_fragment(None);
+    u
 }
 
 fn pct_encode_into(out: &mut String, bytes: &[u8]) {
