@@ -13,7 +13,8 @@
 //! - **path** normalised without changing its meaning (RFC 3986 §6.2.2): percent-encoded
 //!   unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded, other percent-encodings get
 //!   upper-case hex digits (`%2f` → `%2F`, never decoded), dot-segments are removed
-//!   (RFC 3986 §5.2.4), an empty path becomes `/`.
+//!   (RFC 3986 §5.2.4), an empty path becomes `/`. A `%` that starts no escape becomes `%25`
+//!   (so the result is never read as another escape: normalising twice changes nothing).
 //! - **query**: each `name[=value]` pair gets the same percent normalisation; pairs are dropped
 //!   per the rule's query mode (`ignore` drops all, `allow` keeps listed names, `deny` drops listed
 //!   names; `name_*` is a prefix), empty pairs and any parameter starting with `__ec_` (reserved,
@@ -86,7 +87,8 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// Decode percent-encoded unreserved characters and upper-case the hex of the others.
+/// Decode percent-encoded unreserved characters, upper-case the hex of the others, and escape
+/// a `%` that starts no escape as `%25`.
 fn normalize_pct(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
         return Cow::Borrowed(s);
@@ -110,6 +112,14 @@ fn normalize_pct(s: &str) -> Cow<'_, str> {
                 i += 3;
                 continue;
             }
+        }
+        if b[i] == b'%' {
+            // A `%` that starts no escape is itself escaped, so that the result is never read
+            // as a different escape afterwards (`%4%41` → `%254A`, not `%4A`, which a second
+            // pass — or the origin — would read as `J`): normalising is idempotent.
+            out.extend_from_slice(b"%25");
+            i += 1;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -397,7 +407,9 @@ mod tests {
         ("/%7euser/%2f%2F", "/~user/%2F%2F"),
         ("/%41%42%2e%2E/x", "/AB../x"),
         ("/a/%2E%2E/b", "/b"),
-        ("/%zz/%4", "/%zz/%4"),
+        ("/%zz/%4", "/%25zz/%254"),
+        ("/%4%41", "/%254A"),
+        ("/%%41", "/%25A"),
         ("/caf%c3%a9", "/caf%C3%A9"),
         ("relative", "/relative"),
         ("//double", "//double"),

@@ -96,7 +96,7 @@ pub async fn handle(mut req: Request, c: &Ctx<'_>) -> Result<Response> {
         }
         RequestPlan::Cache(plan) => {
             let plan: CachePlan<'static> = *plan;
-            cached(c, &url, &headers, plan).await
+            cached(c, &headers, plan).await
         }
     }
 }
@@ -212,7 +212,6 @@ fn origin_failure(e: &OriginError, mut cs: CacheStatus) -> Result<Response> {
 /// The cache path: lookup, purge check, hit plan, then serve / revalidate / fetch.
 async fn cached(
     c: &Ctx<'_>,
-    url: &url::Url,
     headers: &HeaderMap,
     plan: CachePlan<'static>,
 ) -> Result<Response> {
@@ -245,7 +244,7 @@ async fn cached(
     // Built only where an origin round trip follows (not on a plain fresh hit).
     let job = |prior: Option<Rc<Entry>>| Job {
         plan: plan.clone(),
-        origin_url: origin::origin_url(&c.origin, url),
+        origin_url: plan.origin_url(&c.origin),
         req_headers: headers.clone(),
         prior,
     };
