@@ -56,7 +56,11 @@ fn expected(ext: &str) -> Option<&'static [&'static str]> {
 
 /// The media type of a `Content-Type` value: lower-case, parameters and spaces removed.
 fn media_type(ct: &str) -> String {
-    ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    ct.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 fn type_fits(media: &str, accepted: &[&str]) -> bool {

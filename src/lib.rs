@@ -15,8 +15,8 @@ mod worker;
 
 pub mod cache_control;
 pub mod cookies;
-pub mod decision;
 pub mod deception;
+pub mod decision;
 pub mod duration;
 pub mod embedded;
 pub mod explain;

@@ -108,7 +108,11 @@ fn no_known_unkeyed_input_reaches_the_origin_on_a_shared_request() {
         }
         // The Host the origin sees is the key's, not the one the client sent.
         assert_eq!(plan.origin_headers.get("host").unwrap(), "www.example.com");
-        assert!(plan.key.starts_with("https://www.example.com/"), "{}", plan.key);
+        assert!(
+            plan.key.starts_with("https://www.example.com/"),
+            "{}",
+            plan.key
+        );
         assert_eq!(plan.origin_headers.get("accept-language").unwrap(), "fr");
         for (h, _) in &pairs[..pairs.len() - 2] {
             assert!(plan.headers_dropped.iter().any(|d| d == h), "{u}: {h}");
@@ -171,7 +175,12 @@ fn get_with_a_body_or_a_method_override_never_touches_a_shared_entry() {
             BypassReason::Body
         );
         assert_eq!(
-            bypass(&p, m.clone(), "https://e.com/a", &[("transfer-encoding", "chunked")]),
+            bypass(
+                &p,
+                m.clone(),
+                "https://e.com/a",
+                &[("transfer-encoding", "chunked")]
+            ),
             BypassReason::Body
         );
         for h in METHOD_OVERRIDE {
@@ -206,12 +215,17 @@ fn the_origin_gets_the_path_and_query_of_the_key() {
         let plan = cache_plan(&p, client, &HeaderMap::new());
         assert_eq!(plan.origin_path_and_query, want, "{client}");
         let o = plan.origin_url(&base);
-        assert_eq!(o.as_str(), format!("http://127.0.0.1:8080{want}"), "{client}");
+        assert_eq!(
+            o.as_str(),
+            format!("http://127.0.0.1:8080{want}"),
+            "{client}"
+        );
     }
     // A path prefix on the origin base is kept.
     let plan = cache_plan(&p, "https://e.com/x/../y?z=1", &HeaderMap::new());
     assert_eq!(
-        plan.origin_url(&url("https://origin.example/site/")).as_str(),
+        plan.origin_url(&url("https://origin.example/site/"))
+            .as_str(),
         "https://origin.example/site/y?z=1"
     );
 }
@@ -313,7 +327,10 @@ fn store_at(
 #[test]
 fn a_page_that_is_not_what_its_extension_claims_is_not_stored() {
     for (u, ct) in [
-        ("https://e.com/account/profile.css", "text/html; charset=utf-8"),
+        (
+            "https://e.com/account/profile.css",
+            "text/html; charset=utf-8",
+        ),
         ("https://e.com/account;x.css", "text/html"),
         ("https://e.com/api/me/avatar.jpg", "application/json"),
         ("https://e.com/static/app.js", "text/html"),
@@ -325,7 +342,10 @@ fn a_page_that_is_not_what_its_extension_claims_is_not_stored() {
     }
     for (u, ct) in [
         ("https://e.com/site.css", "text/css"),
-        ("https://e.com/app.js", "application/javascript; charset=utf-8"),
+        (
+            "https://e.com/app.js",
+            "application/javascript; charset=utf-8",
+        ),
         ("https://e.com/logo.png", "image/png"),
         ("https://e.com/file.css", "application/octet-stream"),
         ("https://e.com/page", "text/html"),
@@ -369,9 +389,12 @@ fn forward_unkeyed_is_warned_about_and_cannot_name_governed_headers() {
     assert!(w[0].contains("cache poisoning"), "{}", w[0]);
     assert!(w[0].contains("x-forwarded-host is a known"), "{}", w[0]);
     for bad in ["cookie", "Authorization", "host"] {
-        let e = Policy::from_toml_str(&format!("[defaults]\nforward_unkeyed = [\"{bad}\"]\n"), "t.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Policy::from_toml_str(
+            &format!("[defaults]\nforward_unkeyed = [\"{bad}\"]\n"),
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("cannot be listed here"), "{bad}: {e}");
     }
     let e = Policy::from_toml_str("[defaults]\nforward_unkeyed = [\"bad header\"]\n", "t.toml")
@@ -408,20 +431,51 @@ key = { vary = ["x-device"] }
     ]);
     let e = explain(&p, "GET", "https://e.com/a/../b?utm_source=x&q=1", &h).unwrap();
     assert_eq!(e.origin_target, "/b?q=1");
-    assert!(e.forwarded.contains(&"x-device (keyed)".to_string()), "{:?}", e.forwarded);
-    assert!(e.forwarded.contains(&"accept (negotiation)".to_string()), "{:?}", e.forwarded);
-    assert!(e.forwarded.contains(&"host (host)".to_string()), "{:?}", e.forwarded);
+    assert!(
+        e.forwarded.contains(&"x-device (keyed)".to_string()),
+        "{:?}",
+        e.forwarded
+    );
+    assert!(
+        e.forwarded.contains(&"accept (negotiation)".to_string()),
+        "{:?}",
+        e.forwarded
+    );
+    assert!(
+        e.forwarded.contains(&"host (host)".to_string()),
+        "{:?}",
+        e.forwarded
+    );
     assert_eq!(e.keyed, vec!["x-device".to_string(), "host".to_string()]);
-    assert!(e.not_forwarded.contains(&"x-forwarded-host (unkeyed input)".to_string()));
+    assert!(e
+        .not_forwarded
+        .contains(&"x-forwarded-host (unkeyed input)".to_string()));
     assert!(e.not_forwarded.contains(&"x-custom".to_string()));
-    assert!(e.text.contains("dropped     x-forwarded-host (unkeyed input)"), "{}", e.text);
+    assert!(
+        e.text
+            .contains("dropped     x-forwarded-host (unkeyed input)"),
+        "{}",
+        e.text
+    );
     let j = e.to_json();
-    assert!(j.contains("\"not_forwarded\":[\"x-forwarded-host (unkeyed input)\""), "{j}");
+    assert!(
+        j.contains("\"not_forwarded\":[\"x-forwarded-host (unkeyed input)\""),
+        "{j}"
+    );
     // A bypass forwards everything untouched, and says so.
     let e = explain(&p, "POST", "https://e.com/b", &h).unwrap();
-    assert!(e.forwarded.iter().any(|f| f == "x-forwarded-host (bypass: untouched)"));
+    assert!(e
+        .forwarded
+        .iter()
+        .any(|f| f == "x-forwarded-host (bypass: untouched)"));
     assert!(e.not_forwarded.is_empty());
-    let e = explain(&p, "GET", "https://e.com/b", &hm(&[("x-http-method-override", "PUT")])).unwrap();
+    let e = explain(
+        &p,
+        "GET",
+        "https://e.com/b",
+        &hm(&[("x-http-method-override", "PUT")]),
+    )
+    .unwrap();
     assert_eq!(e.decision, "bypass");
     assert!(e.reason.starts_with("method-override"), "{}", e.reason);
 }

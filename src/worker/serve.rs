@@ -210,11 +210,7 @@ fn origin_failure(e: &OriginError, mut cs: CacheStatus) -> Result<Response> {
 }
 
 /// The cache path: lookup, purge check, hit plan, then serve / revalidate / fetch.
-async fn cached(
-    c: &Ctx<'_>,
-    headers: &HeaderMap,
-    plan: CachePlan<'static>,
-) -> Result<Response> {
+async fn cached(c: &Ctx<'_>, headers: &HeaderMap, plan: CachePlan<'static>) -> Result<Response> {
     let rule = plan.rule;
     let cache = Cache::default();
     let now_ms = now_ms();
