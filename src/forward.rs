@@ -141,12 +141,13 @@ pub fn method_override(headers: &HeaderMap) -> Option<&'static str> {
         .find(|h| headers.contains_key(*h))
 }
 
-/// `host[:port]` of the URL, as the key has it (the port only when not the scheme's default).
+/// `host[:port]` of the URL, as the key has it (the port only when it is neither the scheme's
+/// default nor 443, as in [`crate::key::base_key`]).
 pub fn key_host(url: &url::Url) -> Option<String> {
     let host = url.host_str()?;
     Some(match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
+        Some(p) if p != 443 => format!("{host}:{p}"),
+        _ => host.to_string(),
     })
 }
 

@@ -148,6 +148,33 @@ forward_unkeyed = ["X-Request-Id"]
 }
 
 #[test]
+fn a_listed_header_named_in_connection_is_still_hop_by_hop() {
+    // RFC 9110 §7.6.1: a field named by Connection is for the next hop only, even if the
+    // policy would forward it.
+    let p = policy("[defaults]\nforward_unkeyed = [\"x-trace\"]\nkey = { vary = [\"x-dev\"] }\n");
+    let plan = cache_plan(
+        &p,
+        "https://example.com/p",
+        &hm(&[
+            ("connection", "x-trace, x-dev"),
+            ("x-trace", "1"),
+            ("x-dev", "a"),
+        ]),
+    );
+    assert!(!plan.origin_headers.contains_key("x-trace"));
+    assert!(!plan.origin_headers.contains_key("x-dev"));
+    assert!(plan.headers_dropped.iter().any(|h| h == "x-trace"));
+    // Without Connection they are forwarded.
+    let plan = cache_plan(
+        &p,
+        "https://example.com/p",
+        &hm(&[("x-trace", "1"), ("x-dev", "a")]),
+    );
+    assert_eq!(plan.origin_headers.get("x-trace").unwrap(), "1");
+    assert_eq!(plan.origin_headers.get("x-dev").unwrap(), "a");
+}
+
+#[test]
 fn cookies_reach_the_origin_only_as_the_key_holds_them() {
     let p = policy(
         r#"
