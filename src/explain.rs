@@ -158,7 +158,7 @@ pub fn explain(
                 ),
             };
             for name in headers.keys() {
-                forwarded.push(format!("{name} (bypass: untouched)"));
+                forwarded.push(format!("{} (bypass: untouched)", name.as_str()));
             }
             (why, String::new(), "forwarded untouched".to_string())
         }
@@ -180,9 +180,9 @@ pub fn explain(
                 )
             };
             for (name, why) in &c.forwarded {
-                forwarded.push(format!("{name} ({})", why.as_str()));
+                forwarded.push(format!("{} ({})", name.as_str(), why.as_str()));
             }
-            keyed = rule.key.vary.iter().map(|h| h.to_string()).collect();
+            keyed = rule.key.vary.iter().map(|h| h.as_str().to_string()).collect();
             if rule.cookies.mode == crate::policy::CookieMode::Allow {
                 keyed.push("cookie (cookies.allow)".into());
             }
@@ -192,9 +192,9 @@ pub fn explain(
             for name in &c.headers_dropped {
                 let known = crate::forward::KNOWN_UNKEYED_INPUTS.contains(&name.as_str());
                 not_forwarded.push(if known {
-                    format!("{name} (unkeyed input)")
+                    format!("{} (unkeyed input)", name.as_str())
                 } else {
-                    name.to_string()
+                    name.as_str().to_string()
                 });
             }
             origin_target = c.origin_path_and_query.clone();

@@ -240,7 +240,6 @@ pub fn origin_url(base: &url::Url, path_and_query: &str) -> url::Url {
     let prefix = base.path().trim_end_matches('/');
     u.set_path(&format!("{prefix}{path}"));
     u.set_query(query);
-    u.set_fragment(None);
     u
 }
 
