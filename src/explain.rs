@@ -182,7 +182,12 @@ pub fn explain(
             for (name, why) in &c.forwarded {
                 forwarded.push(format!("{} ({})", name.as_str(), why.as_str()));
             }
-            keyed = rule.key.vary.iter().map(|h| h.as_str().to_string()).collect();
+            keyed = rule
+                .key
+                .vary
+                .iter()
+                .map(|h| h.as_str().to_string())
+                .collect();
             if rule.cookies.mode == crate::policy::CookieMode::Allow {
                 keyed.push("cookie (cookies.allow)".into());
             }
