@@ -958,12 +958,13 @@ impl<'p> Exchange<'p> {
         };
         let headers = match &prior {
             // RFC 9111 §4.3.1: the stored validators.
-            Some(p) => revalidation_headers(&p.meta, &plan.origin_headers),
+            Some(p) => revalidation_headers(&p.meta, &plan.origin_headers, &self.req.headers),
             None => plan.origin_headers.clone(),
         };
         let req = OriginRequest {
             method: "GET".into(),
-            url: decision::origin_url(&self.origin, &self.req.url),
+            // The key's own path and query (issue 14): the origin answers for exactly the key.
+            url: plan.origin_url(&self.origin),
             headers,
             client_body: false,
             timeout_ms: plan.rule.origin_timeout.saturating_mul(1000),
