@@ -197,12 +197,15 @@ const CUT_LARGE: &str = "edgecache: the body exceeds max_body_size (not stored)"
 
 /// Wraps a body stream: it errors when no chunk arrives for `gap_ms` (a stalled body is cut,
 /// never a complete-looking response), when it ends short of `expect` bytes, or when it exceeds
-/// `limit` bytes. Chunks pass through as they come (no copy).
+/// `limit` bytes. Chunks pass through as they come (no copy). `complete` is set when, and only
+/// when, the body ended whole (the runtime does not always turn a stream error into a failed
+/// `cache.put`: the store checks this instead).
 pub fn guard(
     body: ReadableStream,
     gap_ms: Option<u64>,
     expect: Option<u64>,
     limit: Option<u64>,
+    complete: Option<std::rc::Rc<std::cell::Cell<bool>>>,
 ) -> ReadableStream {
     let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
     let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
@@ -210,11 +213,13 @@ pub fn guard(
         inner: wasm_streams::readable::IntoStream<'static>,
         total: u64,
         done: bool,
+        complete: Option<std::rc::Rc<std::cell::Cell<bool>>>,
     }
     let st = St {
         inner,
         total: 0,
         done: false,
+        complete,
     };
     let s = futures_util::stream::unfold(st, move |mut st| async move {
         if st.done {
@@ -254,6 +259,9 @@ pub fn guard(
                 if expect.is_some_and(|n| n != st.total) {
                     return Some((Err(JsValue::from_str(CUT_SHORT)), st));
                 }
+                if let Some(c) = &st.complete {
+                    c.set(true);
+                }
                 None
             }
         }
@@ -261,6 +269,31 @@ pub fn guard(
     wasm_streams::ReadableStream::from_stream(s)
         .into_raw()
         .unchecked_into()
+}
+
+/// A body that must be exactly `len` bytes (a Workers `FixedLengthStream` fed by `body`): the
+/// runtime sends it with `Content-Length: len`, so a body that ends short or errors reaches the
+/// client as a connection closed before its Content-Length (RFC 9112 §6.3: an incomplete
+/// message), never as a complete-looking response. A stream the runtime will not wrap is
+/// returned as it is.
+pub fn exact(body: ReadableStream, len: Option<u64>) -> ReadableStream {
+    let Some(len) = len else { return body };
+    let fixed = match worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(len))
+    {
+        Ok(f) => f,
+        Err(e) => {
+            worker::console_error!("edgecache: FixedLengthStream refused: {}", js_err(&e));
+            return body;
+        }
+    };
+    let t: &web_sys::TransformStream = fixed.as_ref();
+    let out = t.readable();
+    let pipe = body.pipe_to(&t.writable());
+    // The pipe's failure shows on `out` (errored); only its promise is left to settle.
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = JsFuture::from(pipe).await;
+    });
+    out
 }
 
 /// Splits a stream in two (`ReadableStream.tee`).

@@ -11,7 +11,8 @@ use crate::lifecycle::{
 };
 use crate::meta::{EntryMeta, META_HEADER};
 use http::HeaderMap;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{ReadableStream, Response};
 use worker::{Context, Env};
@@ -58,6 +59,8 @@ enum Step {
 struct StoreJob {
     key: String,
     resp: Response,
+    /// Set once the stored body ended whole (see [`io::guard`]).
+    complete: Rc<Cell<bool>>,
 }
 
 fn now() -> Now {
@@ -118,10 +121,12 @@ pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker
         match exec(action, &mut held, c.env).await {
             Step::Next(e) => ev = e,
             Step::Answer(resp, store) => {
-                // The rest (the store, flight end, refresh, deletes) runs after the answer.
-                guard.0 = None;
+                // The rest (the store, flight end, refresh, deletes) runs after the answer. The
+                // flight goes with it: if that task is dropped unfinished, its waiters are freed.
+                let flight = guard.0.take();
                 let env = c.env.clone();
                 c.ctx.wait_until(async move {
+                    let _flight = Guard(flight);
                     let first = match store {
                         Some(job) => Event::Stored(finish_store(job).await),
                         None => Event::Done,
@@ -157,10 +162,23 @@ async fn background(mut ex: Exchange<'static>, mut held: Held, mut ev: Event, en
 }
 
 async fn finish_store(job: StoreJob) -> bool {
-    match io::cache_put(&job.key, &job.resp).await {
+    let put = io::cache_put(&job.key, &job.resp).await.and_then(|()| {
+        if job.complete.get() {
+            Ok(())
+        } else {
+            Err("the body did not arrive whole".to_string())
+        }
+    });
+    match put {
         Ok(()) => true,
         Err(e) => {
             worker::console_log!("edgecache: not stored {}: {e}", job.key);
+            // A body that failed mid-way (cut, stalled, over max_body_size without a
+            // Content-Length) makes `cache.put` reject, but the local Cache API keeps what it
+            // received: remove it, a truncated entry must never become a hit.
+            if let Err(e) = io::cache_delete(&job.key).await {
+                worker::console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
+            }
             false
         }
     }
@@ -302,8 +320,9 @@ async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
 }
 
 /// The origin body, guarded: a stall longer than the timeout, or an end short of the announced
-/// length, errors the stream (the client sees a cut connection; the store fails).
-fn origin_body(held: &mut Held, gap_ms: u64) -> Option<ReadableStream> {
+/// length, errors the stream (the client sees a cut connection; the store fails). With it, the
+/// length the body must have (an unencoded body's Content-Length), for [`io::exact`].
+fn origin_body(held: &mut Held, gap_ms: u64) -> Option<(ReadableStream, Option<u64>)> {
     let resp = held.origin.take()?;
     let body = resp.body()?;
     let h = resp.headers();
@@ -314,19 +333,21 @@ fn origin_body(held: &mut Held, gap_ms: u64) -> Option<ReadableStream> {
     } else {
         io::get_field(&h, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
     };
-    Some(io::guard(body, Some(gap_ms.max(1)), expect, None))
+    Some((io::guard(body, Some(gap_ms.max(1)), expect, None, None), expect))
 }
 
-async fn body_stream(held: &mut Held, body: &Body) -> Option<ReadableStream> {
+/// A body as a stream, with the exact length it must have when that is known and must be
+/// enforced (an origin body; a stored body is the runtime's own, already of fixed length).
+async fn body_stream(held: &mut Held, body: &Body) -> Option<(ReadableStream, Option<u64>)> {
     match body {
         Body::Origin => {
             let gap = held.gap_ms;
             origin_body(held, gap)
         }
-        Body::Stored => stored_body(held).await,
+        Body::Stored => stored_body(held).await.map(|b| (b, None)),
         Body::StoredRange { start, end } => {
             let b = stored_body(held).await?;
-            Some(io::slice(b, *start, *end))
+            Some((io::slice(b, *start, *end), None))
         }
         Body::Empty | Body::Fixed(_) => None,
     }
@@ -372,20 +393,22 @@ async fn answer_with(
         Some(cmd) => {
             let src = body_stream(held, &cmd.body).await;
             match src {
-                Some(s) => {
+                Some((s, len)) => {
                     let (to_client, to_store) = if client_wants {
                         let (a, b) = io::tee(&s);
-                        (Some(a), b)
+                        (Some(io::exact(a, len)), b)
                     } else {
                         (None, s)
                     };
-                    job = store_job(held, cmd, to_store).ok();
+                    job = store_job(held, cmd, to_store, len).ok();
                     to_client
                 }
                 None => None,
             }
         }
-        None => body_stream(held, &answer.body).await,
+        None => body_stream(held, &answer.body)
+            .await
+            .map(|(s, len)| io::exact(s, len)),
     };
     let body = match (&answer.body, client_body) {
         (Body::Fixed(b), _) => JsBody::Bytes(b.clone()),
@@ -397,19 +420,29 @@ async fn answer_with(
     Ok((resp, job))
 }
 
-fn store_job(held: &mut Held, cmd: &StoreCmd, body: ReadableStream) -> Result<StoreJob, String> {
+fn store_job(
+    held: &mut Held,
+    cmd: &StoreCmd,
+    body: ReadableStream,
+    len: Option<u64>,
+) -> Result<StoreJob, String> {
     let headers = io::js_fields(&cmd.headers, &mut held.dropped)?;
-    let limited = io::guard(body, None, None, Some(cmd.max_body));
+    let complete = Rc::new(Cell::new(false));
+    let limited = io::guard(body, None, len, Some(cmd.max_body), Some(complete.clone()));
+    // No `io::exact` here: under `wrangler dev` a FixedLengthStream that errors inside
+    // `cache.put` leaves the put unsettled (and a truncated entry behind); the guard's check and
+    // `finish_store`'s delete cover it.
     let resp = io::response(cmd.status, &headers, JsBody::Stream(limited))?;
     Ok(StoreJob {
         key: cmd.key.clone(),
         resp,
+        complete,
     })
 }
 
 async fn store_only(held: &mut Held, cmd: &StoreCmd) -> Option<StoreJob> {
-    let body = body_stream(held, &cmd.body).await?;
-    store_job(held, cmd, body).ok()
+    let (body, len) = body_stream(held, &cmd.body).await?;
+    store_job(held, cmd, body, len).ok()
 }
 
 fn fallback_502() -> Result<Response, String> {
