@@ -389,7 +389,8 @@ try {
     }
     for (const [name, rs] of Object.entries(ttfb)) {
       out[name] = { ttfb_ms: r1(median(rs.map((r) => r.ttfb)), 0), total_ms: r1(median(rs.map((r) => r.total)), 0) };
-      say(`part 6: miss, 2 MB at ~400 KB/s: ${name} first byte ${out[name].ttfb_ms} ms, last ${out[name].total_ms} ms (median of ${rs.length})`);
+      out[name].rounds_ttfb_ms = rs.map((r) => r1(r.ttfb, 0));
+      say(`part 6: miss, 2 MB at ~400 KB/s: ${name} first byte ${out[name].ttfb_ms} ms (rounds: ${out[name].rounds_ttfb_ms.join(", ")}), last ${out[name].total_ms} ms (median of ${rs.length})`);
     }
     out.ttfb_added_ms = r1(out.edgecache.ttfb_ms - out.origin.ttfb_ms, 0);
     // 4 concurrent misses of large bodies: does the worker's memory follow the body size?
@@ -403,17 +404,23 @@ try {
       for (const mb of sizes) {
         const chunked = mb > 100;
         const base = groupRss(t.pid);
+        const baseAll = groupRss(t.pid, "");
         let peak = base;
-        const timer = setInterval(() => { peak = Math.max(peak, groupRss(t.pid)); }, 50);
+        let peakAll = baseAll;
+        const sample = () => {
+          peak = Math.max(peak, groupRss(t.pid));
+          peakAll = Math.max(peakAll, groupRss(t.pid, ""));
+        };
+        const timer = setInterval(sample, 50);
         const t0 = performance.now();
         const rs = await Promise.all([0, 1, 2, 3].map((i) => streamGet(`${t.url}/lab/bench-large-${run}-${name}-${mb}-${i}?bytes=${mb * 1024 * 1024}${chunked ? "&chunked=1" : ""}&h=${encodeURIComponent("Cache-Control:public, max-age=600")}`, { keep: false, timeoutMs: 600000 })));
         clearInterval(timer);
         await sleep(1000); // the stores finish in wait_until
-        peak = Math.max(peak, groupRss(t.pid));
+        sample();
         const ok = rs.filter((r) => r.status === 200 && r.bytes === mb * 1024 * 1024 && !r.error).length;
-        const row = { target: name, mb, chunked, ok, of: 4, seconds: r1((performance.now() - t0) / 1000), rss_before_mb: r1(base / 1048576, 0), rss_peak_mb: r1(peak / 1048576, 0), errors: rs.map((r) => r.error).filter(Boolean).slice(0, 2) };
+        const row = { target: name, mb, chunked, ok, of: 4, seconds: r1((performance.now() - t0) / 1000), rss_before_mb: r1(base / 1048576, 0), rss_peak_mb: r1(peak / 1048576, 0), all_rss_before_mb: r1(baseAll / 1048576, 0), all_rss_peak_mb: r1(peakAll / 1048576, 0), errors: rs.map((r) => r.error).filter(Boolean).slice(0, 2) };
         out.large.push(row);
-        say(`part 6: ${name}: 4 × ${mb} MB ${chunked ? "chunked" : "with Content-Length"} misses at once: ${ok}/4 complete in ${row.seconds} s; workerd RSS ${row.rss_before_mb} → peak ${row.rss_peak_mb} MB`);
+        say(`part 6: ${name}: 4 × ${mb} MB ${chunked ? "chunked" : "with Content-Length"} misses at once: ${ok}/4 complete in ${row.seconds} s; workerd RSS ${row.rss_before_mb} → peak ${row.rss_peak_mb} MB; with wrangler's Node side ${row.all_rss_before_mb} → ${row.all_rss_peak_mb} MB${row.errors.length ? `; errors: ${row.errors.join(" | ")}` : ""}`);
       }
     }
     results.parts.streaming = out;
@@ -497,7 +504,7 @@ if (sm) {
   }
   row("6 streaming", "first byte on a miss: edgecache − origin", `${sm.ttfb_added_ms} ms`, "a few ms", ok(sm.ttfb_added_ms != null && sm.ttfb_added_ms <= 50));
   for (const x of sm.large ?? []) {
-    row("6 streaming", `${x.target}: 4 concurrent misses × ${x.mb} MB${x.chunked ? " chunked" : ""}`, `${x.ok}/4 whole in ${x.seconds} s; workerd RSS ${x.rss_before_mb} → ${x.rss_peak_mb} MB`, x.target === "edgecache" ? "4/4" : "", x.target === "edgecache" ? ok(x.ok === 4) : "");
+    row("6 streaming", `${x.target}: 4 concurrent misses × ${x.mb} MB${x.chunked ? " chunked" : ""}`, `${x.ok}/4 whole in ${x.seconds} s; RSS workerd ${x.rss_before_mb} → ${x.rss_peak_mb} MB, + wrangler ${x.all_rss_before_mb} → ${x.all_rss_peak_mb} MB`, x.target === "edgecache" ? "4/4" : "", x.target === "edgecache" ? ok(x.ok === 4) : "");
   }
 }
 

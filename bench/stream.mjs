@@ -29,8 +29,11 @@ export function streamGet(url, { timeoutMs = 60000 } = {}) {
   });
 }
 
-/** Summed resident set size (bytes) of the workerd processes in process group `pgid` (0 if none). */
-export function groupRss(pgid) {
+/**
+ * Summed resident set size (bytes) of the processes in process group `pgid` whose name starts with
+ * `name` ("workerd": the runtime; "" : everything, wrangler's Node side included).
+ */
+export function groupRss(pgid, name = "workerd") {
   let sum = 0;
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
@@ -40,7 +43,7 @@ export function groupRss(pgid) {
       const close = stat.lastIndexOf(")");
       const comm = stat.slice(stat.indexOf("(") + 1, close);
       const pgrp = Number(stat.slice(close + 2).split(" ")[2]);
-      if (pgrp !== pgid || !comm.startsWith("workerd")) continue;
+      if (pgrp !== pgid || !comm.startsWith(name)) continue;
       const m = readFileSync(`/proc/${d}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m);
       if (m) sum += Number(m[1]) * 1024;
     } catch {
