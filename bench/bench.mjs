@@ -11,13 +11,15 @@
 //   3. core cost    cargo bench --bench decision (criterion medians)
 //   4. size/start   build/index_bg.wasm raw/gzip, compile + instantiate time
 //   5. stampede     origin fetches and client latency for a herd on a cold and on an expired key
-//   6. streaming    (issue 17) time to first byte on a miss (2 MB at ~400 KB/s) from the origin,
+//   6. purge        KV reads per hit (1000 hits on 50 tagged entries, 50 at a time) and local
+//                   purge-to-miss latency (moved here from the e2e suite: figures are not tests)
+//   7. streaming    (issue 17) time to first byte on a miss (2 MB at ~400 KB/s) from the origin,
 //                   edgecache and the JS worker; 4 concurrent misses of large bodies (64 MB with
-//                   Content-Length, stored; 256 MB chunked, over max_body_size) with workerd's peak RSS
+//                   Content-Length, stored; 256 MB chunked, over max_body_size) with peak RSS
 //
 // Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=4,
-// BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6.
-// BENCH_STREAM_MB=64,256 (part 6 body sizes).
+// BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7.
+// BENCH_STREAM_MB=64,256 (part 7 body sizes).
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
@@ -39,7 +41,7 @@ const S = {
   herd: env("BENCH_HERD", 200),
   hitPath: "/articles/1",
 };
-const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6").split(",").map((s) => s.trim()));
+const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6,7").split(",").map((s) => s.trim()));
 const T0 = Number(process.env.BENCH_T0_MS ?? Date.now());
 const T_NODE = Date.now();
 const OUT = join(ROOT, "bench", "out");
@@ -163,7 +165,7 @@ await part("4 size and start-up", async () => {
 // ---------------------------------------------------------------------------------------------
 // Servers for parts 1, 2, 5, 6
 // ---------------------------------------------------------------------------------------------
-const needServers = ["1", "2", "5", "6"].some((p) => PARTS.has(p));
+const needServers = ["1", "2", "5", "6", "7"].some((p) => PARTS.has(p));
 try {
   if (needServers) {
     say("starting the demo origin, edgecache (wrangler dev) and the JS worker (wrangler dev)");
@@ -371,9 +373,54 @@ try {
   });
 
   // -------------------------------------------------------------------------------------------
-  // 6. Streaming (issue 17)
+  // 6. Purge: KV reads per hit, purge-to-miss latency
   // -------------------------------------------------------------------------------------------
-  if (needServers) await part("6 streaming", async () => {
+  if (needServers) await part("6 purge", async () => {
+    const base = live.edgecache.url;
+    const admin = { authorization: `Bearer ${DEV_SECRETS.ADMIN_TOKEN}` };
+    const stats = async () => JSON.parse((await get(`${base}/__edgecache/api/stats`, admin)).body);
+    const purge = (tags) => postJson(`${base}/__edgecache/purge`, { tags }, { authorization: `Bearer ${DEV_SECRETS.PURGE_TOKEN}` });
+    const run = `${process.pid}-${Date.now().toString(36)}`;
+    const tagged = (path, tag) => `${path}?h=${encodeURIComponent("Cache-Control:max-age=300")}&h=${encodeURIComponent(`Cache-Tag:${tag}`)}`;
+    const agent = new (await import("node:http")).Agent({ keepAlive: true, maxSockets: 50 });
+    const us = Array.from({ length: 50 }, (_, i) => tagged(`/lab/kv/bench-${run}-${i}`, `kv-${run}-${i}`));
+    for (const u of us) await get(base + u, {}, agent);
+    const s0 = await stats();
+    const t0 = performance.now();
+    let hits = 0;
+    let errors = 0;
+    for (let round = 0; round < 20; round++) {
+      const rs = await Promise.all(us.map((u) => get(base + u, {}, agent, 30000)));
+      hits += rs.filter((r) => isEdgecacheHit(r.headers)).length;
+      errors += rs.filter((r) => r.status !== 200).length;
+    }
+    const secs = (performance.now() - t0) / 1000;
+    const s1 = await stats();
+    const reads = s1.kv_reads - s0.kv_reads;
+    agent.destroy();
+    const lat = [];
+    for (let i = 0; i < 5; i++) {
+      const tag = `lat-${run}-${i}`;
+      const u = base + tagged(`/lab/lat/bench-${run}-${i}`, tag);
+      await get(u);
+      await get(u);
+      const p = await purge([tag]);
+      if (p.status !== 202) throw new Error(`purge refused: ${p.status} ${p.body}`);
+      const r = await get(u);
+      lat.push({ ms: r.ms, purged: /detail=purged/.test(ourStatus(r.headers)) });
+    }
+    const ms = lat.map((x) => x.ms).sort((a, b) => a - b);
+    results.parts.purge = {
+      kv: { hits, errors, requests: 1000, kv_reads: reads, seconds: Math.round(secs * 10) / 10, reads_per_hit: hits ? Math.round((reads / hits) * 1000) / 1000 : null },
+      purge_to_miss: { runs: lat.length, missed_at_once: lat.filter((x) => x.purged).length, median_ms: Math.round(ms[2]), ms: ms.map((x) => Math.round(x)) },
+    };
+    say(`part 6: KV reads per hit ${results.parts.purge.kv.reads_per_hit} (${reads} reads, ${hits} hits, ${errors} errors, ${secs.toFixed(1)} s); purge-to-miss: ${results.parts.purge.purge_to_miss.missed_at_once}/5 at once, median ${Math.round(ms[2])} ms`);
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // 7. Streaming (issue 17)
+  // -------------------------------------------------------------------------------------------
+  if (needServers) await part("7 streaming", async () => {
     const { streamGet, groupRss } = await import("./stream.mjs");
     const out = {};
     const run = `${process.pid}-${Date.now().toString(36)}`;
@@ -384,13 +431,13 @@ try {
       for (const [name, base] of [["origin", live.origin.url], ["edgecache", live.edgecache.url], ["js-worker", live.js.url]]) {
         const r = await streamGet(`${base}/lab/bench-ttfb-${run}-${round}-${name}?${q}`);
         (ttfb[name] ??= []).push(r);
-        if (r.bytes !== 2_000_000) results.notes.push(`part 6: ${name} round ${round}: ${r.bytes} bytes (${r.error ?? "no error"})`);
+        if (r.bytes !== 2_000_000) results.notes.push(`part 7: ${name} round ${round}: ${r.bytes} bytes (${r.error ?? "no error"})`);
       }
     }
     for (const [name, rs] of Object.entries(ttfb)) {
       out[name] = { ttfb_ms: r1(median(rs.map((r) => r.ttfb)), 0), total_ms: r1(median(rs.map((r) => r.total)), 0) };
       out[name].rounds_ttfb_ms = rs.map((r) => r1(r.ttfb, 0));
-      say(`part 6: miss, 2 MB at ~400 KB/s: ${name} first byte ${out[name].ttfb_ms} ms (rounds: ${out[name].rounds_ttfb_ms.join(", ")}), last ${out[name].total_ms} ms (median of ${rs.length})`);
+      say(`part 7: miss, 2 MB at ~400 KB/s: ${name} first byte ${out[name].ttfb_ms} ms (rounds: ${out[name].rounds_ttfb_ms.join(", ")}), last ${out[name].total_ms} ms (median of ${rs.length})`);
     }
     out.ttfb_added_ms = r1(out.edgecache.ttfb_ms - out.origin.ttfb_ms, 0);
     // 4 concurrent misses of large bodies: does the worker's memory follow the body size?
@@ -420,7 +467,7 @@ try {
         const ok = rs.filter((r) => r.status === 200 && r.bytes === mb * 1024 * 1024 && !r.error).length;
         const row = { target: name, mb, chunked, ok, of: 4, seconds: r1((performance.now() - t0) / 1000), rss_before_mb: r1(base / 1048576, 0), rss_peak_mb: r1(peak / 1048576, 0), all_rss_before_mb: r1(baseAll / 1048576, 0), all_rss_peak_mb: r1(peakAll / 1048576, 0), errors: rs.map((r) => r.error).filter(Boolean).slice(0, 2) };
         out.large.push(row);
-        say(`part 6: ${name}: 4 × ${mb} MB ${chunked ? "chunked" : "with Content-Length"} misses at once: ${ok}/4 complete in ${row.seconds} s; workerd RSS ${row.rss_before_mb} → peak ${row.rss_peak_mb} MB; with wrangler's Node side ${row.all_rss_before_mb} → ${row.all_rss_peak_mb} MB${row.errors.length ? `; errors: ${row.errors.join(" | ")}` : ""}`);
+        say(`part 7: ${name}: 4 × ${mb} MB ${chunked ? "chunked" : "with Content-Length"} misses at once: ${ok}/4 complete in ${row.seconds} s; workerd RSS ${row.rss_before_mb} → peak ${row.rss_peak_mb} MB; with wrangler's Node side ${row.all_rss_before_mb} → ${row.all_rss_peak_mb} MB${row.errors.length ? `; errors: ${row.errors.join(" | ")}` : ""}`);
       }
     }
     results.parts.streaming = out;
@@ -500,11 +547,11 @@ if (st) {
 const sm = results.parts.streaming;
 if (sm) {
   for (const name of ["origin", "edgecache", "js-worker"]) {
-    if (sm[name]) row("6 streaming", `miss, 2 MB at ~400 KB/s: ${name} first byte · last byte`, `${sm[name].ttfb_ms} ms · ${sm[name].total_ms} ms`);
+    if (sm[name]) row("7 streaming", `miss, 2 MB at ~400 KB/s: ${name} first byte · last byte`, `${sm[name].ttfb_ms} ms · ${sm[name].total_ms} ms`);
   }
-  row("6 streaming", "first byte on a miss: edgecache − origin", `${sm.ttfb_added_ms} ms`, "a few ms", ok(sm.ttfb_added_ms != null && sm.ttfb_added_ms <= 50));
+  row("7 streaming", "first byte on a miss: edgecache − origin", `${sm.ttfb_added_ms} ms`, "a few ms", ok(sm.ttfb_added_ms != null && sm.ttfb_added_ms <= 50));
   for (const x of sm.large ?? []) {
-    row("6 streaming", `${x.target}: 4 concurrent misses × ${x.mb} MB${x.chunked ? " chunked" : ""}`, `${x.ok}/4 whole in ${x.seconds} s; RSS workerd ${x.rss_before_mb} → ${x.rss_peak_mb} MB, + wrangler ${x.all_rss_before_mb} → ${x.all_rss_peak_mb} MB`, x.target === "edgecache" ? "4/4" : "", x.target === "edgecache" ? ok(x.ok === 4) : "");
+    row("7 streaming", `${x.target}: 4 concurrent misses × ${x.mb} MB${x.chunked ? " chunked" : ""}`, `${x.ok}/4 whole in ${x.seconds} s; RSS workerd ${x.rss_before_mb} → ${x.rss_peak_mb} MB, + wrangler ${x.all_rss_before_mb} → ${x.all_rss_peak_mb} MB`, x.target === "edgecache" ? "4/4" : "", x.target === "edgecache" ? ok(x.ok === 4) : "");
   }
 }
 
@@ -513,6 +560,13 @@ if (st?.stale_vs_fresh) {
   row("5 stale hit", "edgecache, 1 connection: fresh hit p50 · p99", `${fresh.p50} ms · ${fresh.p99} ms`);
   row("5 stale hit", "edgecache, 1 connection: stale hit (SWR) p50 · p99", `${stale.p50} ms · ${stale.p99} ms`);
   row("5 stale hit", "p99 stale − p99 fresh", `${p99_added_ms} ms`, "≤ 1 ms", ok(p99_added_ms <= 1));
+}
+
+const pg = results.parts.purge;
+if (pg) {
+  row("6 purge", `KV reads per hit (${pg.kv.hits} hits on 50 tagged entries, 50 at a time, ${pg.kv.seconds} s)`, `${pg.kv.reads_per_hit} (${pg.kv.kv_reads} reads)`, "< 1", ok(pg.kv.reads_per_hit != null && pg.kv.reads_per_hit < 1));
+  row("6 purge", "requests answered (of 1000)", `${pg.kv.requests - pg.kv.errors}`, "1000", ok(pg.kv.errors === 0));
+  row("6 purge", "purge-to-miss (local): first request after the 202 is a miss", `${pg.purge_to_miss.missed_at_once}/${pg.purge_to_miss.runs}, median ${pg.purge_to_miss.median_ms} ms`, "all", ok(pg.purge_to_miss.missed_at_once === pg.purge_to_miss.runs));
 }
 
 const wall = Math.round((Date.now() - T0) / 1000);

@@ -987,10 +987,8 @@ impl<'p> Exchange<'p> {
                     fields: self.hit_fields(),
                 }
             }
-            Ok(Some(FlightOutcome::Failed(e))) => {
-                self.metrics.push(Metric::OriginError);
-                self.failed(kind, prior, e, now, true)
-            }
+            // The leader counted the origin error once; the waiter shares its outcome.
+            Ok(Some(FlightOutcome::Failed(e))) => self.failed(kind, prior, e, now, true),
             // Not shareable, or the leader is gone: fetch for ourselves (leading if nobody does).
             Ok(Some(FlightOutcome::NotShared)) | Err(()) => {
                 if iso.running(&key, now.ms).is_some() {
