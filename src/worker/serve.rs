@@ -46,6 +46,8 @@ struct Held {
     dropped: u64,
     /// The longest gap between origin body chunks: the last origin request's timeout.
     gap_ms: u64,
+    /// The origin body's announced length (no content coding), once its body is taken.
+    expect: Option<u64>,
 }
 
 /// What one action led to.
@@ -59,8 +61,8 @@ enum Step {
 struct StoreJob {
     key: String,
     resp: Response,
-    /// Set once the stored body ended whole (see [`io::guard`]).
-    complete: Rc<Cell<bool>>,
+    /// Set when the stored body errored on the way (cut, stalled, too large).
+    failed: Rc<Cell<bool>>,
 }
 
 fn now() -> Now {
@@ -161,28 +163,49 @@ async fn background(mut ex: Exchange<'static>, mut held: Held, mut ev: Event, en
     }
 }
 
+/// Runs a store to its end. A body that errored on the way is never left in the cache: a runtime
+/// may commit what arrived before the error (the local one does) and `cache.put` resolves
+/// whether or not it stored anything (Cloudflare's docs), so once the body has failed the entry
+/// is deleted again, without waiting for a put that may never settle.
 async fn finish_store(job: StoreJob) -> bool {
-    let put = io::cache_put(&job.key, &job.resp).await.and_then(|()| {
-        if job.complete.get() {
-            Ok(())
-        } else {
-            Err("the body did not arrive whole".to_string())
+    use futures_util::future::{select, Either};
+    let put = Box::pin(io::cache_put(&job.key, &job.resp));
+    let failed = job.failed.clone();
+    let watch = Box::pin(async move {
+        while !failed.get() {
+            worker::Delay::from(std::time::Duration::from_millis(STORE_WATCH_MS)).await;
         }
+        // Let a put that is still committing what arrived finish first.
+        worker::Delay::from(std::time::Duration::from_millis(STORE_SETTLE_MS)).await;
     });
+    let put = match select(put, watch).await {
+        Either::Left((r, _)) => Some(r),
+        Either::Right(_) => None,
+    };
+    if job.failed.get() {
+        worker::console_error!(
+            "edgecache: not stored {}: the body failed on the way",
+            job.key
+        );
+        if let Err(e) = io::cache_delete(&job.key).await {
+            worker::console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
+        }
+        return false;
+    }
     match put {
-        Ok(()) => true,
-        Err(e) => {
-            worker::console_log!("edgecache: not stored {}: {e}", job.key);
-            // A body that failed mid-way (cut, stalled, over max_body_size without a
-            // Content-Length) makes `cache.put` reject, but the local Cache API keeps what it
-            // received: remove it, a truncated entry must never become a hit.
-            if let Err(e) = io::cache_delete(&job.key).await {
-                worker::console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
-            }
+        Some(Ok(())) => true,
+        Some(Err(e)) => {
+            worker::console_error!("edgecache: not stored {}: {e}", job.key);
             false
         }
+        None => false,
     }
 }
+
+/// How often a running store looks at its body's fate (milliseconds).
+const STORE_WATCH_MS: u64 = 50;
+/// How long after its body failed a store's partial commit is given before it is deleted.
+const STORE_SETTLE_MS: u64 = 500;
 
 /// Carries out one action.
 async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
@@ -320,9 +343,8 @@ async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
 }
 
 /// The origin body, guarded: a stall longer than the timeout, or an end short of the announced
-/// length, errors the stream (the client sees a cut connection; the store fails). With it, the
-/// length the body must have (an unencoded body's Content-Length), for [`io::exact`].
-fn origin_body(held: &mut Held, gap_ms: u64) -> Option<(ReadableStream, Option<u64>)> {
+/// length, errors the stream (the client sees a cut connection; the store fails).
+fn origin_body(held: &mut Held, gap_ms: u64) -> Option<ReadableStream> {
     let resp = held.origin.take()?;
     let body = resp.body()?;
     let h = resp.headers();
@@ -333,21 +355,20 @@ fn origin_body(held: &mut Held, gap_ms: u64) -> Option<(ReadableStream, Option<u
     } else {
         io::get_field(&h, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
     };
-    Some((io::guard(body, Some(gap_ms.max(1)), expect, None, None), expect))
+    held.expect = expect;
+    Some(io::guard(body, Some(gap_ms.max(1)), expect, None))
 }
 
-/// A body as a stream, with the exact length it must have when that is known and must be
-/// enforced (an origin body; a stored body is the runtime's own, already of fixed length).
-async fn body_stream(held: &mut Held, body: &Body) -> Option<(ReadableStream, Option<u64>)> {
+async fn body_stream(held: &mut Held, body: &Body) -> Option<ReadableStream> {
     match body {
         Body::Origin => {
             let gap = held.gap_ms;
             origin_body(held, gap)
         }
-        Body::Stored => stored_body(held).await.map(|b| (b, None)),
+        Body::Stored => stored_body(held).await,
         Body::StoredRange { start, end } => {
             let b = stored_body(held).await?;
-            Some((io::slice(b, *start, *end), None))
+            Some(io::slice(b, *start, *end))
         }
         Body::Empty | Body::Fixed(_) => None,
     }
@@ -393,14 +414,14 @@ async fn answer_with(
         Some(cmd) => {
             let src = body_stream(held, &cmd.body).await;
             match src {
-                Some((s, len)) => {
+                Some(s) => {
                     let (to_client, to_store) = if client_wants {
                         let (a, b) = io::tee(&s);
-                        (Some(io::exact(a, len)), b)
+                        (Some(with_length(held, a)), b)
                     } else {
                         (None, s)
                     };
-                    job = store_job(held, cmd, to_store, len).ok();
+                    job = store_job(held, cmd, to_store).ok();
                     to_client
                 }
                 None => None,
@@ -408,7 +429,7 @@ async fn answer_with(
         }
         None => body_stream(held, &answer.body)
             .await
-            .map(|(s, len)| io::exact(s, len)),
+            .map(|s| with_length(held, s)),
     };
     let body = match (&answer.body, client_body) {
         (Body::Fixed(b), _) => JsBody::Bytes(b.clone()),
@@ -420,29 +441,30 @@ async fn answer_with(
     Ok((resp, job))
 }
 
-fn store_job(
-    held: &mut Held,
-    cmd: &StoreCmd,
-    body: ReadableStream,
-    len: Option<u64>,
-) -> Result<StoreJob, String> {
+fn store_job(held: &mut Held, cmd: &StoreCmd, body: ReadableStream) -> Result<StoreJob, String> {
     let headers = io::js_fields(&cmd.headers, &mut held.dropped)?;
-    let complete = Rc::new(Cell::new(false));
-    let limited = io::guard(body, None, len, Some(cmd.max_body), Some(complete.clone()));
-    // No `io::exact` here: under `wrangler dev` a FixedLengthStream that errors inside
-    // `cache.put` leaves the put unsettled (and a truncated entry behind); the guard's check and
-    // `finish_store`'s delete cover it.
+    let failed = Rc::new(Cell::new(false));
+    let limited = io::guard_flagged(body, None, None, Some(cmd.max_body), failed.clone());
     let resp = io::response(cmd.status, &headers, JsBody::Stream(limited))?;
     Ok(StoreJob {
         key: cmd.key.clone(),
         resp,
-        complete,
+        failed,
     })
 }
 
+/// An origin body of announced length goes on with that length enforced (see
+/// [`io::fixed_length`]); others as they are.
+fn with_length(held: &Held, s: ReadableStream) -> ReadableStream {
+    match held.expect {
+        Some(n) => io::fixed_length(&s, n).unwrap_or(s),
+        None => s,
+    }
+}
+
 async fn store_only(held: &mut Held, cmd: &StoreCmd) -> Option<StoreJob> {
-    let (body, len) = body_stream(held, &cmd.body).await?;
-    store_job(held, cmd, body, len).ok()
+    let body = body_stream(held, &cmd.body).await?;
+    store_job(held, cmd, body).ok()
 }
 
 fn fallback_502() -> Result<Response, String> {
