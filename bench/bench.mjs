@@ -13,9 +13,13 @@
 //   5. stampede     origin fetches and client latency for a herd on a cold and on an expired key
 //   6. purge        KV reads per hit (1000 hits on 50 tagged entries, 50 at a time) and local
 //                   purge-to-miss latency (moved here from the e2e suite: figures are not tests)
+//   7. streaming    (issue 17) time to first byte on a miss (2 MB at ~400 KB/s) from the origin,
+//                   edgecache and the JS worker; 4 concurrent misses of large bodies (64 MB with
+//                   Content-Length, stored; 256 MB chunked, over max_body_size) with peak RSS
 //
 // Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=4,
-// BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6.
+// BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7.
+// BENCH_STREAM_MB=64,256 (part 7 body sizes).
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
@@ -37,7 +41,7 @@ const S = {
   herd: env("BENCH_HERD", 200),
   hitPath: "/articles/1",
 };
-const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6").split(",").map((s) => s.trim()));
+const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6,7").split(",").map((s) => s.trim()));
 const T0 = Number(process.env.BENCH_T0_MS ?? Date.now());
 const T_NODE = Date.now();
 const OUT = join(ROOT, "bench", "out");
@@ -161,7 +165,7 @@ await part("4 size and start-up", async () => {
 // ---------------------------------------------------------------------------------------------
 // Servers for parts 1, 2, 5, 6
 // ---------------------------------------------------------------------------------------------
-const needServers = ["1", "2", "5", "6"].some((p) => PARTS.has(p));
+const needServers = ["1", "2", "5", "6", "7"].some((p) => PARTS.has(p));
 try {
   if (needServers) {
     say("starting the demo origin, edgecache (wrangler dev) and the JS worker (wrangler dev)");
@@ -412,6 +416,62 @@ try {
     };
     say(`part 6: KV reads per hit ${results.parts.purge.kv.reads_per_hit} (${reads} reads, ${hits} hits, ${errors} errors, ${secs.toFixed(1)} s); purge-to-miss: ${results.parts.purge.purge_to_miss.missed_at_once}/5 at once, median ${Math.round(ms[2])} ms`);
   });
+
+  // -------------------------------------------------------------------------------------------
+  // 7. Streaming (issue 17)
+  // -------------------------------------------------------------------------------------------
+  if (needServers) await part("7 streaming", async () => {
+    const { streamGet, groupRss } = await import("./stream.mjs");
+    const out = {};
+    const run = `${process.pid}-${Date.now().toString(36)}`;
+    // TTFB on a miss: 2 MB at ~400 KB/s (16 KB every 40 ms: ≥ 4.9 s at the origin), cacheable.
+    const q = `bytes=2000000&chunk=16384&every=40&h=${encodeURIComponent("Cache-Control:public, max-age=600")}`;
+    const ttfb = {};
+    for (let round = 0; round < 3; round++) {
+      for (const [name, base] of [["origin", live.origin.url], ["edgecache", live.edgecache.url], ["js-worker", live.js.url]]) {
+        const r = await streamGet(`${base}/lab/bench-ttfb-${run}-${round}-${name}?${q}`);
+        (ttfb[name] ??= []).push(r);
+        if (r.bytes !== 2_000_000) results.notes.push(`part 7: ${name} round ${round}: ${r.bytes} bytes (${r.error ?? "no error"})`);
+      }
+    }
+    for (const [name, rs] of Object.entries(ttfb)) {
+      out[name] = { ttfb_ms: r1(median(rs.map((r) => r.ttfb)), 0), total_ms: r1(median(rs.map((r) => r.total)), 0) };
+      out[name].rounds_ttfb_ms = rs.map((r) => r1(r.ttfb, 0));
+      say(`part 7: miss, 2 MB at ~400 KB/s: ${name} first byte ${out[name].ttfb_ms} ms (rounds: ${out[name].rounds_ttfb_ms.join(", ")}), last ${out[name].total_ms} ms (median of ${rs.length})`);
+    }
+    out.ttfb_added_ms = r1(out.edgecache.ttfb_ms - out.origin.ttfb_ms, 0);
+    // 4 concurrent misses of large bodies: does the worker's memory follow the body size?
+    // workerd has no 128 MB isolate limit locally: its process RSS (all isolates, the local Cache
+    // API included) is sampled every 50 ms instead. Bodies: 64 MB with Content-Length under the lab
+    // rule's 100 MB max_body_size (streamed to the client and stored through the tee) and 256 MB
+    // chunked (streamed, the store branch cut at 100 MB).
+    const sizes = (process.env.BENCH_STREAM_MB ?? "64,256").split(",").map(Number).filter((n) => n > 0);
+    out.large = [];
+    for (const [name, t] of [["edgecache", live.edgecache], ["js-worker", live.js]]) {
+      for (const mb of sizes) {
+        const chunked = mb > 100;
+        const base = groupRss(t.pid);
+        const baseAll = groupRss(t.pid, "");
+        let peak = base;
+        let peakAll = baseAll;
+        const sample = () => {
+          peak = Math.max(peak, groupRss(t.pid));
+          peakAll = Math.max(peakAll, groupRss(t.pid, ""));
+        };
+        const timer = setInterval(sample, 50);
+        const t0 = performance.now();
+        const rs = await Promise.all([0, 1, 2, 3].map((i) => streamGet(`${t.url}/lab/bench-large-${run}-${name}-${mb}-${i}?bytes=${mb * 1024 * 1024}${chunked ? "&chunked=1" : ""}&h=${encodeURIComponent("Cache-Control:public, max-age=600")}`, { keep: false, timeoutMs: 600000 })));
+        clearInterval(timer);
+        await sleep(1000); // the stores finish in wait_until
+        sample();
+        const ok = rs.filter((r) => r.status === 200 && r.bytes === mb * 1024 * 1024 && !r.error).length;
+        const row = { target: name, mb, chunked, ok, of: 4, seconds: r1((performance.now() - t0) / 1000), rss_before_mb: r1(base / 1048576, 0), rss_peak_mb: r1(peak / 1048576, 0), all_rss_before_mb: r1(baseAll / 1048576, 0), all_rss_peak_mb: r1(peakAll / 1048576, 0), errors: rs.map((r) => r.error).filter(Boolean).slice(0, 2) };
+        out.large.push(row);
+        say(`part 7: ${name}: 4 × ${mb} MB ${chunked ? "chunked" : "with Content-Length"} misses at once: ${ok}/4 complete in ${row.seconds} s; workerd RSS ${row.rss_before_mb} → peak ${row.rss_peak_mb} MB; with wrangler's Node side ${row.all_rss_before_mb} → ${row.all_rss_peak_mb} MB${row.errors.length ? `; errors: ${row.errors.join(" | ")}` : ""}`);
+      }
+    }
+    results.parts.streaming = out;
+  });
 } catch (e) {
   results.errors.push(`servers: ${e.stack ?? e}`);
   say(`FAILED: ${e.message ?? e}`);
@@ -481,6 +541,17 @@ if (st) {
     const expect = name === "edgecache" ? "1" : "";
     row("5 stampede", `${name}: cold key, herd of ${st.herd} → origin fetches`, `${x.cold.origin_fetches} (p50 ${x.cold.p50} ms, p99 ${x.cold.p99} ms)`, expect, name === "edgecache" ? ok(x.cold.origin_fetches === 1) : "");
     row("5 stampede", `${name}: expired key (SWR) → origin fetches`, `${x.expired.origin_fetches} (p50 ${x.expired.p50} ms, p99 ${x.expired.p99} ms)`, expect, name === "edgecache" ? ok(x.expired.origin_fetches === 1) : "");
+  }
+}
+
+const sm = results.parts.streaming;
+if (sm) {
+  for (const name of ["origin", "edgecache", "js-worker"]) {
+    if (sm[name]) row("7 streaming", `miss, 2 MB at ~400 KB/s: ${name} first byte · last byte`, `${sm[name].ttfb_ms} ms · ${sm[name].total_ms} ms`);
+  }
+  row("7 streaming", "first byte on a miss: edgecache − origin", `${sm.ttfb_added_ms} ms`, "a few ms", ok(sm.ttfb_added_ms != null && sm.ttfb_added_ms <= 50));
+  for (const x of sm.large ?? []) {
+    row("7 streaming", `${x.target}: 4 concurrent misses × ${x.mb} MB${x.chunked ? " chunked" : ""}`, `${x.ok}/4 whole in ${x.seconds} s; RSS workerd ${x.rss_before_mb} → ${x.rss_peak_mb} MB, + wrangler ${x.all_rss_before_mb} → ${x.all_rss_peak_mb} MB`, x.target === "edgecache" ? "4/4" : "", x.target === "edgecache" ? ok(x.ok === 4) : "");
   }
 }
 

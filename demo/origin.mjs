@@ -489,18 +489,36 @@ ${paras}
     res.statusCode = status;
     if (q.get('chunked') !== '1') res.setHeader('Content-Length', bytes);
     if (req.method === 'HEAD') return res.end();
-    const chunk = Buffer.alloc(64 * 1024, 'edgecache-lab-bytes-');
-    let left = bytes;
-    const pump = () => {
+    // Pacing (streaming tests): `chunk` bytes per write (default 64 KB), `every` ms between writes,
+    // `pause` ms after the first write, `cut` = destroy the socket after that many bytes.
+    const size = clampInt(q.get('chunk'), 64 * 1024, 1, 1 << 20);
+    const every = clampInt(q.get('every'), 0, 0, 60000);
+    const pause = clampInt(q.get('pause'), 0, 0, 60000);
+    const cut = q.get('cut') != null ? clampInt(q.get('cut'), 0, 0, bytes) : null;
+    const chunk = Buffer.alloc(size, 'edgecache-lab-bytes-');
+    let left = cut ?? bytes;
+    let writes = 0;
+    const pump = async () => {
       while (left > 0) {
         if (res.destroyed) return;
         const c = left >= chunk.length ? chunk : chunk.subarray(0, left);
         left -= c.length;
-        if (!res.write(c)) return void res.once('drain', pump);
+        writes += 1;
+        const ok = res.write(c);
+        const gap = writes === 1 && pause ? pause : every;
+        if (gap && left > 0) await sleep(gap);
+        else if (!ok) await new Promise((r) => res.once('drain', r));
+      }
+      if (res.destroyed) return;
+      if (cut != null) {
+        res.note = 'cut';
+        // Let the written bytes leave, then drop the connection mid-body.
+        await sleep(50);
+        return void res.destroy();
       }
       res.end();
     };
-    pump();
+    pump().catch(() => res.destroy());
   }
 
   // --- Reflect: a naive origin that believes every header it is sent ---------
@@ -707,6 +725,21 @@ ${rows}
     return notFound(res);
   }
 
+  // `POST /lab/upload/<any>`: reads the request body as it arrives (never buffered, no size cap)
+  // and reports its size, SHA-256 and when its first and last bytes came (ms after the head).
+  async function upload(req, res) {
+    const t0 = Date.now();
+    const h = crypto.createHash('sha256');
+    let n = 0;
+    let firstMs = null;
+    for await (const c of req) {
+      if (firstMs == null) firstMs = Date.now() - t0;
+      n += c.length;
+      h.update(c);
+    }
+    return json(res, 200, { 'Cache-Control': 'no-store' }, { bytes: n, sha256: h.digest('hex'), firstMs, lastMs: Date.now() - t0 });
+  }
+
   async function control(req, res, path, buf) {
     const ns = { 'Cache-Control': 'no-store' };
     if (path === '/__origin/stats' && req.method === 'GET') return json(res, 200, ns, stats);
@@ -775,6 +808,7 @@ ${rows}
     });
 
     try {
+      if (counted && path.startsWith('/lab/upload') && (req.method === 'POST' || req.method === 'PUT')) return await upload(req, res);
       const buf = await readBody(req);
       if (!counted) return await control(req, res, path, buf);
       const rule = failRuleFor(path);

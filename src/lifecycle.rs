@@ -53,6 +53,14 @@ pub const WAITER_GRACE_MS: u64 = 2_000;
 /// How long a finished flight's outcome stays readable for its waiters (milliseconds).
 const FLIGHT_LINGER_MS: u64 = 2_000;
 
+/// How long waiters keep waiting once their leader has the response head and its body streams
+/// to the client and the cache (milliseconds). `origin_timeout` bounds the gaps between chunks,
+/// not the whole transfer (the executor cuts a stalled body, which ends the flight as not
+/// shared), so a slow but healthy body may take long; this bound only releases waiters whose
+/// leader was lost without ending its flight (the executor also abandons the flight when the
+/// task that stores it is dropped).
+pub const STREAMING_FLIGHT_MS: u64 = 300_000;
+
 /// Response header fields that only the stored copy has: the metadata, and what the Cache API
 /// adds. Never sent to a client.
 pub use crate::meta::STORAGE_ONLY;
@@ -397,6 +405,18 @@ impl Isolate {
             .get(key)
             .filter(|f| f.finished.is_none() && now_ms <= f.deadline_ms)
             .map(|f| (f.token, f.started_ms))
+    }
+
+    /// Flight `token` of `key` has its head and streams its body: its waiters wait up to
+    /// [`STREAMING_FLIGHT_MS`] more.
+    fn streaming(&mut self, key: &str, token: u64, now_ms: u64) {
+        if let Some(f) = self.flights.get_mut(key) {
+            if f.token == token && f.finished.is_none() {
+                f.deadline_ms = f
+                    .deadline_ms
+                    .max(now_ms.saturating_add(STREAMING_FLIGHT_MS));
+            }
+        }
     }
 
     /// Records how flight `token` of `key` ended.
@@ -1112,6 +1132,9 @@ impl<'p> Exchange<'p> {
             }
         };
         cs.stored = true;
+        if let Some(t) = token {
+            iso.streaming(&key, t, now.ms);
+        }
         if kind == FetchKind::Refresh {
             self.state = State::Storing {
                 token,

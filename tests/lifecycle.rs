@@ -6,6 +6,7 @@
 
 use edgecache::decision::PurgeState;
 use edgecache::lifecycle::{
+    STREAMING_FLIGHT_MS,
     Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Metric, Now,
     OriginFailure, OriginHead, Stored, STORAGE_ONLY,
 };
@@ -661,6 +662,48 @@ fn a_leader_that_vanishes_releases_its_waiters_by_the_deadline() {
         (5_000..8_000).contains(&waited),
         "waited {waited} ms (origin_timeout 5 s + grace)"
     );
+}
+
+#[test]
+fn waiters_wait_for_a_leader_whose_body_streams_past_origin_timeout() {
+    let mut w = World::new();
+    w.script("/st", vec![ok(200, &[], "st")]);
+    // The leader has its (storable) head and streams the body to its client and the cache; the
+    // body takes longer than origin_timeout + grace (only its gaps are bounded), so its waiters
+    // must not give up on it and fetch for themselves.
+    let mut leader = Exchange::new(policy(), req("GET", "/st", &[]), origin_base(), false);
+    let now = Now {
+        ms: w.now,
+        rand: 0.5,
+    };
+    leader.step(&mut w.iso, Event::Start, now);
+    let a = leader.step(&mut w.iso, Event::Found(None), now);
+    assert!(matches!(a, Action::Fetch(_)), "{a:?}");
+    let mut h = HeaderMap::new();
+    h.insert("cache-control", "public, max-age=60".parse().expect("value"));
+    let a = leader.step(
+        &mut w.iso,
+        Event::Origin(Ok(OriginHead {
+            status: 200,
+            headers: h,
+            request_ms: w.now,
+            response_ms: w.now,
+        })),
+        now,
+    );
+    assert!(
+        matches!(a, Action::Respond { store: Some(_), .. }),
+        "streams to the client and the cache: {a:?}"
+    );
+    let start = w.now;
+    let got = w.get("/st");
+    assert_eq!(got.text(), "st");
+    let waited = w.now - start;
+    assert!(
+        waited >= STREAMING_FLIGHT_MS,
+        "a waiter waited {waited} ms: not past the streaming bound"
+    );
+    assert_eq!(w.fetches("/st"), 1, "only after the bound does it fetch for itself");
 }
 
 #[test]

@@ -125,10 +125,12 @@ pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker
         match exec(action, &mut held, c.env).await {
             Step::Next(e) => ev = e,
             Step::Answer(resp, store) => {
-                // The rest (the store, flight end, refresh, deletes) runs after the answer.
-                guard.0 = None;
+                // The rest (the store, flight end, refresh, deletes) runs after the answer. The
+                // flight goes with it: if that task is dropped unfinished, its waiters are freed.
+                let flight = guard.0.take();
                 let env = c.env.clone();
                 c.ctx.wait_until(async move {
+                    let _flight = Guard(flight);
                     let first = match store {
                         Some(job) => Event::Stored(finish_store(job).await),
                         None => Event::Done,
