@@ -847,12 +847,21 @@ pub fn client_header_names(rule: &Rule) -> Vec<http::HeaderName> {
     if !rule.keep_tag_headers {
         v.extend(rule.tag_headers.iter().cloned());
     }
+    // A stored copy's Cache-Tag is edgecache's own (`purge::zone::stored_cache_tag`): always
+    // edited (removed, or shown without the reserved URL tag).
+    let cache_tag = http::HeaderName::from_static("cache-tag");
+    if !v.contains(&cache_tag) {
+        v.push(cache_tag);
+    }
     v
 }
 
 /// Turns stored or origin headers into what the browser gets.
 ///
 /// - internal headers (metadata) are removed, tag headers too unless the rule keeps them;
+///   `Cache-Tag` is always removed unless the rule keeps tag headers (it is a CDN-internal field:
+///   Cloudflare never forwards it to visitors, and a stored copy's value is edgecache's own), and
+///   when kept, edgecache's reserved tags are taken out of it;
 /// - for responses that are cached (`cached == true`, i.e. served from or stored in the edge),
 ///   `Cache-Control` is rewritten per `browser_ttl` in `override`/`cap` mode; in `respect` mode
 ///   the origin's own `Cache-Control` goes through unchanged;
@@ -870,9 +879,20 @@ pub fn client_headers(
 ) -> HeaderMap {
     let mut h = headers.clone();
     h.remove(META_HEADER);
+    let cache_tag = http::HeaderName::from_static("cache-tag");
     if !rule.keep_tag_headers {
         for t in &rule.tag_headers {
             h.remove(t);
+        }
+        h.remove(&cache_tag);
+    } else if let Some(v) = header_str(&h, &cache_tag) {
+        match crate::purge::zone::public_cache_tag(&v).and_then(|v| HeaderValue::from_str(&v).ok()) {
+            Some(v) => {
+                h.insert(cache_tag, v);
+            }
+            None => {
+                h.remove(&cache_tag);
+            }
         }
     }
     if cached && rule.origin_cache_control != OriginMode::Respect {

@@ -24,6 +24,7 @@ pub mod json;
 pub mod key;
 pub mod meta;
 pub mod metrics;
+pub mod origin;
 pub mod policy;
 pub mod purge;
 pub mod sort;
