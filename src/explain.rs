@@ -4,6 +4,7 @@
 use crate::decision::{plan_request, RequestPlan};
 use crate::duration::format_duration;
 use crate::json::{Arr, Obj};
+use crate::origin::{origin_target, OriginMode as Origin};
 use crate::policy::{OriginMode, Policy};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
@@ -32,6 +33,14 @@ pub struct Explanation {
     pub mode: &'static str,
     /// What happens to the request's cookies.
     pub cookies: String,
+    /// The origin mode (`same-zone`, `origin`, `origin-site-host`); empty when not given.
+    pub origin_mode: String,
+    /// Where the origin request goes (empty when no origin mode was given).
+    pub origin_url: String,
+    /// The `Host` the origin sees (empty when no origin mode was given).
+    pub origin_host: String,
+    /// `cf.resolveOverride` of the origin request (empty when none).
+    pub origin_resolve: String,
     /// The whole explanation as text (what the CLI prints).
     pub text: String,
 }
@@ -51,6 +60,10 @@ impl Explanation {
             .str("sie", &self.sie)
             .str("mode", self.mode)
             .str("cookies", &self.cookies)
+            .str("origin_mode", &self.origin_mode)
+            .str("origin_url", &self.origin_url)
+            .str("origin_host", &self.origin_host)
+            .str("origin_resolve", &self.origin_resolve)
             .str("text", &self.text)
             .end()
     }
@@ -90,12 +103,24 @@ pub fn request_headers(
     Ok(h)
 }
 
-/// Explains what the worker would do with `method url` and `headers`.
+/// Explains what the worker would do with `method url` and `headers` (origin not shown).
 pub fn explain(
     policy: &Policy,
     method: &str,
     url: &str,
     headers: &HeaderMap,
+) -> Result<Explanation, ExplainError> {
+    explain_with_origin(policy, method, url, headers, None)
+}
+
+/// [`explain`], plus where the origin request goes under `origin` (the worker's `ORIGIN`
+/// setting, see [`crate::origin`]): its URL, the `Host` the origin sees, any DNS override.
+pub fn explain_with_origin(
+    policy: &Policy,
+    method: &str,
+    url: &str,
+    headers: &HeaderMap,
+    origin: Option<&Origin>,
 ) -> Result<Explanation, ExplainError> {
     if !crate::key::plain_authority(url) {
         return Err(ExplainError(format!(
@@ -176,6 +201,22 @@ pub fn explain(
         text.push_str(&format!("browser ttl {}\n", fmt(rule.browser_ttl)));
     }
     text.push_str(&format!("cookies     {cookies}\n"));
+    let target = origin.map(|o| (o, origin_target(o, &url)));
+    if let Some((o, t)) = &target {
+        text.push_str(&format!(
+            "origin      {}: {method} {} (Host: {}{})\n",
+            o.as_str(),
+            t.url,
+            t.host,
+            t.resolve_override
+                .as_deref()
+                .map(|r| format!("; connects to {r} via resolveOverride"))
+                .unwrap_or_default()
+        ));
+        if let Err(e) = o.check_client_host(url.host_str().unwrap_or("")) {
+            text.push_str(&format!("            refused: {e}\n"));
+        }
+    }
     // A bypassed request is never cached: no TTLs apply to it (empty strings).
     let cached = !key.is_empty();
     let ttl = |secs: u64| if cached { fmt(secs) } else { String::new() };
@@ -191,6 +232,22 @@ pub fn explain(
         key,
         mode: rule.origin_cache_control.as_str(),
         cookies,
+        origin_mode: target
+            .as_ref()
+            .map(|(o, _)| o.as_str().to_string())
+            .unwrap_or_default(),
+        origin_url: target
+            .as_ref()
+            .map(|(_, t)| t.url.to_string())
+            .unwrap_or_default(),
+        origin_host: target
+            .as_ref()
+            .map(|(_, t)| t.host.clone())
+            .unwrap_or_default(),
+        origin_resolve: target
+            .as_ref()
+            .and_then(|(_, t)| t.resolve_override.clone())
+            .unwrap_or_default(),
         text,
     })
 }
