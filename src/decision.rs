@@ -886,7 +886,8 @@ pub fn client_headers(
         }
         h.remove(&cache_tag);
     } else if let Some(v) = header_str(&h, &cache_tag) {
-        match crate::purge::zone::public_cache_tag(&v).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        match crate::purge::zone::public_cache_tag(&v).and_then(|v| HeaderValue::from_str(&v).ok())
+        {
             Some(v) => {
                 h.insert(cache_tag, v);
             }

@@ -252,6 +252,16 @@ pub fn explain_with_origin(
     })
 }
 
+/// [`policy_json`] plus `"origin"`: the worker's origin mode ([`Origin::to_json`]).
+pub fn policy_json_with_origin(policy: &Policy, file: &str, origin: &Origin) -> String {
+    let base = policy_json(policy, file);
+    // `policy_json` is an object: insert the member before its closing brace.
+    match base.strip_suffix('}') {
+        Some(head) => format!("{head},\"origin\":{}}}", origin.to_json()),
+        None => base,
+    }
+}
+
 /// The policy's rules for the dashboard (`GET /__edgecache/api/policy`), as JSON.
 pub fn policy_json(policy: &Policy, file: &str) -> String {
     let fmt = |s: u64| format_duration(s);

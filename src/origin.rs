@@ -154,18 +154,23 @@ pub fn origin_target(mode: &OriginMode, client: &url::Url) -> OriginTarget {
         }
     };
     url.set_fragment(None);
-    let resolve_override = match mode {
-        OriginMode::RemoteSiteHost(base) => base.host_str().map(str::to_string),
-        _ => None,
-    };
     OriginTarget {
         host: host_header(&url),
         url,
-        resolve_override,
+        resolve_override: mode.resolve_override(),
     }
 }
 
 impl OriginMode {
+    /// The `cf.resolveOverride` every origin request of this mode carries (only in
+    /// [`OriginMode::RemoteSiteHost`]: `ORIGIN`'s hostname).
+    pub fn resolve_override(&self) -> Option<String> {
+        match self {
+            OriginMode::RemoteSiteHost(base) => base.host_str().map(str::to_string),
+            _ => None,
+        }
+    }
+
     /// Stable short name: `same-zone`, `origin` or `origin-site-host`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -193,7 +198,7 @@ impl OriginMode {
     pub fn check_client_host(&self, host: &str) -> Result<(), OriginConfigError> {
         let h = host.trim_end_matches('.').to_ascii_lowercase();
         if *self == OriginMode::SameZone
-            && (h.ends_with(WORKERS_DEV_SUFFIX) || h == &WORKERS_DEV_SUFFIX[1..])
+            && (h.ends_with(WORKERS_DEV_SUFFIX) || h == WORKERS_DEV_SUFFIX.trim_start_matches('.'))
         {
             return Err(OriginConfigError(format!(
                 "{host} is a workers.dev hostname: there is no zone origin behind it; set ORIGIN to the origin's URL (or deploy on a route of your zone)"
@@ -236,7 +241,11 @@ mod tests {
             (Some("same-zone"), Some("site")),
             (None, Some("origin")),
         ] {
-            assert_eq!(parse_origin_mode(o, h), Ok(OriginMode::SameZone), "{o:?} {h:?}");
+            assert_eq!(
+                parse_origin_mode(o, h),
+                Ok(OriginMode::SameZone),
+                "{o:?} {h:?}"
+            );
         }
     }
 
@@ -261,12 +270,24 @@ mod tests {
         let cases = [
             (Some("origin.example.com"), None, "absolute"),
             (Some("ftp://origin.example.com"), None, "scheme"),
-            (Some("https://user:pw@origin.example.com"), None, "credentials"),
+            (
+                Some("https://user:pw@origin.example.com"),
+                None,
+                "credentials",
+            ),
             (Some("https://origin.example.com/?a=1"), None, "query"),
             (Some("https://origin.example.com/#x"), None, "fragment"),
             (Some("https://%65xample.com/"), None, "ASCII"),
-            (Some("https://origin.example.com/base"), Some("site"), "path"),
-            (Some("https://origin.example.com"), Some("client"), "ORIGIN_HOST"),
+            (
+                Some("https://origin.example.com/base"),
+                Some("site"),
+                "path",
+            ),
+            (
+                Some("https://origin.example.com"),
+                Some("client"),
+                "ORIGIN_HOST",
+            ),
         ];
         for (o, h, want) in cases {
             let e = parse_origin_mode(o, h).expect_err(&format!("{o:?} {h:?}"));
@@ -330,7 +351,10 @@ mod tests {
         let j = OriginMode::Remote(u("https://o.example.com/")).to_json();
         let p = crate::json::Json::parse(&j).unwrap();
         assert_eq!(p.str_of("mode").as_deref(), Some("origin"));
-        assert_eq!(p.str_of("origin").as_deref(), Some("https://o.example.com/"));
+        assert_eq!(
+            p.str_of("origin").as_deref(),
+            Some("https://o.example.com/")
+        );
         assert!(OriginMode::RemoteSiteHost(u("https://o.example.com/"))
             .describe()
             .contains("resolveOverride"));

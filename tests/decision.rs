@@ -1536,14 +1536,23 @@ fn stored_cache_tag_never_shows_the_reserved_url_tag() {
     let p = policy(RESPECT);
     let h = client_headers(&p.defaults, &stored, true, Some(0), &status_hit(), None);
     assert!(!h.contains_key("cache-tag"));
-    assert!(edgecache::decision::client_header_names(&p.defaults).contains(&http::HeaderName::from_static("cache-tag")));
+    assert!(edgecache::decision::client_header_names(&p.defaults)
+        .contains(&http::HeaderName::from_static("cache-tag")));
     let p = policy(&format!("{RESPECT}keep_tag_headers = true\n"));
     let h = client_headers(&p.defaults, &stored, true, Some(0), &status_hit(), None);
     assert_eq!(h.get("cache-tag").unwrap(), "a,b");
-    assert!(edgecache::decision::client_header_names(&p.defaults).contains(&http::HeaderName::from_static("cache-tag")));
+    assert!(edgecache::decision::client_header_names(&p.defaults)
+        .contains(&http::HeaderName::from_static("cache-tag")));
     // A copy with only the URL tag shows no Cache-Tag at all.
     let only = edgecache::purge::zone::stored_cache_tag(&[], "https://e.com/x");
-    let h = client_headers(&p.defaults, &hm(&[("cache-tag", &only)]), true, Some(0), &status_hit(), None);
+    let h = client_headers(
+        &p.defaults,
+        &hm(&[("cache-tag", &only)]),
+        true,
+        Some(0),
+        &status_hit(),
+        None,
+    );
     assert!(!h.contains_key("cache-tag"));
     // Read back (revalidation), the stored value gives the entry's tags, not the URL tag.
     let rule = &p.defaults;

@@ -252,13 +252,18 @@ fn explain_shows_where_the_origin_request_goes() {
     assert!(x.text.contains("origin      same-zone: GET"), "{}", x.text);
     let remote = parse_origin_mode(Some("https://origin.example.com"), None).unwrap();
     let x = explain_with_origin(&p, "GET", u, &HeaderMap::new(), Some(&remote)).unwrap();
-    assert_eq!(x.origin_url, "https://origin.example.com/articles/1?utm_source=x");
+    assert_eq!(
+        x.origin_url,
+        "https://origin.example.com/articles/1?utm_source=x"
+    );
     assert_eq!(x.origin_host, "origin.example.com");
     let site = parse_origin_mode(Some("https://origin.example.com"), Some("site")).unwrap();
     let x = explain_with_origin(&p, "GET", u, &HeaderMap::new(), Some(&site)).unwrap();
     assert_eq!(x.origin_host, "www.example.com");
     assert_eq!(x.origin_resolve, "origin.example.com");
-    assert!(x.to_json().contains(r#""origin_resolve":"origin.example.com""#));
+    assert!(x
+        .to_json()
+        .contains(r#""origin_resolve":"origin.example.com""#));
     // Bypassed requests go to the origin too; on workers.dev same-zone mode is refused.
     let x = explain_with_origin(
         &p,
@@ -269,7 +274,12 @@ fn explain_shows_where_the_origin_request_goes() {
     )
     .unwrap();
     assert_eq!(x.decision, "bypass");
-    assert!(x.text.contains("refused: edgecache.me.workers.dev is a workers.dev hostname"), "{}", x.text);
+    assert!(
+        x.text
+            .contains("refused: edgecache.me.workers.dev is a workers.dev hostname"),
+        "{}",
+        x.text
+    );
     // Without an origin mode the fields are empty.
     let x = explain(&p, "GET", u, &HeaderMap::new()).unwrap();
     assert_eq!((x.origin_mode.as_str(), x.origin_url.as_str()), ("", ""));
@@ -277,19 +287,68 @@ fn explain_shows_where_the_origin_request_goes() {
 
 #[test]
 fn cli_explain_origin_modes() {
-    let out = cli(&["explain", &demo_path(), "https://www.example.com/articles/1"]);
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("origin      same-zone: GET https://www.example.com/articles/1 (Host: www.example.com)"), "{text}");
     let out = cli(&[
-        "explain", &demo_path(), "https://www.example.com/articles/1",
-        "--origin", "https://origin.example.com", "--origin-host", "site", "--json",
+        "explain",
+        &demo_path(),
+        "https://www.example.com/articles/1",
     ]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(r#""origin_mode":"origin-site-host""#), "{text}");
-    assert!(text.contains(r#""origin_host":"www.example.com""#), "{text}");
-    let out = cli(&["explain", &demo_path(), "https://www.example.com/", "--origin", "ftp://x"]);
+    assert!(
+        text.contains(
+            "origin      same-zone: GET https://www.example.com/articles/1 (Host: www.example.com)"
+        ),
+        "{text}"
+    );
+    let out = cli(&[
+        "explain",
+        &demo_path(),
+        "https://www.example.com/articles/1",
+        "--origin",
+        "https://origin.example.com",
+        "--origin-host",
+        "site",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(r#""origin_mode":"origin-site-host""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""origin_host":"www.example.com""#),
+        "{text}"
+    );
+    let out = cli(&[
+        "explain",
+        &demo_path(),
+        "https://www.example.com/",
+        "--origin",
+        "ftp://x",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8(out.stderr).unwrap().contains("scheme"));
+}
+
+#[test]
+fn policy_json_carries_the_origin_mode() {
+    use edgecache::json::Json;
+    let p = demo();
+    let o = edgecache::origin::parse_origin_mode(Some("https://origin.example.com"), None).unwrap();
+    let j = Json::parse(&edgecache::explain::policy_json_with_origin(
+        &p,
+        "edgecache.toml",
+        &o,
+    ))
+    .unwrap();
+    assert_eq!(
+        j.get("origin").and_then(|o| o.str_of("mode")).as_deref(),
+        Some("origin")
+    );
+    assert_eq!(j.str_of("file").as_deref(), Some("edgecache.toml"));
+    assert!(j
+        .get("rules")
+        .and_then(Json::as_array)
+        .is_some_and(|r| !r.is_empty()));
 }

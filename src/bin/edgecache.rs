@@ -103,8 +103,7 @@ mod host {
             }
         };
         let origin =
-            match edgecache::origin::parse_origin_mode(origin.as_deref(), origin_host.as_deref())
-            {
+            match edgecache::origin::parse_origin_mode(origin.as_deref(), origin_host.as_deref()) {
                 Ok(o) => o,
                 Err(e) => {
                     eprintln!("explain: {e}");

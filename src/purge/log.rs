@@ -163,6 +163,9 @@ mod tests {
         });
         let json = e.to_json();
         assert!(json.contains(r#""zone":{"state":"failed""#), "{json}");
-        assert_eq!(PurgeLogEntry::from_json(&Json::parse(&json).unwrap()), Some(e));
+        assert_eq!(
+            PurgeLogEntry::from_json(&Json::parse(&json).unwrap()),
+            Some(e)
+        );
     }
 }

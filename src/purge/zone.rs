@@ -274,7 +274,8 @@ pub fn plan_zone_purge(req: &PurgeRequest, url_keys: &[String], site_host: &str)
         if api_tag_ok(t) && !is_reserved_tag(t) {
             push_unique(&mut tags, t.clone());
         } else {
-            plan.kv_only.push(format!("tag {t:?}: not expressible as a Cache-Tag"));
+            plan.kv_only
+                .push(format!("tag {t:?}: not expressible as a Cache-Tag"));
         }
     }
     for k in url_keys {
@@ -337,9 +338,7 @@ pub fn api_prefix(prefix: &str, site_host: &str) -> Result<String, String> {
         format!("{host}{path}")
     };
     if out.bytes().filter(|b| *b == b'/').count() > MAX_PREFIX_SEPARATORS {
-        return Err(format!(
-            "more than {MAX_PREFIX_SEPARATORS} path separators"
-        ));
+        return Err(format!("more than {MAX_PREFIX_SEPARATORS} path separators"));
     }
     Ok(out)
 }
@@ -430,7 +429,9 @@ pub fn classify(answer: &ApiAnswer, attempt: u32, now_ms: u64, jitter01: f64) ->
                 .retry_after
                 .as_deref()
                 .and_then(|v| parse_retry_after(v, now_ms / 1000))
-                .map_or(0, |secs| secs.min(RETRY_AFTER_MAX_SECS).saturating_mul(1000));
+                .map_or(0, |secs| {
+                    secs.min(RETRY_AFTER_MAX_SECS).saturating_mul(1000)
+                });
             retry(ra, detail)
         }
         0 | 500..=599 => retry(0, detail),
@@ -465,7 +466,9 @@ pub fn describe_answer(a: &ApiAnswer) -> String {
         match a.status {
             200..=299 => format!("{} ok", a.status),
             429 => "429 rate limited".to_string(),
-            s => format!("{s} {}", clip(a.body.trim(), 80)).trim_end().to_string(),
+            s => format!("{s} {}", clip(a.body.trim(), 80))
+                .trim_end()
+                .to_string(),
         }
     } else {
         format!("{} {}", a.status, errors.join("; "))
@@ -597,6 +600,18 @@ impl ZoneJob {
         }
     }
 
+    /// Gives up every pending call, for `reason` (the accelerator was unconfigured meanwhile).
+    pub fn abandon(&mut self, reason: &str) {
+        for c in self
+            .calls
+            .iter_mut()
+            .filter(|c| c.state == CallState::Pending)
+        {
+            c.state = CallState::Failed;
+            c.detail = reason.to_string();
+        }
+    }
+
     /// When the next pending call is due (`None`: nothing left to do).
     pub fn next_due(&self) -> Option<u64> {
         self.calls
@@ -677,7 +692,10 @@ impl ZoneJob {
         let mut calls = Vec::new();
         for c in j.get("calls")?.as_array()? {
             calls.push(JobCall {
-                call: ZoneCall::from_parts(c.get("kind")?.as_str()?, c.get("items")?.as_strings()?)?,
+                call: ZoneCall::from_parts(
+                    c.get("kind")?.as_str()?,
+                    c.get("items")?.as_strings()?,
+                )?,
                 attempts: u32::try_from(c.get("attempts")?.as_u64()?).ok()?,
                 next_at_ms: c.get("next_at_ms")?.as_u64()?,
                 state: CallState::parse(c.get("state")?.as_str()?)?,
@@ -798,10 +816,16 @@ mod tests {
             "https://api.cloudflare.com/client/v4/zones/0123456789abcdef0123456789abcdef/purge_cache"
         );
         assert_eq!(c.authorization(), "Bearer tok");
-        let c = zone_config(Some("tok"), Some(ZONE), Some("http://127.0.0.1:9/client/v4/"))
-            .unwrap()
-            .unwrap();
-        assert!(c.purge_url().starts_with("http://127.0.0.1:9/client/v4/zones/"));
+        let c = zone_config(
+            Some("tok"),
+            Some(ZONE),
+            Some("http://127.0.0.1:9/client/v4/"),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(c
+            .purge_url()
+            .starts_with("http://127.0.0.1:9/client/v4/zones/"));
         assert!(zone_config(Some("tok"), Some("example.com"), None).is_err());
         assert!(zone_config(Some("to k"), Some(ZONE), None).is_err());
         assert!(zone_config(Some("tok"), Some(ZONE), Some("ftp://x")).is_err());
@@ -838,11 +862,22 @@ mod tests {
             .map(|i| format!("https://example.com/p{i}"))
             .collect();
         let p = plan_zone_purge(&req(|r| r.tags = tags.clone()), &keys, "example.com");
-        let kinds: Vec<(&str, usize)> = p.calls.iter().map(|c| (c.kind(), c.items().len())).collect();
+        let kinds: Vec<(&str, usize)> = p
+            .calls
+            .iter()
+            .map(|c| (c.kind(), c.items().len()))
+            .collect();
         // 130 files → 100 + 30; 250 tags + 130 URL tags = 380 → 100 × 3 + 80.
         assert_eq!(
             kinds,
-            [("files", 100), ("files", 30), ("tags", 100), ("tags", 100), ("tags", 100), ("tags", 80)]
+            [
+                ("files", 100),
+                ("files", 30),
+                ("tags", 100),
+                ("tags", 100),
+                ("tags", 100),
+                ("tags", 80)
+            ]
         );
         let all_tags: Vec<&String> = p
             .calls
@@ -893,7 +928,10 @@ mod tests {
 
     #[test]
     fn prefixes_become_host_path() {
-        assert_eq!(api_prefix("/blog/", "Example.com").as_deref(), Ok("example.com/blog"));
+        assert_eq!(
+            api_prefix("/blog/", "Example.com").as_deref(),
+            Ok("example.com/blog")
+        );
         assert_eq!(api_prefix("/", "example.com").as_deref(), Ok("example.com"));
         assert_eq!(
             api_prefix("https://Shop.Example.com/a/b/", "example.com").as_deref(),
@@ -906,18 +944,35 @@ mod tests {
         let deeper = format!("/{}", vec!["s"; 32].join("/"));
         assert!(api_prefix(&deeper, "example.com").is_err());
         let p = plan_zone_purge(
-            &req(|r| r.prefixes = vec!["/blog".into(), "/blog/".into(), "https://x.example.com:81/".into()]),
+            &req(|r| {
+                r.prefixes = vec![
+                    "/blog".into(),
+                    "/blog/".into(),
+                    "https://x.example.com:81/".into(),
+                ]
+            }),
             &[],
             "example.com",
         );
-        assert_eq!(p.calls, vec![ZoneCall::Prefixes(vec!["example.com/blog".into()])]);
+        assert_eq!(
+            p.calls,
+            vec![ZoneCall::Prefixes(vec!["example.com/blog".into()])]
+        );
         assert_eq!(p.kv_only.len(), 1);
     }
 
     #[test]
     fn tags_the_api_cannot_match_stay_in_kv() {
         let p = plan_zone_purge(
-            &req(|r| r.tags = vec!["ok".into(), "has space".into(), "a,b".into(), "é".into(), "__ec_url_x".into()]),
+            &req(|r| {
+                r.tags = vec![
+                    "ok".into(),
+                    "has space".into(),
+                    "a,b".into(),
+                    "é".into(),
+                    "__ec_url_x".into(),
+                ]
+            }),
             &[],
             "example.com",
         );
@@ -932,10 +987,15 @@ mod tests {
         assert_eq!(v, format!("{},a,d", url_tag("https://example.com/p")));
         assert!(http::HeaderValue::from_str(&v).is_ok());
         // Bounded to 16 KB even with absurd tags.
-        let many: Vec<String> = (0..100).map(|i| format!("{i}{}", "x".repeat(1000))).collect();
+        let many: Vec<String> = (0..100)
+            .map(|i| format!("{i}{}", "x".repeat(1000)))
+            .collect();
         let v = stored_cache_tag(&many, "https://example.com/p");
         assert!(v.len() <= MAX_CACHE_TAG_HEADER_BYTES);
-        assert_eq!(public_cache_tag(&format!("{},a, d", url_tag("k"))).as_deref(), Some("a,d"));
+        assert_eq!(
+            public_cache_tag(&format!("{},a, d", url_tag("k"))).as_deref(),
+            Some("a,d")
+        );
         assert_eq!(public_cache_tag(&url_tag("k")), None);
     }
 
@@ -943,10 +1003,19 @@ mod tests {
     fn retry_after_seconds_and_dates() {
         assert_eq!(parse_retry_after("120", 0), Some(120));
         assert_eq!(parse_retry_after(" 7 ", 0), Some(7));
-        assert_eq!(parse_retry_after("99999999999999999999999", 0), Some(u64::MAX));
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", 0),
+            Some(u64::MAX)
+        );
         // RFC 9110 §5.6.7 example date: 784111777.
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_700), Some(77));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800), Some(0));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_700),
+            Some(77)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800),
+            Some(0)
+        );
         assert_eq!(parse_retry_after("soon", 0), None);
         assert_eq!(parse_retry_after("-1", 0), None);
     }
@@ -969,27 +1038,47 @@ mod tests {
             body: body.to_string(),
             retry_after: ra.map(str::to_string),
         };
-        assert_eq!(classify(&a(200, &ok_body(), None), 1, 0, 0.0), Verdict::Done);
+        assert_eq!(
+            classify(&a(200, &ok_body(), None), 1, 0, 0.0),
+            Verdict::Done
+        );
         assert!(matches!(
             classify(&a(200, r#"{"success":false,"errors":[{"code":1012,"message":"bad"}]}"#, None), 1, 0, 0.0),
             Verdict::Failed(d) if d.contains("[1012] bad")
         ));
-        assert!(matches!(classify(&a(200, "not json", None), 1, 0, 0.0), Verdict::Failed(_)));
+        assert!(matches!(
+            classify(&a(200, "not json", None), 1, 0, 0.0),
+            Verdict::Failed(_)
+        ));
         // 429 honours Retry-After when longer than the backoff, capped at 5 minutes.
         assert_eq!(
             classify(&a(429, "", Some("3")), 1, 10_000, 0.0),
             Verdict::RetryAt(13_000, "429 rate limited".into())
         );
-        assert!(matches!(classify(&a(429, "", Some("3600")), 1, 0, 0.0), Verdict::RetryAt(300_000, _)));
-        assert!(matches!(classify(&a(429, "", None), 1, 0, 0.0), Verdict::RetryAt(500, _)));
-        assert!(matches!(classify(&a(503, "", None), 2, 0, 0.0), Verdict::RetryAt(1_000, _)));
-        assert!(matches!(classify(&a(0, "connection refused", None), 1, 0, 0.0), Verdict::RetryAt(500, d) if d.contains("no answer")));
+        assert!(matches!(
+            classify(&a(429, "", Some("3600")), 1, 0, 0.0),
+            Verdict::RetryAt(300_000, _)
+        ));
+        assert!(matches!(
+            classify(&a(429, "", None), 1, 0, 0.0),
+            Verdict::RetryAt(500, _)
+        ));
+        assert!(matches!(
+            classify(&a(503, "", None), 2, 0, 0.0),
+            Verdict::RetryAt(1_000, _)
+        ));
+        assert!(
+            matches!(classify(&a(0, "connection refused", None), 1, 0, 0.0), Verdict::RetryAt(500, d) if d.contains("no answer"))
+        );
         let refused = r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#;
         assert_eq!(
             classify(&a(403, refused, None), 1, 0, 0.0),
             Verdict::Failed("403 [10000] Authentication error".into())
         );
-        assert!(matches!(classify(&a(400, "{}", None), 1, 0, 0.0), Verdict::Failed(_)));
+        assert!(matches!(
+            classify(&a(400, "{}", None), 1, 0, 0.0),
+            Verdict::Failed(_)
+        ));
         assert!(matches!(
             classify(&a(500, "", None), MAX_ATTEMPTS, 0, 0.0),
             Verdict::Failed(d) if d.contains("gave up after 6 attempts")
@@ -1006,8 +1095,16 @@ mod tests {
         let mut job = ZoneJob::new("p_1", &plan, 1_000);
         assert_eq!(job.due(1_000), vec![0, 1]);
         assert_eq!(job.status().state, "pending");
-        let ok = ApiAnswer { status: 200, body: ok_body(), retry_after: None };
-        let limited = ApiAnswer { status: 429, body: String::new(), retry_after: Some("2".into()) };
+        let ok = ApiAnswer {
+            status: 200,
+            body: ok_body(),
+            retry_after: None,
+        };
+        let limited = ApiAnswer {
+            status: 429,
+            body: String::new(),
+            retry_after: Some("2".into()),
+        };
         job.record(0, &ok, 1_000, 0.5);
         job.record(1, &limited, 1_000, 0.5);
         assert_eq!(job.due(1_500), Vec::<usize>::new());
@@ -1018,7 +1115,10 @@ mod tests {
         job.record(1, &ok, 3_000, 0.5);
         assert!(job.finished());
         let s = job.status();
-        assert_eq!((s.state.as_str(), s.calls, s.done, s.failed, s.attempts), ("done", 2, 2, 0, 3));
+        assert_eq!(
+            (s.state.as_str(), s.calls, s.done, s.failed, s.attempts),
+            ("done", 2, 2, 0, 3)
+        );
         // Recording again, or out of range, changes nothing.
         let before = job.clone();
         job.record(0, &limited, 4_000, 0.0);
@@ -1041,7 +1141,8 @@ mod tests {
         let mut job = ZoneJob::new("p_2", &plan, 0);
         let refused = ApiAnswer {
             status: 403,
-            body: r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#.into(),
+            body: r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#
+                .into(),
             retry_after: None,
         };
         for i in job.due(0) {
@@ -1054,10 +1155,29 @@ mod tests {
     }
 
     #[test]
+    fn an_abandoned_job_is_finished_and_failed() {
+        let plan = plan_zone_purge(
+            &req(|r| r.tags = vec!["a".into(), "b".into()]),
+            &[],
+            "e.com",
+        );
+        let mut job = ZoneJob::new("p_4", &plan, 0);
+        job.abandon("unconfigured");
+        assert!(job.finished());
+        let s = job.status();
+        assert_eq!(s.state, "failed");
+        assert!(s.detail.contains("unconfigured"));
+    }
+
+    #[test]
     fn retries_are_bounded() {
         let plan = plan_zone_purge(&req(|r| r.tags = vec!["a".into()]), &[], "example.com");
         let mut job = ZoneJob::new("p_3", &plan, 0);
-        let down = ApiAnswer { status: 502, body: String::new(), retry_after: None };
+        let down = ApiAnswer {
+            status: 502,
+            body: String::new(),
+            retry_after: None,
+        };
         let mut now = 0;
         let mut rounds = 0;
         while let Some(at) = job.next_due() {
@@ -1066,7 +1186,10 @@ mod tests {
                 job.record(i, &down, now, 0.3);
             }
             rounds += 1;
-            assert!(rounds <= MAX_ATTEMPTS, "never more than {MAX_ATTEMPTS} attempts");
+            assert!(
+                rounds <= MAX_ATTEMPTS,
+                "never more than {MAX_ATTEMPTS} attempts"
+            );
         }
         assert_eq!(rounds, MAX_ATTEMPTS);
         assert_eq!(job.status().state, "failed");
@@ -1102,7 +1225,7 @@ mod tests {
         #[test]
         fn backoff_is_bounded(f in any::<u32>(), j in any::<f64>()) {
             let b = backoff_ms(f, j);
-            prop_assert!(b >= BACKOFF_BASE_MS / 2 && b <= BACKOFF_MAX_MS);
+            prop_assert!((BACKOFF_BASE_MS / 2..=BACKOFF_MAX_MS).contains(&b));
         }
 
         #[test]

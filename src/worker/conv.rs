@@ -82,6 +82,36 @@ pub fn request(
     Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
 }
 
+/// [`request`] with `cf.resolveOverride` set when given (the origin mode with the site's Host:
+/// Cloudflare connects to that hostname while the URL and `Host` stay the site's).
+pub fn request_with_resolve_override(
+    url: &str,
+    method: &str,
+    headers: Option<&Headers>,
+    body: Option<wasm_bindgen::JsValue>,
+    manual_redirect: bool,
+    resolve_override: Option<&str>,
+) -> Result<worker::Request> {
+    let Some(host) = resolve_override else {
+        return request(url, method, headers, body, manual_redirect);
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(h) = headers {
+        init.set_headers(h.as_ref());
+    }
+    if let Some(b) = &body {
+        init.set_body(b);
+    }
+    if manual_redirect {
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+    }
+    let cf = js_sys::Object::new();
+    js_sys::Reflect::set(&cf, &"resolveOverride".into(), &host.into())?;
+    js_sys::Reflect::set(&init, &"cf".into(), &cf)?;
+    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
+}
+
 /// Milliseconds since the epoch, from the runtime's clock.
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64

@@ -10,7 +10,9 @@ mod purge_check;
 mod serve;
 mod state;
 mod store;
+mod zone;
 
+use crate::origin::OriginMode;
 use worker::{event, Context, Env, Request, Response, Result};
 
 /// Runs once per isolate: panics go to the console with their message and location.
@@ -21,20 +23,20 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let origin = match env.var("ORIGIN").map(|v| v.to_string()) {
-        Ok(o) => match origin_url(&o) {
-            Ok(u) => u,
-            Err(e) => {
-                return Response::error(format!("edgecache: ORIGIN {o:?} is not a URL: {e}"), 500)
-            }
-        },
-        Err(_) => return Response::error("edgecache: the ORIGIN var is not set", 500),
+    // ORIGIN unset, empty or "same-zone": the request's own URL (see crate::origin).
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let origin = match origin_mode(var("ORIGIN"), var("ORIGIN_HOST")) {
+        Ok(o) => o,
+        Err(e) => return Response::error(format!("edgecache: {e}"), 500),
     };
     let path = req.path();
     let is_admin = path == admin::PREFIX || path.starts_with(&format!("{}/", admin::PREFIX));
     let resp = if is_admin {
         admin::handle(req, &env, &origin).await
     } else {
+        if let Err(e) = origin.check_client_host(req.url()?.host_str().unwrap_or("")) {
+            return Response::error(format!("edgecache: {e}"), 502);
+        }
         let debug = env
             .var("EDGECACHE_DEBUG")
             .map(|v| v.to_string() == "1")
@@ -55,24 +57,36 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     resp
 }
 
+type OriginVars = (Option<String>, Option<String>);
+
 thread_local! {
-    static ORIGIN: std::cell::RefCell<Option<(String, url::Url)>> = const { std::cell::RefCell::new(None) };
+    static ORIGIN: std::cell::RefCell<Option<(OriginVars, OriginMode)>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The parsed ORIGIN: parsed once per isolate (and again only if the var changes).
-fn origin_url(raw: &str) -> std::result::Result<url::Url, url::ParseError> {
+/// The origin mode from the ORIGIN and ORIGIN_HOST vars: parsed once per isolate (and again
+/// only if the vars change).
+fn origin_mode(
+    origin: Option<String>,
+    host: Option<String>,
+) -> std::result::Result<OriginMode, crate::origin::OriginConfigError> {
+    let vars = (origin, host);
     let cached = ORIGIN.with(|o| {
         o.borrow()
             .as_ref()
-            .filter(|(r, _)| r == raw)
-            .map(|(_, u)| u.clone())
+            .filter(|(v, _)| *v == vars)
+            .map(|(_, m)| m.clone())
     });
-    if let Some(u) = cached {
-        return Ok(u);
+    if let Some(m) = cached {
+        return Ok(m);
     }
-    let u = url::Url::parse(raw)?;
-    ORIGIN.with(|o| *o.borrow_mut() = Some((raw.to_string(), u.clone())));
-    Ok(u)
+    let m = crate::origin::parse_origin_mode(vars.0.as_deref(), vars.1.as_deref())?;
+    ORIGIN.with(|o| *o.borrow_mut() = Some((vars, m.clone())));
+    Ok(m)
+}
+
+/// The `cf.resolveOverride` of origin requests under this isolate's origin mode.
+pub fn origin_resolve_override() -> Option<String> {
+    ORIGIN.with(|o| o.borrow().as_ref().and_then(|(_, m)| m.resolve_override()))
 }
 
 async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {

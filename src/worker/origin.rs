@@ -40,13 +40,10 @@ pub struct Fetched {
     pub response_ms: u64,
 }
 
-/// The origin URL for a client URL: same path and query, the origin's scheme and authority.
-pub fn origin_url(base: &url::Url, client: &url::Url) -> url::Url {
-    let mut u = base.clone();
-    let base_path = base.path().trim_end_matches('/');
-    u.set_path(&format!("{base_path}{}", client.path()));
-    u.set_query(client.query());
-    u
+/// The origin URL for a client URL under the origin mode (the core decides: same-zone, a
+/// remote origin, or the site's URL with a DNS override; see `crate::origin`).
+pub fn origin_url(mode: &crate::origin::OriginMode, client: &url::Url) -> url::Url {
+    crate::origin::origin_target(mode, client).url
 }
 
 fn request(
@@ -58,12 +55,17 @@ fn request(
     let body = body
         .filter(|b| !b.is_empty())
         .map(|b| js_sys::Uint8Array::from(b.as_slice()).into());
-    super::conv::request(
+    let h = to_headers(headers)?;
+    // The origin sees the Host of the URL it is sent to (the client's own Host only when the
+    // URL is the site's: same-zone, or ORIGIN_HOST = "site"), never a forwarded one.
+    h.set("host", &crate::origin::host_header(url))?;
+    super::conv::request_with_resolve_override(
         url.as_str(),
         method.as_ref(),
-        Some(&to_headers(headers)?),
+        Some(&h),
         body,
         true,
+        super::origin_resolve_override().as_deref(),
     )
 }
 
