@@ -203,6 +203,10 @@ pub async fn put(
         HeaderValue::from_str(&format!("public, s-maxage={keep_secs}"))
             .map_err(|e| worker::Error::RustError(e.to_string()))?,
     );
+    // What the zone purge API matches on: the URL's tag and the entry's tags (purge::zone).
+    if let Ok(v) = HeaderValue::from_str(&crate::purge::zone::stored_cache_tag(&meta.tags, key)) {
+        h.insert("cache-tag", v);
+    }
     h.insert(
         META_HEADER,
         HeaderValue::from_str(&meta.encode())
