@@ -34,8 +34,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let resp = if is_admin {
         admin::handle(req, &env, &origin).await
     } else {
-        if let Err(e) = origin.check_client_host(req.url()?.host_str().unwrap_or("")) {
-            return Response::error(format!("edgecache: {e}"), 502);
+        if origin == OriginMode::SameZone {
+            // No zone origin behind workers.dev (see crate::origin).
+            if let Err(e) = origin.check_client_host(req.url()?.host_str().unwrap_or("")) {
+                return Response::error(format!("edgecache: {e}"), 502);
+            }
         }
         let debug = env
             .var("EDGECACHE_DEBUG")
