@@ -161,6 +161,13 @@ pub fn origin_target(mode: &OriginMode, client: &url::Url) -> OriginTarget {
     }
 }
 
+impl From<url::Url> for OriginMode {
+    /// A separate origin at `base` (its own hostname as `Host`).
+    fn from(base: url::Url) -> Self {
+        OriginMode::Remote(base)
+    }
+}
+
 impl OriginMode {
     /// The `cf.resolveOverride` every origin request of this mode carries (only in
     /// [`OriginMode::RemoteSiteHost`]: `ORIGIN`'s hostname).

@@ -706,13 +706,44 @@ fn cap_is_the_minimum_of_origin_and_rule() {
 // ---------------------------------------------------------------- plan_store: never stored
 
 #[test]
-fn server_errors_never_stored() {
-    for src in [RESPECT, OVERRIDE, CAP] {
+fn server_errors_never_stored_outside_respect() {
+    for src in [OVERRIDE, CAP] {
         for s in [500, 502, 503, 504] {
             let e = store(src, s, &[("cache-control", "public, max-age=600")]).unwrap_err();
             assert_eq!(e, DontStore::ServerError, "{s}");
         }
     }
+}
+
+/// RFC 9111 §3 (any final status with explicit freshness may be stored) and §4.2.2 (501 is
+/// the only heuristically cacheable 5xx, RFC 9110 §15.1): the respect-mode 5xx default.
+#[test]
+fn rfc9111_s3_respect_stores_5xx_only_with_explicit_freshness() {
+    for s in [500, 502, 503, 504, 599] {
+        let m = stored(RESPECT, s, &[("cache-control", "max-age=600")]);
+        assert_eq!((m.status, m.fresh_for), (s, 600), "{s}");
+        assert_eq!(
+            store(RESPECT, s, &[]).unwrap_err(),
+            DontStore::ServerError,
+            "{s} without freshness"
+        );
+        // A configured fallback edge_ttl does not make errors cacheable.
+        assert_eq!(
+            store(RESPECT_FALLBACK, s, &[]).unwrap_err(),
+            DontStore::ServerError
+        );
+    }
+    let lm = [("date", at(0)), ("last-modified", at(-100_000))];
+    let lm: Vec<(&str, &str)> = lm.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(stored(RESPECT_HEURISTIC, 501, &lm).fresh_for, 10_000);
+    assert_eq!(
+        store(RESPECT_HEURISTIC, 500, &lm).unwrap_err(),
+        DontStore::ServerError
+    );
+    assert_eq!(
+        store(RESPECT, 501, &lm).unwrap_err(),
+        DontStore::ServerError
+    );
 }
 
 #[test]
@@ -793,7 +824,8 @@ fn vary_star_refused_and_vary_captured() {
     assert_eq!(
         s.meta.vary,
         vec![
-            ("accept-language".to_string(), Some("en-GB".to_string())),
+            // language ranges are case-insensitive (RFC 4647 §2): captured normalised (§4.1)
+            ("accept-language".to_string(), Some("en-gb".to_string())),
             ("x-absent".to_string(), None),
         ]
     );
@@ -1528,35 +1560,37 @@ fn tag_headers_removed_unless_kept() {
 }
 
 #[test]
-fn stored_cache_tag_never_shows_the_reserved_url_tag() {
-    // The stored copy's Cache-Tag is edgecache's (zone purge API): the URL tag, then the tags.
-    let stored_value =
-        edgecache::purge::zone::stored_cache_tag(&["a".into(), "b".into()], "https://e.com/x");
-    let stored = hm(&[("cache-tag", &stored_value), ("content-type", "text/html")]);
-    let p = policy(RESPECT);
-    let h = client_headers(&p.defaults, &stored, true, Some(0), &status_hit(), None);
-    assert!(!h.contains_key("cache-tag"));
-    assert!(edgecache::decision::client_header_names(&p.defaults)
-        .contains(&http::HeaderName::from_static("cache-tag")));
-    let p = policy(&format!("{RESPECT}keep_tag_headers = true\n"));
-    let h = client_headers(&p.defaults, &stored, true, Some(0), &status_hit(), None);
-    assert_eq!(h.get("cache-tag").unwrap(), "a,b");
-    assert!(edgecache::decision::client_header_names(&p.defaults)
-        .contains(&http::HeaderName::from_static("cache-tag")));
-    // A copy with only the URL tag shows no Cache-Tag at all.
-    let only = edgecache::purge::zone::stored_cache_tag(&[], "https://e.com/x");
+fn stored_copy_carries_the_zone_purge_cache_tag_and_hits_get_the_origin_s_back() {
+    use edgecache::meta::{restore_stored, stored_headers};
+    use edgecache::purge::zone::{stored_cache_tag, url_tag};
+    let origin = hm(&[("cache-tag", "A, b"), ("content-type", "text/html")]);
+    let mut meta = meta(60, 0, 0);
+    meta.key = "https://e.com/x?__ec_vary=accept%3Atext".into();
+    meta.tags = vec!["site".into(), "A".into(), "b".into(), "has space".into()];
+    let stored = stored_headers(&origin, &meta, 60);
+    // What the zone purge API matches on: the URL's tag (vary part ignored), then the tags.
+    let v = stored.get("cache-tag").unwrap().to_str().unwrap();
+    assert_eq!(v, stored_cache_tag(&meta.tags, &meta.key));
+    assert_eq!(v, format!("{},site,A,b", url_tag("https://e.com/x")));
+    assert_eq!(stored.get_all("cache-tag").iter().count(), 1);
+    // A hit (or a revalidation) sees the origin's own field, byte for byte.
+    let m = EntryMeta::decode(stored.get(META_HEADER).unwrap().to_str().unwrap()).unwrap();
+    let back = restore_stored(&stored, &m);
+    assert_eq!(back.get("cache-tag").unwrap(), "A, b");
+    assert_eq!(
+        edgecache::tags::collect(&policy(RESPECT).defaults, &back),
+        ["A", "b"]
+    );
+    // And the browser gets none of it unless the rule keeps tag headers.
     let h = client_headers(
-        &p.defaults,
-        &hm(&[("cache-tag", &only)]),
+        &policy(RESPECT).defaults,
+        &back,
         true,
         Some(0),
         &status_hit(),
         None,
     );
     assert!(!h.contains_key("cache-tag"));
-    // Read back (revalidation), the stored value gives the entry's tags, not the URL tag.
-    let rule = &p.defaults;
-    assert_eq!(edgecache::tags::collect(rule, &stored), ["a", "b"]);
 }
 
 #[test]

@@ -1,21 +1,7 @@
 //! Conversions between `worker` types and the core's `http` types.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use worker::{Headers, Response, ResponseBuilder, Result};
-
-/// Copies `worker` headers into a `HeaderMap`, skipping any the `http` crate refuses.
-pub fn to_map(h: &Headers) -> HeaderMap {
-    let mut m = HeaderMap::new();
-    for (k, v) in h.entries() {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            m.append(k, v);
-        }
-    }
-    m
-}
 
 /// Copies a `HeaderMap` into fresh (mutable) `worker` headers.
 pub fn to_headers(m: &HeaderMap) -> Result<Headers> {
@@ -34,14 +20,6 @@ pub fn fixed(status: u16, headers: &HeaderMap, body: Vec<u8>) -> Result<Response
         .with_status(status)
         .with_headers(to_headers(headers)?)
         .fixed(body))
-}
-
-/// A response without a body (304, HEAD).
-pub fn empty(status: u16, headers: &HeaderMap) -> Result<Response> {
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(to_headers(headers)?)
-        .empty())
 }
 
 /// A small JSON response.
@@ -79,36 +57,6 @@ pub fn request(
     if manual_redirect {
         init.set_redirect(web_sys::RequestRedirect::Manual);
     }
-    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
-}
-
-/// [`request`] with `cf.resolveOverride` set when given (the origin mode with the site's Host:
-/// Cloudflare connects to that hostname while the URL and `Host` stay the site's).
-pub fn request_with_resolve_override(
-    url: &str,
-    method: &str,
-    headers: Option<&Headers>,
-    body: Option<wasm_bindgen::JsValue>,
-    manual_redirect: bool,
-    resolve_override: Option<&str>,
-) -> Result<worker::Request> {
-    let Some(host) = resolve_override else {
-        return request(url, method, headers, body, manual_redirect);
-    };
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    if let Some(h) = headers {
-        init.set_headers(h.as_ref());
-    }
-    if let Some(b) = &body {
-        init.set_body(b);
-    }
-    if manual_redirect {
-        init.set_redirect(web_sys::RequestRedirect::Manual);
-    }
-    let cf = js_sys::Object::new();
-    js_sys::Reflect::set(&cf, &"resolveOverride".into(), &host.into())?;
-    js_sys::Reflect::set(&init, &"cf".into(), &cf)?;
     Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
 }
 

@@ -3,13 +3,12 @@
 
 mod admin;
 mod conv;
+mod io;
 mod metrics;
 mod objects;
-mod origin;
 mod purge_check;
 mod serve;
 mod state;
-mod store;
 mod zone;
 
 use crate::origin::OriginMode;
@@ -21,24 +20,31 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Every response leaves as a `web_sys::Response` built with fallible calls: `worker`'s own
+/// conversion unwraps, and one panic resets the isolate and hangs every request in flight in it.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     // ORIGIN unset, empty or "same-zone": the request's own URL (see crate::origin).
     let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
     let origin = match origin_mode(var("ORIGIN"), var("ORIGIN_HOST")) {
         Ok(o) => o,
-        Err(e) => return Response::error(format!("edgecache: {e}"), 500),
+        Err(e) => return plain_status(500, &format!("edgecache: {e}")),
     };
-    let path = req.path();
+    let url = url::Url::parse(&req.url()).ok();
+    let path = url
+        .as_ref()
+        .map(|u| u.path().to_string())
+        .unwrap_or_default();
     let is_admin = path == admin::PREFIX || path.starts_with(&format!("{}/", admin::PREFIX));
     let resp = if is_admin {
-        admin::handle(req, &env, &origin).await
+        admin::handle(Request::from(req), &env, &origin)
+            .await
+            .and_then(into_raw)
     } else {
-        if origin == OriginMode::SameZone {
-            // No zone origin behind workers.dev (see crate::origin).
-            if let Err(e) = origin.check_client_host(req.url()?.host_str().unwrap_or("")) {
-                return Response::error(format!("edgecache: {e}"), 502);
-            }
+        // No zone origin behind workers.dev (see crate::origin).
+        let host = url.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+        if let Err(e) = origin.check_client_host(host) {
+            return plain_status(502, &format!("edgecache: {e}"));
         }
         let debug = env
             .var("EDGECACHE_DEBUG")
@@ -57,7 +63,40 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         let env2 = env.clone();
         ctx.wait_until(async move { send_metrics(&env2, snap).await });
     }
-    resp
+    match resp {
+        Ok(r) => Ok(r),
+        Err(e) => plain_500(&format!("edgecache: {e}")),
+    }
+}
+
+/// A `worker::Response` of edgecache's own (admin API, assets) as a runtime response, fallibly.
+fn into_raw(r: Response) -> Result<web_sys::Response> {
+    let status = r.status_code();
+    let headers = r.headers().0.clone();
+    let (_, body) = r.into_parts();
+    let body = match body {
+        worker::ResponseBody::Empty => io::JsBody::Empty,
+        worker::ResponseBody::Body(b) => io::JsBody::Bytes(b),
+        worker::ResponseBody::Stream(s) => io::JsBody::Stream(s),
+    };
+    io::response(status, &headers, body).map_err(worker::Error::RustError)
+}
+
+fn plain_500(msg: &str) -> Result<web_sys::Response> {
+    plain_status(500, msg)
+}
+
+fn plain_status(status: u16, msg: &str) -> Result<web_sys::Response> {
+    worker::console_error!("{msg}");
+    let h = web_sys::Headers::new()?;
+    h.set("content-type", "text/plain; charset=utf-8")?;
+    h.set("cache-control", "no-store")?;
+    io::response(
+        status,
+        &h,
+        io::JsBody::Bytes(format!("{msg}\n").into_bytes()),
+    )
+    .map_err(worker::Error::RustError)
 }
 
 type OriginVars = (Option<String>, Option<String>);
@@ -85,11 +124,6 @@ fn origin_mode(
     let m = crate::origin::parse_origin_mode(vars.0.as_deref(), vars.1.as_deref())?;
     ORIGIN.with(|o| *o.borrow_mut() = Some((vars, m.clone())));
     Ok(m)
-}
-
-/// The `cf.resolveOverride` of origin requests under this isolate's origin mode.
-pub fn origin_resolve_override() -> Option<String> {
-    ORIGIN.with(|o| o.borrow().as_ref().and_then(|(_, m)| m.resolve_override()))
 }
 
 async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
