@@ -161,10 +161,8 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// first ([`url_tag`]), then each tag the API can match ([`api_tag_ok`], reserved ones skipped),
 /// comma-separated, within the 16 KB the platform reads. Always a valid header value.
 ///
-/// The stored copy replaces the origin's own `Cache-Tag` with this value; edgecache's tags
-/// already include the origin's (see `tags::collect`), which skips reserved tags when the stored
-/// headers are read back, and the field is removed toward browsers unless the rule keeps tag
-/// headers (then without the reserved tag: `decision::client_headers`).
+/// `meta::stored_headers` puts it on the stored copy and moves the origin's own `Cache-Tag` into
+/// the metadata (a hidden field), so hits and revalidations see the origin's field, never this.
 pub fn stored_cache_tag(tags: &[String], key: &str) -> String {
     let mut out = url_tag(key);
     for t in tags {
@@ -178,17 +176,6 @@ pub fn stored_cache_tag(tags: &[String], key: &str) -> String {
         out.push_str(t);
     }
     out
-}
-
-/// A `Cache-Tag` value with edgecache's reserved tags removed (what a browser may see when the
-/// rule keeps tag headers); `None` when nothing is left.
-pub fn public_cache_tag(value: &str) -> Option<String> {
-    let kept: Vec<&str> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && !is_reserved_tag(t))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join(","))
 }
 
 /// One call to the purge API.
