@@ -25,7 +25,7 @@ pub fn js_err(e: &JsValue) -> String {
 
 type R<T> = Result<T, String>;
 
-fn global_fetch(req: &web_sys::Request) -> Promise {
+pub fn global_fetch(req: &web_sys::Request) -> Promise {
     let g: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     g.fetch_with_request(req)
 }

@@ -2,7 +2,7 @@
 //! the purge API. What to call, when, and what an answer means is `crate::purge::zone`.
 
 use crate::purge::zone::{self, ApiAnswer, ZoneCall, ZoneConfig};
-use worker::{Delay, Env, Fetch, Headers};
+use worker::{Delay, Env};
 
 /// A secret, else a var of that name, when set and non-empty.
 fn setting(env: &Env, name: &str) -> Option<String> {
@@ -30,37 +30,42 @@ pub fn config(env: &Env) -> Option<ZoneConfig> {
 }
 
 /// Makes one purge call; any failure to get an answer (network error, timeout) is status 0.
+/// Built on `web_sys` directly, like the origin fetch (`io::fetch`): no `worker` wrappers.
 pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
     use futures_util::future::{select, Either};
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
     let no_answer = |why: String| ApiAnswer {
         status: 0,
         body: why,
         retry_after: None,
     };
     let req = (|| {
-        let h = Headers::new();
+        let h = web_sys::Headers::new()?;
         h.set("authorization", &cfg.authorization())?;
         h.set("content-type", "application/json")?;
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_headers(h.as_ref());
+        init.set_body(&call.body().into());
         // Manual redirects: the token never follows a redirect elsewhere (a 3xx is a failure).
-        super::conv::request(
-            &cfg.purge_url(),
-            "POST",
-            Some(&h),
-            Some(call.body().into()),
-            true,
-        )
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        web_sys::Request::new_with_str_and_init(&cfg.purge_url(), &init)
     })();
     let req = match req {
         Ok(r) => r,
-        Err(e) => return no_answer(e.to_string()),
+        Err(e) => return no_answer(super::io::js_err(&e)),
     };
     let work = Box::pin(async move {
-        let mut resp = Fetch::Request(req).send().await?;
-        let status = resp.status_code();
+        let v = JsFuture::from(super::io::global_fetch(&req)).await?;
+        let resp: web_sys::Response = v.dyn_into()?;
         let retry_after = resp.headers().get("retry-after").ok().flatten();
-        let body = resp.text().await.unwrap_or_default();
-        Ok::<_, worker::Error>(ApiAnswer {
-            status,
+        let body = JsFuture::from(resp.text()?)
+            .await?
+            .as_string()
+            .unwrap_or_default();
+        Ok::<_, wasm_bindgen::JsValue>(ApiAnswer {
+            status: resp.status(),
             body,
             retry_after,
         })
@@ -70,7 +75,7 @@ pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
     )));
     match select(work, timer).await {
         Either::Left((Ok(a), _)) => a,
-        Either::Left((Err(e), _)) => no_answer(e.to_string()),
+        Either::Left((Err(e), _)) => no_answer(super::io::js_err(&e)),
         Either::Right(_) => no_answer(format!("no answer within {} ms", zone::CALL_TIMEOUT_MS)),
     }
 }
