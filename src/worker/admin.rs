@@ -250,31 +250,32 @@ async fn purge(mut req: Request, env: &Env) -> Result<Response> {
     };
     let record = preq.record(now);
     let id = purge::purge_id(now, (conv::rand01() * u64::MAX as f64) as u64);
-    let log = PurgeLogEntry::new(id.clone(), now, &preq, actor);
-    // The zone purge accelerator (CF_API_TOKEN + CF_ZONE_ID): the ledger makes these calls
-    // after recording the KV records, off this answer's path.
-    let zone = super::zone::config(env).map(|_| {
+    let mut log = PurgeLogEntry::new(id.clone(), now, &preq, actor);
+    // The zone purge accelerator (CF_API_TOKEN + CF_ZONE_ID): the ledger stores this job and
+    // makes its calls after recording the KV records, off this answer's path.
+    let job = super::zone::config(env).map(|_| {
         let url_keys: Vec<String> = preq.urls.iter().filter_map(|u| normalise(u).ok()).collect();
         let site_host = req
             .url()
             .ok()
             .and_then(|u| u.host_str().map(str::to_string));
-        purge::zone::plan_zone_purge(&preq, &url_keys, site_host.as_deref().unwrap_or(""))
+        let plan =
+            purge::zone::plan_zone_purge(&preq, &url_keys, site_host.as_deref().unwrap_or(""));
+        purge::zone::ZoneJob::new(&id, &plan, now)
     });
-    let zone_queued = zone.as_ref().map(|z| {
-        if z.calls.is_empty() {
-            "kv-only"
-        } else {
-            "queued"
-        }
-    });
+    log.zone = job.as_ref().map(purge::zone::ZoneJob::status);
+    // Only with the accelerator configured: "queued" (the ledger calls the zone purge API
+    // next) or "kv-only" (nothing the API can express, e.g. a soft purge).
+    let zone_queued = job
+        .as_ref()
+        .map(|j| if j.finished() { "kv-only" } else { "queued" });
     let cmd = PurgeCommand {
         keys: keys.clone(),
         record: record.encode(),
         ttl: purge::record_expiration_ttl(crate::decision::MAX_ENTRY_KEEP_SECS),
         webhook,
         log,
-        zone,
+        zone: job.filter(|j| !j.finished()).map(|j| j.to_json()),
     };
     let body = cmd.to_json();
     let r = conv::request(
@@ -343,8 +344,6 @@ async fn purge(mut req: Request, env: &Env) -> Result<Response> {
         .u64("keys", keys.len() as u64)
         .u64("at_ms", now)
         .u64("propagation_bound_secs", PROPAGATION_BOUND_SECS);
-    // Only with the accelerator configured: "queued" (the ledger calls the zone purge API
-    // next) or "kv-only" (nothing the API can express, e.g. a soft purge).
     let out = match zone_queued {
         Some(z) => out.str("zone_purge", z).end(),
         None => out.end(),

@@ -16,7 +16,7 @@
 use super::conv::json;
 use crate::json::{Arr, Json, Obj};
 use crate::metrics::{Aggregate, Snapshot};
-use crate::purge::zone::{ZoneJob, ZonePlan};
+use crate::purge::zone::ZoneJob;
 use crate::purge::{self, PurgeLogEntry, PurgeRecord};
 use crate::webhook_sig::{self, ReplayGuard};
 use std::cell::RefCell;
@@ -39,8 +39,9 @@ pub struct PurgeCommand {
     pub webhook: Option<(String, u64)>,
     /// The log entry.
     pub log: PurgeLogEntry,
-    /// The zone purge API calls to make (only when the accelerator is configured).
-    pub zone: Option<ZonePlan>,
+    /// The zone purge job to run (`purge::zone::ZoneJob` as JSON; only when the accelerator is
+    /// configured and the purge has calls to make). Stored as is: the ledger only executes it.
+    pub zone: Option<String>,
 }
 
 impl PurgeCommand {
@@ -56,13 +57,7 @@ impl PurgeCommand {
             .u64("ttl", self.ttl)
             .raw("webhook", &webhook)
             .raw("log", &self.log.to_json())
-            .raw(
-                "zone",
-                &self
-                    .zone
-                    .as_ref()
-                    .map_or("null".to_string(), ZonePlan::to_json),
-            )
+            .opt_str("zone", self.zone.as_deref())
             .end()
     }
 
@@ -81,10 +76,7 @@ impl PurgeCommand {
             ttl: j.get("ttl")?.as_u64()?,
             webhook,
             log: PurgeLogEntry::from_json(j.get("log")?)?,
-            zone: match j.get("zone") {
-                None | Some(Json::Null) => None,
-                Some(z) => Some(ZonePlan::from_json(z)?),
-            },
+            zone: j.str_of("zone"),
         })
     }
 }
@@ -179,11 +171,11 @@ impl DurableObject for PurgeLedger {
                 for (key, enc) in merged_all {
                     storage.put_raw(&format!("r:{key}"), enc).await?;
                 }
-                let mut entry = cmd.log;
-                self.zone_enqueue(cmd.zone.as_ref(), &mut entry, now)
-                    .await?;
+                if let Some(job) = &cmd.zone {
+                    self.zone_enqueue(&cmd.log.id, job, now).await?;
+                }
                 let mut log = get_log(&self.state).await;
-                log.push(entry);
+                log.push(cmd.log);
                 if log.len() > PURGE_LOG_MAX {
                     let extra = log.len() - PURGE_LOG_MAX;
                     log.drain(..extra);
@@ -289,25 +281,12 @@ impl PurgeLedger {
 
     // ---- Zone purge accelerator (issue #18): jobs under "z:<purge id>", run by the alarm.
 
-    /// Records the zone job of a purge being applied (the caller holds the lock): its status
-    /// goes into `entry`, and the alarm is brought forward to now when there are calls to make.
-    async fn zone_enqueue(
-        &self,
-        plan: Option<&ZonePlan>,
-        entry: &mut PurgeLogEntry,
-        now: u64,
-    ) -> Result<()> {
-        let Some(plan) = plan else {
-            return Ok(());
-        };
-        let job = ZoneJob::new(&entry.id, plan, now);
-        entry.zone = Some(job.status());
-        if job.finished() {
-            return Ok(());
-        }
+    /// Stores the zone job of a purge being applied (JSON, as the worker planned it; the caller
+    /// holds the lock) and brings the alarm forward to now.
+    async fn zone_enqueue(&self, id: &str, job: &str, now: u64) -> Result<()> {
         let storage = self.state.storage();
         storage
-            .put_raw(&format!("{ZONE_JOB_PREFIX}{}", job.id), job.to_json())
+            .put_raw(&format!("{ZONE_JOB_PREFIX}{id}"), job)
             .await?;
         let due_later = storage
             .get_alarm()

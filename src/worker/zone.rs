@@ -2,7 +2,7 @@
 //! the purge API. What to call, when, and what an answer means is `crate::purge::zone`.
 
 use crate::purge::zone::{self, ApiAnswer, ZoneCall, ZoneConfig};
-use worker::{Delay, Env};
+use worker::Env;
 
 /// A secret, else a var of that name, when set and non-empty.
 fn setting(env: &Env, name: &str) -> Option<String> {
@@ -30,17 +30,12 @@ pub fn config(env: &Env) -> Option<ZoneConfig> {
 }
 
 /// Makes one purge call; any failure to get an answer (network error, timeout) is status 0.
-/// Built on `web_sys` directly, like the origin fetch (`io::fetch`): no `worker` wrappers.
+/// Built on `web_sys` directly, like the origin fetch (`io::fetch`): no `worker` wrappers; the
+/// timeout is the runtime's own `AbortSignal.timeout`.
 pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
-    use futures_util::future::{select, Either};
-    use wasm_bindgen::JsCast;
+    use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
-    let no_answer = |why: String| ApiAnswer {
-        status: 0,
-        body: why,
-        retry_after: None,
-    };
-    let req = (|| {
+    let answer = async {
         let h = web_sys::Headers::new()?;
         h.set("authorization", &cfg.authorization())?;
         h.set("content-type", "application/json")?;
@@ -50,13 +45,13 @@ pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
         init.set_body(&call.body().into());
         // Manual redirects: the token never follows a redirect elsewhere (a 3xx is a failure).
         init.set_redirect(web_sys::RequestRedirect::Manual);
-        web_sys::Request::new_with_str_and_init(&cfg.purge_url(), &init)
-    })();
-    let req = match req {
-        Ok(r) => r,
-        Err(e) => return no_answer(super::io::js_err(&e)),
-    };
-    let work = Box::pin(async move {
+        // AbortSignal.timeout(ms): the fetch rejects when no answer came in time.
+        let abort = js_sys::Reflect::get(&js_sys::global(), &"AbortSignal".into())?;
+        let timeout: js_sys::Function =
+            js_sys::Reflect::get(&abort, &"timeout".into())?.dyn_into()?;
+        let signal = timeout.call1(&abort, &JsValue::from_f64(zone::CALL_TIMEOUT_MS as f64))?;
+        js_sys::Reflect::set(&init, &"signal".into(), &signal)?;
+        let req = web_sys::Request::new_with_str_and_init(&cfg.purge_url(), &init)?;
         let v = JsFuture::from(super::io::global_fetch(&req)).await?;
         let resp: web_sys::Response = v.dyn_into()?;
         let retry_after = resp.headers().get("retry-after").ok().flatten();
@@ -64,18 +59,18 @@ pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
             .await?
             .as_string()
             .unwrap_or_default();
-        Ok::<_, wasm_bindgen::JsValue>(ApiAnswer {
+        Ok::<_, JsValue>(ApiAnswer {
             status: resp.status(),
             body,
             retry_after,
         })
-    });
-    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(
-        zone::CALL_TIMEOUT_MS,
-    )));
-    match select(work, timer).await {
-        Either::Left((Ok(a), _)) => a,
-        Either::Left((Err(e), _)) => no_answer(super::io::js_err(&e)),
-        Either::Right(_) => no_answer(format!("no answer within {} ms", zone::CALL_TIMEOUT_MS)),
+    };
+    match answer.await {
+        Ok(a) => a,
+        Err(e) => ApiAnswer {
+            status: 0,
+            body: super::io::js_err(&e),
+            retry_after: None,
+        },
     }
 }
