@@ -57,6 +57,14 @@ const FLIGHT_LINGER_MS: u64 = 2_000;
 /// adds. Never sent to a client.
 pub use crate::meta::STORAGE_ONLY;
 
+/// Fields a range answer rewrites (RFC 9110 §14.4, §15.3.7, §15.5.17).
+const RANGE_FIELDS: [&str; 4] = [
+    "content-range",
+    "content-length",
+    "content-type",
+    "content-encoding",
+];
+
 /// The clock and a random draw, handed in with every event (the core never reads either).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Now {
@@ -703,13 +711,10 @@ impl<'p> Exchange<'p> {
     /// If-Modified-Since may be compared with it (RFC 9111 §4.3.2).
     fn hit_fields(&self) -> Vec<HeaderName> {
         let mut v = client_header_names(self.rule());
-        // Rewritten for a range or a 416; kept as stored otherwise.
-        v.extend([
-            CONTENT_LENGTH,
-            CONTENT_TYPE,
-            http::header::CONTENT_ENCODING,
-            http::header::CONTENT_RANGE,
-        ]);
+        if self.req.headers.contains_key(http::header::RANGE) {
+            // Rewritten for a 206 or a 416 (RFC 9110 §14).
+            v.extend(RANGE_FIELDS.map(HeaderName::from_static));
+        }
         if crate::conditional::is_conditional(&self.req.headers) {
             // What a 304 carries (RFC 9110 §15.4.5) and what If-Modified-Since may be compared
             // with (RFC 9111 §4.3.2).
@@ -989,10 +994,8 @@ impl<'p> Exchange<'p> {
                     fields: self.hit_fields(),
                 }
             }
-            Ok(Some(FlightOutcome::Failed(e))) => {
-                self.metrics.push(Metric::OriginError);
-                self.failed(kind, prior, e, now, true)
-            }
+            // The leader counted the origin error once; the waiter shares its outcome.
+            Ok(Some(FlightOutcome::Failed(e))) => self.failed(kind, prior, e, now, true),
             // Not shareable, or the leader is gone: fetch for ourselves (leading if nobody does).
             Ok(Some(FlightOutcome::NotShared)) | Err(()) => {
                 if iso.running(&key, now.ms).is_some() {
@@ -1350,26 +1353,22 @@ impl<'p> Exchange<'p> {
             entry.meta.size,
         );
         range.apply_headers(&mut h);
+        let ranged = !matches!(range, RangePlan::Full);
         let (status, body) = match range {
             RangePlan::Full => (entry.status, Body::Stored),
             RangePlan::Partial { start, end, .. } => (206, Body::StoredRange { start, end }),
             RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
         };
-        // Fields the core may change, those kept in the metadata, and the storage-only ones
-        // are replaced; every other stored field goes out as stored (RFC 9111 §3.2).
+        // Fields the core may change, those kept in the metadata (put back only where the
+        // origin sent them: the stored copy never has them) and the storage-only ones are
+        // replaced; every other stored field goes out as stored (RFC 9111 §3.2). Each name is
+        // one runtime call on a hit, so the list is kept to what can differ.
         let mut replace: Vec<HeaderName> = client_header_names(rule);
         let more = crate::meta::HIDDEN_FIELDS
             .iter()
+            .filter(|n| h.contains_key(**n))
             .chain(STORAGE_ONLY.iter())
-            .chain(
-                [
-                    "content-range",
-                    "content-length",
-                    "content-type",
-                    "content-encoding",
-                ]
-                .iter(),
-            );
+            .chain(RANGE_FIELDS.iter().filter(|_| ranged));
         for n in more {
             let n = HeaderName::from_static(n);
             if !replace.contains(&n) {

@@ -30,20 +30,23 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         Ok(o) => o,
         Err(e) => return plain_status(500, &format!("edgecache: {e}")),
     };
-    let url = url::Url::parse(&req.url()).ok();
-    let path = url
-        .as_ref()
-        .map(|u| u.path().to_string())
-        .unwrap_or_default();
-    let is_admin = path == admin::PREFIX || path.starts_with(&format!("{}/", admin::PREFIX));
+    // Parsed once: the admin check and the site path use the same URL.
+    let url = match url::Url::parse(&req.url()) {
+        Ok(u) => u,
+        Err(e) => return plain_500(&format!("edgecache: request URL: {e}")),
+    };
+    let path = url.path();
+    let is_admin = path == admin::PREFIX
+        || path
+            .strip_prefix(admin::PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'));
     let resp = if is_admin {
         admin::handle(Request::from(req), &env, &origin)
             .await
             .and_then(into_raw)
     } else {
         // No zone origin behind workers.dev (see crate::origin).
-        let host = url.as_ref().and_then(|u| u.host_str()).unwrap_or("");
-        if let Err(e) = origin.check_client_host(host) {
+        if let Err(e) = origin.check_client_host(url.host_str().unwrap_or("")) {
             return plain_status(502, &format!("edgecache: {e}"));
         }
         let debug = env
@@ -56,7 +59,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             origin,
             debug,
         };
-        serve::handle(req, &c).await
+        serve::handle(req, url, &c).await
     };
     // Counters go to the metrics hub every few seconds, off the request path.
     if let Some(snap) = metrics::take_due(conv::now_ms(), false) {

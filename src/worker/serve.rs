@@ -98,8 +98,7 @@ fn step(ex: &mut Exchange<'static>, ev: Event) -> Action {
 }
 
 /// Handles a site request.
-pub async fn handle(req: web_sys::Request, c: &Ctx<'_>) -> worker::Result<Response> {
-    let url = url::Url::parse(&req.url()).map_err(|e| worker::Error::RustError(e.to_string()))?;
+pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker::Result<Response> {
     let mut held = Held {
         client_body: req.body(),
         ..Held::default()
