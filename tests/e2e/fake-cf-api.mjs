@@ -106,7 +106,7 @@ export async function startFakeCfApi({ zoneId = randomBytes(16).toString("hex"),
       accepted = token;
     },
     /** Resolves once `pred(calls)` holds (checked after each call), or rejects after `ms`. */
-    waitFor(pred, ms = 20_000) {
+    waitFor(pred, ms = 60_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (pred(calls)) {

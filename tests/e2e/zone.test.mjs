@@ -22,7 +22,7 @@ after(async () => {
   await fake?.close();
 });
 
-const T = { timeout: 40_000 };
+const T = { timeout: 120_000 };
 const req = (path, init) => request(h.w, path, init);
 
 async function purgeOk(body) {
@@ -36,7 +36,7 @@ async function purgeOk(body) {
 }
 
 /** The purge log entry `id`, once `pred(entry.zone)` holds (polled; bounded). */
-async function logEntry(id, pred = () => true, ms = 25_000) {
+async function logEntry(id, pred = () => true, ms = 60_000) {
   const t0 = Date.now();
   let last;
   while (Date.now() - t0 < ms) {
