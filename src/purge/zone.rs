@@ -149,13 +149,12 @@ pub fn url_tag(key: &str) -> String {
     let mut out = String::with_capacity(URL_TAG_PREFIX.len() + 32);
     out.push_str(URL_TAG_PREFIX);
     for b in digest.iter().take(16) {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
     }
     out
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The `Cache-Tag` value of the copy stored under `key` with the entry's `tags`: the URL's tag
 /// first ([`url_tag`]), then each tag the API can match ([`api_tag_ok`], reserved ones skipped),
