@@ -153,9 +153,11 @@ export async function startOrigin({ port = 0, edgecacheUrl, logDir, echo = false
 
 /**
  * Starts edgecache under `wrangler dev` on 127.0.0.1; resolves to `{ url, pid, stop }`.
- * `vars` are passed with --var (ORIGIN, secrets); `persistDir` holds the local Cache API and KV.
+ * `vars` are passed with --var (ORIGIN, secrets; an `undefined` value is not passed);
+ * `persistDir` holds the local Cache API and KV; `args` are more `wrangler dev` arguments
+ * (e.g. `--local-upstream`).
  */
-export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true } = {}) {
+export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, args: extra = [] } = {}) {
   port ??= await freePort();
   const dir = logDir ?? mkdtempSync(join(tmpdir(), "edgecache-worker-"));
   const logFile = join(dir, `wrangler-${port}.log`);
@@ -166,6 +168,7 @@ export async function startWorker({ port, origin, vars = {}, persistDir, logDir,
     "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
     "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "info"];
   for (const [k, v] of Object.entries(allVars)) if (v !== undefined) args.push("--var", `${k}:${v}`);
+  args.push(...extra);
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
   const child = launch(`wrangler:${port}`, bin, args, { logFile, echo, env: { WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" } });
   const url = `http://127.0.0.1:${port}`;
@@ -184,12 +187,12 @@ export async function startWorker({ port, origin, vars = {}, persistDir, logDir,
 }
 
 /** Origin + worker wired together (the worker's ORIGIN is the origin; the CMS purges through the worker). */
-export async function startStack({ workerPort, originPort = 0, echo = false, logDir, persistDir, vars = {}, frozen = true } = {}) {
+export async function startStack({ workerPort, originPort = 0, echo = false, logDir, persistDir, vars = {}, frozen = true, args = [] } = {}) {
   workerPort ??= await freePort();
   const workerUrl = `http://127.0.0.1:${workerPort}`;
   const origin = await startOrigin({ port: originPort, edgecacheUrl: workerUrl, echo, logDir });
   try {
-    const worker = await startWorker({ port: workerPort, origin: origin.url, echo, logDir, persistDir, frozen, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "1", ...vars } });
+    const worker = await startWorker({ port: workerPort, origin: origin.url, echo, logDir, persistDir, frozen, args, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "1", ...vars } });
     return {
       origin, worker,
       stop: async () => { await worker.stop(); await origin.stop(); },

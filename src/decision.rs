@@ -1014,11 +1014,8 @@ pub fn invalidations(
 /// The origin URL for a client URL: the origin's scheme and authority, its base path followed by
 /// the client's path, and the client's query.
 pub fn origin_url(base: &url::Url, client: &url::Url) -> url::Url {
-    let mut u = base.clone();
-    let base_path = base.path().trim_end_matches('/');
-    u.set_path(&format!("{base_path}{}", client.path()));
-    u.set_query(client.query());
-    u
+    // The remote-origin mode of crate::origin (same-zone and site-Host modes live there too).
+    crate::origin::origin_target(&crate::origin::OriginMode::Remote(base.clone()), client).url
 }
 
 /// The Cache-Status value for a served response.

@@ -4,6 +4,7 @@
 use crate::decision::{plan_request, RequestPlan};
 use crate::duration::format_duration;
 use crate::json::{Arr, Obj};
+use crate::origin::OriginMode as Origin;
 use crate::policy::{OriginMode, Policy};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
@@ -42,6 +43,14 @@ pub struct Explanation {
     pub not_forwarded: Vec<String>,
     /// The path and query the origin is sent (the key's; on bypass, the client's).
     pub origin_target: String,
+    /// The origin mode (`same-zone`, `origin`, `origin-site-host`); empty when not given.
+    pub origin_mode: String,
+    /// Where the origin request goes (empty when no origin mode was given).
+    pub origin_url: String,
+    /// The `Host` the origin sees (empty when no origin mode was given).
+    pub origin_host: String,
+    /// `cf.resolveOverride` of the origin request (empty when none).
+    pub origin_resolve: String,
     /// The whole explanation as text (what the CLI prints).
     pub text: String,
 }
@@ -65,6 +74,10 @@ impl Explanation {
             .strs("keyed", &self.keyed)
             .strs("not_forwarded", &self.not_forwarded)
             .str("origin_target", &self.origin_target)
+            .str("origin_mode", &self.origin_mode)
+            .str("origin_url", &self.origin_url)
+            .str("origin_host", &self.origin_host)
+            .str("origin_resolve", &self.origin_resolve)
             .str("text", &self.text)
             .end()
     }
@@ -104,12 +117,24 @@ pub fn request_headers(
     Ok(h)
 }
 
-/// Explains what the worker would do with `method url` and `headers`.
+/// Explains what the worker would do with `method url` and `headers` (origin not shown).
 pub fn explain(
     policy: &Policy,
     method: &str,
     url: &str,
     headers: &HeaderMap,
+) -> Result<Explanation, ExplainError> {
+    explain_with_origin(policy, method, url, headers, None)
+}
+
+/// [`explain`], plus where the origin request goes under `origin` (the worker's `ORIGIN`
+/// setting, see [`crate::origin`]): its URL, the `Host` the origin sees, any DNS override.
+pub fn explain_with_origin(
+    policy: &Policy,
+    method: &str,
+    url: &str,
+    headers: &HeaderMap,
+    origin: Option<&Origin>,
 ) -> Result<Explanation, ExplainError> {
     if !crate::key::plain_authority(url) {
         return Err(ExplainError(format!(
@@ -244,6 +269,22 @@ pub fn explain(
         text.push_str(&format!("keyed       {}\n", list(&keyed)));
         text.push_str(&format!("dropped     {}\n", list(&not_forwarded)));
     }
+    let target = origin.map(|o| (o, crate::origin::origin_target(o, &url)));
+    if let Some((o, t)) = &target {
+        text.push_str(&format!(
+            "origin      {}: {method} {} (Host: {}{})\n",
+            o.as_str(),
+            t.url,
+            t.host,
+            t.resolve_override
+                .as_deref()
+                .map(|r| format!("; connects to {r} via resolveOverride"))
+                .unwrap_or_default()
+        ));
+        if let Err(e) = o.check_client_host(url.host_str().unwrap_or("")) {
+            text.push_str(&format!("            refused: {e}\n"));
+        }
+    }
     // A bypassed request is never cached: no TTLs apply to it (empty strings).
     let ttl = |secs: u64| if cached { fmt(secs) } else { String::new() };
     Ok(Explanation {
@@ -262,8 +303,34 @@ pub fn explain(
         keyed,
         not_forwarded,
         origin_target,
+        origin_mode: target
+            .as_ref()
+            .map(|(o, _)| o.as_str().to_string())
+            .unwrap_or_default(),
+        origin_url: target
+            .as_ref()
+            .map(|(_, t)| t.url.to_string())
+            .unwrap_or_default(),
+        origin_host: target
+            .as_ref()
+            .map(|(_, t)| t.host.clone())
+            .unwrap_or_default(),
+        origin_resolve: target
+            .as_ref()
+            .and_then(|(_, t)| t.resolve_override.clone())
+            .unwrap_or_default(),
         text,
     })
+}
+
+/// [`policy_json`] plus `"origin"`: the worker's origin mode ([`Origin::to_json`]).
+pub fn policy_json_with_origin(policy: &Policy, file: &str, origin: &Origin) -> String {
+    let base = policy_json(policy, file);
+    // `policy_json` is an object: insert the member before its closing brace.
+    match base.strip_suffix('}') {
+        Some(head) => format!("{head},\"origin\":{}}}", origin.to_json()),
+        None => base,
+    }
 }
 
 /// The policy's rules for the dashboard (`GET /__edgecache/api/policy`), as JSON.

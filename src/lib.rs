@@ -40,6 +40,7 @@ pub mod key;
 pub mod lifecycle;
 pub mod meta;
 pub mod metrics;
+pub mod origin;
 pub mod policy;
 pub mod purge;
 pub mod range;

@@ -244,6 +244,9 @@ pub struct OriginRequest {
     /// Give up when no response head arrived after this long; also the longest gap between two
     /// body chunks before the body is cut.
     pub timeout_ms: u64,
+    /// `cf.resolveOverride`: connect to this hostname instead of the URL's (the origin mode with
+    /// the site's `Host`, see [`crate::origin`]).
+    pub resolve_override: Option<String>,
 }
 
 /// What the adapter must do next.
@@ -528,7 +531,7 @@ enum State {
 pub struct Exchange<'p> {
     policy: &'p Policy,
     req: ClientRequest,
-    origin: url::Url,
+    origin: crate::origin::OriginMode,
     debug: bool,
     plan: Option<CachePlan<'p>>,
     bypass: Option<(&'p Rule, BypassReason)>,
@@ -543,14 +546,20 @@ pub struct Exchange<'p> {
 }
 
 impl<'p> Exchange<'p> {
-    /// A new exchange for `req`; `origin` is the origin's base URL; `debug` adds the rule and key
-    /// in [`decision::DEBUG_HEADER`]. Feed it [`Event::Start`] first.
-    pub fn new(policy: &'p Policy, req: ClientRequest, origin: url::Url, debug: bool) -> Self {
+    /// A new exchange for `req`; `origin` says where origin requests go ([`crate::origin`]; a
+    /// plain URL is a separate origin's base URL); `debug` adds the rule and key in
+    /// [`decision::DEBUG_HEADER`]. Feed it [`Event::Start`] first.
+    pub fn new(
+        policy: &'p Policy,
+        req: ClientRequest,
+        origin: impl Into<crate::origin::OriginMode>,
+        debug: bool,
+    ) -> Self {
         let fallback_rule = policy.match_rule("GET", "", "/");
         Exchange {
             policy,
             req,
-            origin,
+            origin: origin.into(),
             debug,
             plan: None,
             bypass: None,
@@ -671,6 +680,31 @@ impl<'p> Exchange<'p> {
         }
     }
 
+    /// An origin request for this exchange's URL under the origin mode ([`crate::origin`]): the
+    /// target URL, `Host` set to that URL's authority (a client's `Host` is never forwarded to
+    /// another host), and the DNS override of the site-Host mode.
+    fn origin_request(
+        &self,
+        method: String,
+        target: &url::Url,
+        mut headers: HeaderMap,
+        client_body: bool,
+        timeout_ms: u64,
+    ) -> OriginRequest {
+        let t = crate::origin::origin_target(&self.origin, target);
+        if let Ok(v) = http::HeaderValue::from_str(&t.host) {
+            headers.insert(http::header::HOST, v);
+        }
+        OriginRequest {
+            method,
+            url: t.url,
+            headers,
+            client_body,
+            timeout_ms,
+            resolve_override: t.resolve_override,
+        }
+    }
+
     // ----- arrival -----
 
     fn start(&mut self) -> Action {
@@ -682,13 +716,14 @@ impl<'p> Exchange<'p> {
         match plan_request(self.policy, &method, &self.req.url, &self.req.headers) {
             RequestPlan::Bypass { rule, reason } => {
                 self.metrics.push(Metric::Bypass(reason.as_str()));
-                let req = OriginRequest {
-                    method: self.req.method.clone(),
-                    url: decision::origin_url(&self.origin, &self.req.url),
-                    headers: self.req.headers.clone(),
-                    client_body: !matches!(method, Method::GET | Method::HEAD),
-                    timeout_ms: rule.origin_timeout.saturating_mul(1000),
-                };
+                let client_url = self.req.url.clone();
+                let req = self.origin_request(
+                    self.req.method.clone(),
+                    &client_url,
+                    self.req.headers.clone(),
+                    !matches!(method, Method::GET | Method::HEAD),
+                    rule.origin_timeout.saturating_mul(1000),
+                );
                 self.bypass = Some((rule, reason));
                 self.state = State::Forwarding;
                 Action::Fetch(Box::new(req))
@@ -981,14 +1016,13 @@ impl<'p> Exchange<'p> {
             Some(p) => revalidation_headers(&p.meta, &plan.origin_headers, &self.req.headers),
             None => plan.origin_headers.clone(),
         };
-        let req = OriginRequest {
-            method: "GET".into(),
-            // The key's own path and query (issue 14): the origin answers for exactly the key.
-            url: plan.origin_url(&self.origin),
-            headers,
-            client_body: false,
-            timeout_ms: plan.rule.origin_timeout.saturating_mul(1000),
-        };
+        let timeout_ms = plan.rule.origin_timeout.saturating_mul(1000);
+        // The key's own path and query (issue 14): the origin answers for exactly the key.
+        let mut site = self.req.url.clone();
+        site.set_path("/");
+        site.set_query(None);
+        let keyed = plan.origin_url(&site);
+        let req = self.origin_request("GET".into(), &keyed, headers, false, timeout_ms);
         self.state = State::Fetching { kind, prior, token };
         Action::Fetch(Box::new(req))
     }

@@ -70,10 +70,11 @@ pub struct EntryMeta {
 }
 
 /// Origin response fields the Workers Cache API interprets when an entry is `put` (its own
-/// expiry, `Vary` handling, Cloudflare's targeted fields): [`stored_headers`] moves them into
-/// [`EntryMeta::origin_fields`] and [`restore_stored`] puts them back, so the Cache API sees only
-/// edgecache's bookkeeping `Cache-Control` while a hit still returns the origin's fields.
-pub const HIDDEN_FIELDS: [&str; 7] = [
+/// expiry, `Vary` handling, Cloudflare's targeted fields, the purge tags): [`stored_headers`]
+/// moves them into [`EntryMeta::origin_fields`] and [`restore_stored`] puts them back, so the
+/// Cache API sees only edgecache's bookkeeping `Cache-Control` and `Cache-Tag` while a hit still
+/// returns the origin's fields.
+pub const HIDDEN_FIELDS: [&str; 8] = [
     "cache-control",
     "expires",
     "pragma",
@@ -81,6 +82,7 @@ pub const HIDDEN_FIELDS: [&str; 7] = [
     "cdn-cache-control",
     "cloudflare-cdn-cache-control",
     "surrogate-control",
+    "cache-tag",
 ];
 
 /// Fields never written to the Cache API, whatever the origin sent:
@@ -110,7 +112,9 @@ pub const STORAGE_ONLY: [&str; 2] = [META_HEADER, "cf-cache-status"];
 /// [`NEVER_STORED`]; every line of the [`HIDDEN_FIELDS`] moved, byte for byte and in order, into
 /// the `origin_fields` of a copy of `meta` (any value `meta` had there is replaced); then the
 /// bookkeeping `Cache-Control: public, s-maxage=<keep_secs>` (at least 1) that tells the Cache
-/// API how long to keep the entry, and [`META_HEADER`] with that copy encoded.
+/// API how long to keep the entry, the `Cache-Tag` the zone purge API matches on (the URL's tag
+/// and the entry's tags: [`crate::purge::zone::stored_cache_tag`]), and [`META_HEADER`] with
+/// that copy encoded.
 /// [`restore_stored`] is the inverse for every stored end-to-end field.
 pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u64) -> HeaderMap {
     let mut h = origin_headers.clone();
@@ -133,6 +137,11 @@ pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u
     let keep = format!("public, s-maxage={}", keep_secs.max(1));
     if let Ok(v) = HeaderValue::from_str(&keep) {
         h.insert(http::header::CACHE_CONTROL, v);
+    }
+    // Always a valid header value (printable ASCII tags only, bounded).
+    let tags = crate::purge::zone::stored_cache_tag(&m.tags, &m.key);
+    if let Ok(v) = HeaderValue::from_str(&tags) {
+        h.insert(http::HeaderName::from_static("cache-tag"), v);
     }
     // `encode` is pure ASCII (see there), so this cannot fail; if it did, the entry would
     // decode as a miss, never as a wrong hit.

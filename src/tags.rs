@@ -3,7 +3,9 @@
 //! `Cache-Tag` is comma-separated (Cloudflare's convention), `Surrogate-Key` space-separated
 //! (Fastly's); any other configured header is split on both. Limits keep metadata small and a
 //! hostile origin harmless: at most [`MAX_TAGS`] tags of at most [`MAX_TAG_BYTES`] bytes each;
-//! what is over is dropped (and counted by [`collect_counted`]), never an error.
+//! what is over is dropped (and counted by [`collect_counted`]), never an error. Tags starting
+//! with `__ec_` are edgecache's own (the URL tag a stored copy carries in `Cache-Tag` for the
+//! zone purge API, see `purge::zone`) and are ignored wherever they come from.
 
 use crate::policy::Rule;
 use http::HeaderMap;
@@ -24,7 +26,7 @@ pub fn collect_counted(rule: &Rule, headers: &HeaderMap) -> (Vec<String>, usize)
     let mut dropped = 0;
     let mut push = |t: &str| {
         let t = t.trim();
-        if t.is_empty() || out.iter().any(|o| o == t) {
+        if t.is_empty() || out.iter().any(|o| o == t) || crate::purge::zone::is_reserved_tag(t) {
             return;
         }
         if t.len() > MAX_TAG_BYTES || out.len() >= MAX_TAGS || t.chars().any(char::is_control) {
@@ -74,6 +76,14 @@ mod tests {
             collect(&rule(), &h),
             ["site", "article-1", "section-news", "a", "b"]
         );
+    }
+
+    #[test]
+    fn reserved_tags_are_ignored() {
+        let mut h = HeaderMap::new();
+        let stored = crate::purge::zone::stored_cache_tag(&["a".into()], "https://e.com/x");
+        h.insert("cache-tag", HeaderValue::from_str(&stored).unwrap());
+        assert_eq!(collect(&rule(), &h), ["site", "a"]);
     }
 
     #[test]

@@ -1560,6 +1560,40 @@ fn tag_headers_removed_unless_kept() {
 }
 
 #[test]
+fn stored_copy_carries_the_zone_purge_cache_tag_and_hits_get_the_origin_s_back() {
+    use edgecache::meta::{restore_stored, stored_headers};
+    use edgecache::purge::zone::{stored_cache_tag, url_tag};
+    let origin = hm(&[("cache-tag", "A, b"), ("content-type", "text/html")]);
+    let mut meta = meta(60, 0, 0);
+    meta.key = "https://e.com/x?__ec_vary=accept%3Atext".into();
+    meta.tags = vec!["site".into(), "A".into(), "b".into(), "has space".into()];
+    let stored = stored_headers(&origin, &meta, 60);
+    // What the zone purge API matches on: the URL's tag (vary part ignored), then the tags.
+    let v = stored.get("cache-tag").unwrap().to_str().unwrap();
+    assert_eq!(v, stored_cache_tag(&meta.tags, &meta.key));
+    assert_eq!(v, format!("{},site,A,b", url_tag("https://e.com/x")));
+    assert_eq!(stored.get_all("cache-tag").iter().count(), 1);
+    // A hit (or a revalidation) sees the origin's own field, byte for byte.
+    let m = EntryMeta::decode(stored.get(META_HEADER).unwrap().to_str().unwrap()).unwrap();
+    let back = restore_stored(&stored, &m);
+    assert_eq!(back.get("cache-tag").unwrap(), "A, b");
+    assert_eq!(
+        edgecache::tags::collect(&policy(RESPECT).defaults, &back),
+        ["A", "b"]
+    );
+    // And the browser gets none of it unless the rule keeps tag headers.
+    let h = client_headers(
+        &policy(RESPECT).defaults,
+        &back,
+        true,
+        Some(0),
+        &status_hit(),
+        None,
+    );
+    assert!(!h.contains_key("cache-tag"));
+}
+
+#[test]
 fn debug_header_only_when_given() {
     let p = policy(RESPECT);
     let h = client_headers(

@@ -22,6 +22,8 @@ fn cli(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_edgecache"))
         .args(args)
         .env_remove("EDGECACHE_POLICY")
+        .env_remove("ORIGIN")
+        .env_remove("ORIGIN_HOST")
         .output()
         .expect("run the edgecache binary")
 }
@@ -174,7 +176,9 @@ fn cli_explain_prints_the_library_text() {
     ]);
     assert!(out.status.success(), "{out:?}");
     let h = request_headers(&[], Some("_ga=1; consent=yes")).unwrap();
-    let x = explain(&demo(), "GET", url, &h).unwrap();
+    // The CLI shows the origin request too (same-zone without --origin / $ORIGIN).
+    let same = edgecache::origin::OriginMode::SameZone;
+    let x = edgecache::explain::explain_with_origin(&demo(), "GET", url, &h, Some(&same)).unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), x.text);
 }
 
@@ -185,7 +189,9 @@ fn cli_explain_bypass_cookie_matches_library() {
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let h = request_headers(&[], Some("sessionid=1")).unwrap();
-    assert_eq!(stdout, explain(&demo(), "GET", url, &h).unwrap().text);
+    let same = edgecache::origin::OriginMode::SameZone;
+    let x = edgecache::explain::explain_with_origin(&demo(), "GET", url, &h, Some(&same)).unwrap();
+    assert_eq!(stdout, x.text);
     assert!(stdout.contains("decision    bypass"), "{stdout}");
 }
 
@@ -230,4 +236,119 @@ fn cli_check_demo_policy_is_ok() {
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains(": ok ("), "{stdout}");
+}
+
+#[test]
+fn explain_shows_where_the_origin_request_goes() {
+    use edgecache::explain::explain_with_origin;
+    use edgecache::origin::parse_origin_mode;
+    let p = demo();
+    let u = "https://www.example.com/articles/1?utm_source=x";
+    let same = parse_origin_mode(None, None).unwrap();
+    let x = explain_with_origin(&p, "GET", u, &HeaderMap::new(), Some(&same)).unwrap();
+    assert_eq!(x.origin_mode, "same-zone");
+    assert_eq!(x.origin_url, u);
+    assert_eq!(x.origin_host, "www.example.com");
+    assert!(x.text.contains("origin      same-zone: GET"), "{}", x.text);
+    let remote = parse_origin_mode(Some("https://origin.example.com"), None).unwrap();
+    let x = explain_with_origin(&p, "GET", u, &HeaderMap::new(), Some(&remote)).unwrap();
+    assert_eq!(
+        x.origin_url,
+        "https://origin.example.com/articles/1?utm_source=x"
+    );
+    assert_eq!(x.origin_host, "origin.example.com");
+    let site = parse_origin_mode(Some("https://origin.example.com"), Some("site")).unwrap();
+    let x = explain_with_origin(&p, "GET", u, &HeaderMap::new(), Some(&site)).unwrap();
+    assert_eq!(x.origin_host, "www.example.com");
+    assert_eq!(x.origin_resolve, "origin.example.com");
+    assert!(x
+        .to_json()
+        .contains(r#""origin_resolve":"origin.example.com""#));
+    // Bypassed requests go to the origin too; on workers.dev same-zone mode is refused.
+    let x = explain_with_origin(
+        &p,
+        "GET",
+        "https://edgecache.me.workers.dev/admin/",
+        &HeaderMap::new(),
+        Some(&same),
+    )
+    .unwrap();
+    assert_eq!(x.decision, "bypass");
+    assert!(
+        x.text
+            .contains("refused: edgecache.me.workers.dev is a workers.dev hostname"),
+        "{}",
+        x.text
+    );
+    // Without an origin mode the fields are empty.
+    let x = explain(&p, "GET", u, &HeaderMap::new()).unwrap();
+    assert_eq!((x.origin_mode.as_str(), x.origin_url.as_str()), ("", ""));
+}
+
+#[test]
+fn cli_explain_origin_modes() {
+    let out = cli(&[
+        "explain",
+        &demo_path(),
+        "https://www.example.com/articles/1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "origin      same-zone: GET https://www.example.com/articles/1 (Host: www.example.com)"
+        ),
+        "{text}"
+    );
+    let out = cli(&[
+        "explain",
+        &demo_path(),
+        "https://www.example.com/articles/1",
+        "--origin",
+        "https://origin.example.com",
+        "--origin-host",
+        "site",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(r#""origin_mode":"origin-site-host""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""origin_host":"www.example.com""#),
+        "{text}"
+    );
+    let out = cli(&[
+        "explain",
+        &demo_path(),
+        "https://www.example.com/",
+        "--origin",
+        "ftp://x",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("scheme"));
+}
+
+#[test]
+fn policy_json_carries_the_origin_mode() {
+    use edgecache::json::Json;
+    let p = demo();
+    let o = edgecache::origin::parse_origin_mode(Some("https://origin.example.com"), None).unwrap();
+    let j = Json::parse(&edgecache::explain::policy_json_with_origin(
+        &p,
+        "edgecache.toml",
+        &o,
+    ))
+    .unwrap();
+    assert_eq!(
+        j.get("origin").and_then(|o| o.str_of("mode")).as_deref(),
+        Some("origin")
+    );
+    assert_eq!(j.str_of("file").as_deref(), Some("edgecache.toml"));
+    assert!(j
+        .get("rules")
+        .and_then(Json::as_array)
+        .is_some_and(|r| !r.is_empty()));
 }

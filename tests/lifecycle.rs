@@ -6,9 +6,8 @@
 
 use edgecache::decision::PurgeState;
 use edgecache::lifecycle::{
-    STREAMING_FLIGHT_MS,
     Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Metric, Now,
-    OriginFailure, OriginHead, Stored, STORAGE_ONLY,
+    OriginFailure, OriginHead, Stored, STORAGE_ONLY, STREAMING_FLIGHT_MS,
 };
 use edgecache::meta::{EntryMeta, META_HEADER};
 use edgecache::policy::Policy;
@@ -680,7 +679,10 @@ fn waiters_wait_for_a_leader_whose_body_streams_past_origin_timeout() {
     let a = leader.step(&mut w.iso, Event::Found(None), now);
     assert!(matches!(a, Action::Fetch(_)), "{a:?}");
     let mut h = HeaderMap::new();
-    h.insert("cache-control", "public, max-age=60".parse().expect("value"));
+    h.insert(
+        "cache-control",
+        "public, max-age=60".parse().expect("value"),
+    );
     let a = leader.step(
         &mut w.iso,
         Event::Origin(Ok(OriginHead {
@@ -703,7 +705,11 @@ fn waiters_wait_for_a_leader_whose_body_streams_past_origin_timeout() {
         waited >= STREAMING_FLIGHT_MS,
         "a waiter waited {waited} ms: not past the streaming bound"
     );
-    assert_eq!(w.fetches("/st"), 1, "only after the bound does it fetch for itself");
+    assert_eq!(
+        w.fetches("/st"),
+        1,
+        "only after the bound does it fetch for itself"
+    );
 }
 
 #[test]
@@ -1191,6 +1197,59 @@ fn expires_and_pragma_come_back_on_a_hit() {
         Some("Thu, 01 Jan 2099 00:00:00 GMT")
     );
     assert_eq!(header(&r, "pragma").as_deref(), Some("x-custom"));
+}
+
+#[test]
+fn origin_requests_follow_the_origin_mode_and_carry_the_target_host() {
+    use edgecache::origin::{parse_origin_mode, OriginMode};
+    let now = Now { ms: T0, rand: 0.5 };
+    // The client's Host is the site's; what the origin sees depends on the mode.
+    let client = || req("GET", "/a/b?x=1", &[("host", "site.example")]);
+    let fetch_of = |mode: OriginMode, r: ClientRequest| {
+        let mut iso = Isolate::default();
+        let mut ex = Exchange::new(policy(), r, mode, false);
+        let mut a = ex.step(&mut iso, Event::Start, now);
+        if matches!(a, Action::Lookup { .. }) {
+            a = ex.step(&mut iso, Event::Found(None), now);
+        }
+        match a {
+            Action::Fetch(r) => *r,
+            other => panic!("expected a fetch, got {other:?}"),
+        }
+    };
+    let same = fetch_of(OriginMode::SameZone, client());
+    assert_eq!(same.url.as_str(), "https://site.example/a/b?x=1");
+    assert_eq!(same.headers.get("host").unwrap(), "site.example");
+    assert_eq!(same.resolve_override, None);
+
+    let remote = fetch_of(
+        parse_origin_mode(Some("http://127.0.0.1:9/base"), None).unwrap(),
+        client(),
+    );
+    assert_eq!(remote.url.as_str(), "http://127.0.0.1:9/base/a/b?x=1");
+    assert_eq!(
+        remote.headers.get("host").unwrap(),
+        "127.0.0.1:9",
+        "never the client's Host"
+    );
+    assert_eq!(remote.headers.get_all("host").iter().count(), 1);
+
+    let site = fetch_of(
+        parse_origin_mode(Some("https://origin.example"), Some("site")).unwrap(),
+        client(),
+    );
+    assert_eq!(site.url.as_str(), "https://site.example/a/b?x=1");
+    assert_eq!(site.headers.get("host").unwrap(), "site.example");
+    assert_eq!(site.resolve_override.as_deref(), Some("origin.example"));
+
+    // A bypassed request (POST) goes the same way.
+    let post = fetch_of(
+        OriginMode::SameZone,
+        req("POST", "/form", &[("host", "site.example")]),
+    );
+    assert_eq!(post.url.as_str(), "https://site.example/form");
+    assert!(post.client_body);
+    assert_eq!(post.headers.get("host").unwrap(), "site.example");
 }
 
 #[test]

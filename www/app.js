@@ -263,10 +263,21 @@ function renderPurgeLog(data, nowMs) {
       h("code", { class: "log-id" }, String(p.id ?? "?")),
       h("span", { class: `badge ${p.soft ? "soft" : "hard"}` }, p.soft ? "soft" : "hard"),
       p.everything ? h("span", { class: "badge danger" }, "everything") : null,
+      // The zone purge accelerator's outcome (only when CF_API_TOKEN + CF_ZONE_ID are set).
+      p.zone ? h("span", { class: `badge zone-${String(p.zone.state).replace(/[^a-z-]/g, "")}`, title: zoneTitle(p.zone) }, `zone ${p.zone.state}`) : null,
       h("span", { class: "muted small log-meta" },
         p.actor ? `${p.actor} · ` : "",
         h("time", { datetime: new Date(num(p.at_ms)).toISOString(), title: new Date(num(p.at_ms)).toLocaleString() }, ago(p.at_ms, nowMs)))),
     h("div", { class: "log-what" }, p.everything ? "all cached entries" : purgeSummary({ ...p, soft: false, everything: false }).replace(/ · hard$/, "")))));
+}
+
+/** The zone purge outcome for a tooltip: calls done/failed, attempts, the telling detail. */
+function zoneTitle(z) {
+  const parts = [`zone purge API: ${num(z.done)}/${num(z.calls)} calls done`];
+  if (num(z.failed)) parts.push(`${num(z.failed)} failed`);
+  parts.push(`${num(z.attempts)} attempts`);
+  if (z.detail) parts.push(String(z.detail));
+  return parts.join(" · ");
 }
 
 function renderPurgeLogError(r) {
@@ -379,6 +390,9 @@ function renderExplain(j) {
     ["Forwarded", list(j.forwarded)],
     ["Keyed", decision === "bypass" ? undefined : list(j.keyed)],
     ["Not forwarded", decision === "bypass" ? undefined : list(j.not_forwarded)],
+    ["Origin request", has(j.origin_url) ? h("span", {}, h("code", {}, String(j.origin_url)),
+      ` Host: ${j.origin_host}`, has(j.origin_resolve) ? ` (connects to ${j.origin_resolve})` : "",
+      has(j.origin_mode) ? h("span", { class: "muted" }, ` — ${j.origin_mode}`) : "") : undefined],
   ].filter(([, v]) => has(v));
   $("explain-result").replaceChildren(
     h("div", { class: "decision-line" },
@@ -401,6 +415,8 @@ async function loadPolicy() {
     }
     state.policyLoaded = true;
     $("policy-file").textContent = r.json.file ? `from ${r.json.file}` : "";
+    const o = r.json.origin;
+    $("policy-origin").textContent = o && o.mode ? `Origin (${o.mode}): ${o.describe ?? ""}` : "";
     const rules = Array.isArray(r.json.rules) ? r.json.rules : [];
     if (!rules.length) {
       list.replaceChildren(h("li", { class: "empty" }, "No rules: everything is forwarded to the origin and its own headers decide. Add rules to edgecache.toml and redeploy."));

@@ -6,7 +6,9 @@
 //! - `edgecache policy-json [file]`: print the validated policy as JSON (the TOML schema). The
 //!   worker does not use it: build.rs embeds the resolved policy (`policy::embed`).
 //! - `edgecache explain [file] <URL> [--method M] [--header 'K: V']... [--cookie 'a=b; c=d']
-//!   [--json]`: what the worker would do with that request (the same core function).
+//!   [--origin ORIGIN] [--origin-host origin|site] [--json]`: what the worker would do with that
+//!   request (the same core function), and where its origin request goes under the worker's
+//!   `ORIGIN` / `ORIGIN_HOST` (default: `$ORIGIN` / `$ORIGIN_HOST`, else same-zone).
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
@@ -25,7 +27,8 @@ mod host {
 
     const USAGE: &str = "usage: edgecache check [policy.toml]\n\
         \x20      edgecache policy-json [policy.toml]\n\
-        \x20      edgecache explain [policy.toml] <URL> [--method M] [--header 'K: V']... [--cookie 'a=b'] [--json]\n\
+        \x20      edgecache explain [policy.toml] <URL> [--method M] [--header 'K: V']... [--cookie 'a=b']\n\
+        \x20                [--origin URL|same-zone] [--origin-host origin|site] [--json]\n\
         The policy file defaults to $EDGECACHE_POLICY, else edgecache.toml.";
 
     fn explain(args: &[String]) -> i32 {
@@ -35,6 +38,8 @@ mod host {
         let mut headers = Vec::new();
         let mut cookies: Vec<String> = Vec::new();
         let mut as_json = false;
+        let mut origin = std::env::var("ORIGIN").ok();
+        let mut origin_host = std::env::var("ORIGIN_HOST").ok();
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = |name: &str| {
@@ -47,6 +52,8 @@ mod host {
                 "--method" | "-X" => value("--method").map(|v| method = v),
                 "--header" | "-H" => value("--header").map(|v| headers.push(v)),
                 "--cookie" | "-b" => value("--cookie").map(|v| cookies.push(v)),
+                "--origin" => value("--origin").map(|v| origin = Some(v)),
+                "--origin-host" => value("--origin-host").map(|v| origin_host = Some(v)),
                 "--json" => {
                     as_json = true;
                     Ok(())
@@ -95,7 +102,15 @@ mod host {
                 return 2;
             }
         };
-        match edgecache::explain::explain(&policy, &method, &url, &h) {
+        let origin =
+            match edgecache::origin::parse_origin_mode(origin.as_deref(), origin_host.as_deref()) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("explain: {e}");
+                    return 2;
+                }
+            };
+        match edgecache::explain::explain_with_origin(&policy, &method, &url, &h, Some(&origin)) {
             Ok(x) => {
                 if as_json {
                     println!("{}", x.to_json());

@@ -1,6 +1,7 @@
 //! The purge log: one serialisable entry per accepted purge, and purge ids.
 
 use super::request::PurgeRequest;
+use super::zone::ZoneStatus;
 use crate::json::{Json, Obj};
 
 /// One accepted purge, as kept in the purge log and returned to the webhook caller.
@@ -22,6 +23,8 @@ pub struct PurgeLogEntry {
     pub everything: bool,
     /// Who asked: e.g. `"bearer"` or `"webhook:<webhook-id>"`; never a secret.
     pub actor: String,
+    /// The zone purge accelerator's outcome (`None` when it is not configured).
+    pub zone: Option<ZoneStatus>,
 }
 
 impl PurgeLogEntry {
@@ -36,12 +39,13 @@ impl PurgeLogEntry {
             prefixes: req.prefixes.clone(),
             everything: req.everything,
             actor: actor.to_string(),
+            zone: None,
         }
     }
 
-    /// As a JSON object (the purge log and the webhook's answer).
+    /// As a JSON object (the purge log and the webhook's answer); `zone` only when set.
     pub fn to_json(&self) -> String {
-        Obj::new()
+        let o = Obj::new()
             .str("id", &self.id)
             .u64("at_ms", self.at_ms)
             .bool("soft", self.soft)
@@ -49,11 +53,15 @@ impl PurgeLogEntry {
             .strs("urls", &self.urls)
             .strs("prefixes", &self.prefixes)
             .bool("everything", self.everything)
-            .str("actor", &self.actor)
-            .end()
+            .str("actor", &self.actor);
+        match &self.zone {
+            Some(z) => o.raw("zone", &z.to_json()).end(),
+            None => o.end(),
+        }
     }
 
-    /// Reads [`PurgeLogEntry::to_json`]; `None` if any field is missing or of another type.
+    /// Reads [`PurgeLogEntry::to_json`]; `None` if any field is missing or of another type
+    /// (`zone` is optional; an unreadable one is dropped).
     pub fn from_json(j: &Json) -> Option<Self> {
         Some(PurgeLogEntry {
             id: j.str_of("id")?,
@@ -64,6 +72,7 @@ impl PurgeLogEntry {
             prefixes: j.get("prefixes")?.as_strings()?,
             everything: j.get("everything")?.as_bool()?,
             actor: j.str_of("actor")?,
+            zone: j.get("zone").and_then(ZoneStatus::from_json),
         })
     }
 }
@@ -139,5 +148,24 @@ mod tests {
             Some(e)
         );
         assert_eq!(PurgeLogEntry::from_json(&Json::parse("{}").unwrap()), None);
+    }
+
+    #[test]
+    fn log_entry_carries_the_zone_outcome() {
+        let mut e = PurgeLogEntry::new("p_x".into(), 7, &PurgeRequest::default(), "bearer");
+        e.zone = Some(ZoneStatus {
+            state: "failed".into(),
+            calls: 1,
+            done: 0,
+            failed: 1,
+            attempts: 1,
+            detail: "tags: 403 [10000] Authentication error".into(),
+        });
+        let json = e.to_json();
+        assert!(json.contains(r#""zone":{"state":"failed""#), "{json}");
+        assert_eq!(
+            PurgeLogEntry::from_json(&Json::parse(&json).unwrap()),
+            Some(e)
+        );
     }
 }

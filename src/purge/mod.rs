@@ -8,6 +8,9 @@
 //! Durable Object that serialises purges, with [`record_expiration_ttl`]. Every location then
 //! calls [`check_entry`] before serving a cached entry; a soft purge makes the entry stale,
 //! a hard purge makes it a miss. Records never move backwards ([`merge`]).
+//!
+//! With the zone purge accelerator configured ([`zone`]), the ledger then also asks Cloudflare's
+//! zone purge API to delete the stored copies everywhere at once.
 
 mod error;
 mod keys;
@@ -16,6 +19,7 @@ mod memo;
 mod record;
 mod request;
 mod seen;
+pub mod zone;
 
 pub use error::PurgeError;
 pub use keys::{

@@ -6,6 +6,7 @@ use super::objects::PurgeCommand;
 use super::{metrics, state};
 use crate::explain;
 use crate::json::{Json, Obj};
+use crate::origin::OriginMode;
 use crate::purge::{self, PurgeError, PurgeLimits, PurgeLogEntry};
 use crate::webhook_sig;
 use worker::{Cache, Env, Method, Request, Response, Result};
@@ -44,12 +45,12 @@ fn admin_ok(req: &Request, env: &Env) -> bool {
 }
 
 /// Routes a `/__edgecache/...` request.
-pub async fn handle(req: Request, env: &Env, origin: &url::Url) -> Result<Response> {
+pub async fn handle(req: Request, env: &Env, origin: &OriginMode) -> Result<Response> {
     let path = req.path();
     let sub = path.strip_prefix(PREFIX).unwrap_or("");
     match sub {
         "/health" => Response::ok("ok"),
-        "/purge" => purge(req, env, origin).await,
+        "/purge" => purge(req, env).await,
         "/purges" | "/api/purges" => {
             if !admin_ok(&req, env) && !purge_token_ok(&req, env) {
                 return error(&PurgeError::Unauthorized);
@@ -69,14 +70,14 @@ pub async fn handle(req: Request, env: &Env, origin: &url::Url) -> Result<Respon
             }
             json(
                 200,
-                &explain::policy_json(state::policy(), state::POLICY_FILE),
+                &explain::policy_json_with_origin(state::policy(), state::POLICY_FILE, origin),
             )
         }
         "/api/explain" => {
             if !admin_ok(&req, env) {
                 return error(&PurgeError::Unauthorized);
             }
-            api_explain(&req)
+            api_explain(&req, origin)
         }
         _ if sub.starts_with("/api/") => json(
             404,
@@ -127,7 +128,7 @@ async fn assets(req: Request, env: &Env, sub: &str) -> Result<Response> {
         .fixed(body))
 }
 
-fn api_explain(req: &Request) -> Result<Response> {
+fn api_explain(req: &Request, origin: &OriginMode) -> Result<Response> {
     let policy = state::policy();
     let u = req.url()?;
     let mut target = None;
@@ -162,14 +163,14 @@ fn api_explain(req: &Request) -> Result<Response> {
         Ok(h) => h,
         Err(e) => return bad(e.0),
     };
-    match explain::explain(policy, &method, &target, &h) {
+    match explain::explain_with_origin(policy, &method, &target, &h, Some(origin)) {
         Ok(x) => json(200, &x.to_json()),
         Err(e) => bad(e.0),
     }
 }
 
 /// The purge webhook: `POST /__edgecache/purge`.
-async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Response> {
+async fn purge(mut req: Request, env: &Env) -> Result<Response> {
     let token = secret(env, "PURGE_TOKEN");
     let admin = secret(env, "ADMIN_TOKEN");
     let sig_secret = secret(env, "PURGE_SECRET");
@@ -249,13 +250,32 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
     };
     let record = preq.record(now);
     let id = purge::purge_id(now, (conv::rand01() * u64::MAX as f64) as u64);
-    let log = PurgeLogEntry::new(id.clone(), now, &preq, actor);
+    let mut log = PurgeLogEntry::new(id.clone(), now, &preq, actor);
+    // The zone purge accelerator (CF_API_TOKEN + CF_ZONE_ID): the ledger stores this job and
+    // makes its calls after recording the KV records, off this answer's path.
+    let job = super::zone::config(env).map(|_| {
+        let url_keys: Vec<String> = preq.urls.iter().filter_map(|u| normalise(u).ok()).collect();
+        let site_host = req
+            .url()
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string));
+        let plan =
+            purge::zone::plan_zone_purge(&preq, &url_keys, site_host.as_deref().unwrap_or(""));
+        purge::zone::ZoneJob::new(&id, &plan, now)
+    });
+    log.zone = job.as_ref().map(purge::zone::ZoneJob::status);
+    // Only with the accelerator configured: "queued" (the ledger calls the zone purge API
+    // next) or "kv-only" (nothing the API can express, e.g. a soft purge).
+    let zone_queued = job
+        .as_ref()
+        .map(|j| if j.finished() { "kv-only" } else { "queued" });
     let cmd = PurgeCommand {
         keys: keys.clone(),
         record: record.encode(),
         ttl: purge::record_expiration_ttl(crate::decision::MAX_ENTRY_KEEP_SECS),
         webhook,
         log,
+        zone: job.filter(|j| !j.finished()).map(|j| j.to_json()),
     };
     let body = cmd.to_json();
     let r = conv::request(
@@ -323,8 +343,11 @@ async fn purge(mut req: Request, env: &Env, _origin: &url::Url) -> Result<Respon
         .raw("recorded", &recorded)
         .u64("keys", keys.len() as u64)
         .u64("at_ms", now)
-        .u64("propagation_bound_secs", PROPAGATION_BOUND_SECS)
-        .end();
+        .u64("propagation_bound_secs", PROPAGATION_BOUND_SECS);
+    let out = match zone_queued {
+        Some(z) => out.str("zone_purge", z).end(),
+        None => out.end(),
+    };
     json(202, &out)
 }
 

@@ -27,7 +27,7 @@ pub fn js_err(e: &JsValue) -> String {
 
 type R<T> = Result<T, String>;
 
-fn global_fetch(req: &web_sys::Request) -> Promise {
+pub fn global_fetch(req: &web_sys::Request) -> Promise {
     let g: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     g.fetch_with_request(req)
 }
@@ -164,6 +164,13 @@ pub async fn fetch(
         init.set_body(b.as_ref());
     }
     init.set_redirect(web_sys::RequestRedirect::Manual);
+    if let Some(host) = &req.resolve_override {
+        // cf.resolveOverride: connect to `host`; the URL and Host stay the site's.
+        let cf = js_sys::Object::new();
+        js_sys::Reflect::set(&cf, &"resolveOverride".into(), &host.into())
+            .and_then(|_| js_sys::Reflect::set(&init, &"cf".into(), &cf))
+            .map_err(|_| OriginFailure::Unreachable)?;
+    }
     let request =
         web_sys::Request::new_with_str_and_init(req.url.as_str(), &init).map_err(|e| {
             worker::console_error!("edgecache: origin request refused: {}", js_err(&e));

@@ -9,7 +9,9 @@ mod objects;
 mod purge_check;
 mod serve;
 mod state;
+mod zone;
 
+use crate::origin::OriginMode;
 use worker::{event, Context, Env, Request, Response, Result};
 
 /// Runs once per isolate: panics go to the console with their message and location.
@@ -22,12 +24,11 @@ fn start() {
 /// conversion unwraps, and one panic resets the isolate and hangs every request in flight in it.
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
-    let origin = match env.var("ORIGIN").map(|v| v.to_string()) {
-        Ok(o) => match origin_url(&o) {
-            Ok(u) => u,
-            Err(e) => return plain_500(&format!("edgecache: ORIGIN {o:?} is not a URL: {e}")),
-        },
-        Err(_) => return plain_500("edgecache: the ORIGIN var is not set"),
+    // ORIGIN unset, empty or "same-zone": the request's own URL (see crate::origin).
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let origin = match origin_mode(var("ORIGIN"), var("ORIGIN_HOST")) {
+        Ok(o) => o,
+        Err(e) => return plain_status(500, &format!("edgecache: {e}")),
     };
     // Parsed once: the admin check and the site path use the same URL.
     let url = match url::Url::parse(&req.url()) {
@@ -44,6 +45,10 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             .await
             .and_then(into_raw)
     } else {
+        // No zone origin behind workers.dev (see crate::origin).
+        if let Err(e) = origin.check_client_host(url.host_str().unwrap_or("")) {
+            return plain_status(502, &format!("edgecache: {e}"));
+        }
         let debug = env
             .var("EDGECACHE_DEBUG")
             .map(|v| v.to_string() == "1")
@@ -81,32 +86,47 @@ fn into_raw(r: Response) -> Result<web_sys::Response> {
 }
 
 fn plain_500(msg: &str) -> Result<web_sys::Response> {
+    plain_status(500, msg)
+}
+
+fn plain_status(status: u16, msg: &str) -> Result<web_sys::Response> {
     worker::console_error!("{msg}");
     let h = web_sys::Headers::new()?;
     h.set("content-type", "text/plain; charset=utf-8")?;
     h.set("cache-control", "no-store")?;
-    io::response(500, &h, io::JsBody::Bytes(format!("{msg}\n").into_bytes()))
-        .map_err(worker::Error::RustError)
+    io::response(
+        status,
+        &h,
+        io::JsBody::Bytes(format!("{msg}\n").into_bytes()),
+    )
+    .map_err(worker::Error::RustError)
 }
+
+type OriginVars = (Option<String>, Option<String>);
 
 thread_local! {
-    static ORIGIN: std::cell::RefCell<Option<(String, url::Url)>> = const { std::cell::RefCell::new(None) };
+    static ORIGIN: std::cell::RefCell<Option<(OriginVars, OriginMode)>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The parsed ORIGIN: parsed once per isolate (and again only if the var changes).
-fn origin_url(raw: &str) -> std::result::Result<url::Url, url::ParseError> {
+/// The origin mode from the ORIGIN and ORIGIN_HOST vars: parsed once per isolate (and again
+/// only if the vars change).
+fn origin_mode(
+    origin: Option<String>,
+    host: Option<String>,
+) -> std::result::Result<OriginMode, crate::origin::OriginConfigError> {
+    let vars = (origin, host);
     let cached = ORIGIN.with(|o| {
         o.borrow()
             .as_ref()
-            .filter(|(r, _)| r == raw)
-            .map(|(_, u)| u.clone())
+            .filter(|(v, _)| *v == vars)
+            .map(|(_, m)| m.clone())
     });
-    if let Some(u) = cached {
-        return Ok(u);
+    if let Some(m) = cached {
+        return Ok(m);
     }
-    let u = url::Url::parse(raw)?;
-    ORIGIN.with(|o| *o.borrow_mut() = Some((raw.to_string(), u.clone())));
-    Ok(u)
+    let m = crate::origin::parse_origin_mode(vars.0.as_deref(), vars.1.as_deref())?;
+    ORIGIN.with(|o| *o.borrow_mut() = Some((vars, m.clone())));
+    Ok(m)
 }
 
 async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {

@@ -8,11 +8,15 @@
 //!   Purge commands are applied one at a time (an async lock): a KV put is outside I/O, which
 //!   opens the object's input gate, so without the lock two commands could interleave between
 //!   reading a held record and storing the merge, and the older merge could land last.
+//!   With the zone purge accelerator configured, it also keeps one job per purge (`z:<id>`)
+//!   whose calls to the zone purge API its alarm makes, off the webhook's answer path, retried
+//!   per `purge::zone::classify`; each call's outcome goes into the purge log.
 //! - [`MetricsHub`] (one instance): aggregates isolates' counter flushes into 10 s buckets.
 
 use super::conv::json;
 use crate::json::{Arr, Json, Obj};
 use crate::metrics::{Aggregate, Snapshot};
+use crate::purge::zone::ZoneJob;
 use crate::purge::{self, PurgeLogEntry, PurgeRecord};
 use crate::webhook_sig::{self, ReplayGuard};
 use std::cell::RefCell;
@@ -35,6 +39,9 @@ pub struct PurgeCommand {
     pub webhook: Option<(String, u64)>,
     /// The log entry.
     pub log: PurgeLogEntry,
+    /// The zone purge job to run (`purge::zone::ZoneJob` as JSON; only when the accelerator is
+    /// configured and the purge has calls to make). Stored as is: the ledger only executes it.
+    pub zone: Option<String>,
 }
 
 impl PurgeCommand {
@@ -50,6 +57,7 @@ impl PurgeCommand {
             .u64("ttl", self.ttl)
             .raw("webhook", &webhook)
             .raw("log", &self.log.to_json())
+            .opt_str("zone", self.zone.as_deref())
             .end()
     }
 
@@ -68,6 +76,7 @@ impl PurgeCommand {
             ttl: j.get("ttl")?.as_u64()?,
             webhook,
             log: PurgeLogEntry::from_json(j.get("log")?)?,
+            zone: j.str_of("zone"),
         })
     }
 }
@@ -162,6 +171,9 @@ impl DurableObject for PurgeLedger {
                 for (key, enc) in merged_all {
                     storage.put_raw(&format!("r:{key}"), enc).await?;
                 }
+                if let Some(job) = &cmd.zone {
+                    self.zone_enqueue(&cmd.log.id, job, now).await?;
+                }
                 let mut log = get_log(&self.state).await;
                 log.push(cmd.log);
                 if log.len() > PURGE_LOG_MAX {
@@ -183,12 +195,54 @@ impl DurableObject for PurgeLedger {
         }
     }
 
-    /// Forgets what can no longer matter: held records older than the longest an entry can
-    /// live (their KV copies have expired too), and webhook ids past the replay window.
+    /// Runs the zone purge calls that are due, then (hourly) forgets what can no longer
+    /// matter, and sets the next alarm for whichever comes first.
     async fn alarm(&self) -> Result<Response> {
+        let now = js_sys::Date::now() as u64;
+        self.zone_run(now).await;
         let _one_at_a_time = self.lock.lock().await;
         let storage = self.state.storage();
         let now = js_sys::Date::now() as u64;
+        let mut prune_at = get_raw(&self.state, PRUNE_AT_KEY)
+            .await
+            .and_then(|v| v.as_f64())
+            .map(|t| t as u64);
+        if prune_at.is_none_or(|t| t <= now) {
+            let left = self.prune(now).await?;
+            prune_at = (left > 0).then(|| now.saturating_add(PRUNE_EVERY_MS));
+            match prune_at {
+                Some(t) => {
+                    storage
+                        .put_raw(PRUNE_AT_KEY, JsValue::from_f64(t as f64))
+                        .await?
+                }
+                None => {
+                    storage.delete(PRUNE_AT_KEY).await?;
+                }
+            }
+        }
+        let next = [prune_at, self.zone_next_due().await]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(at) = next {
+            storage
+                .set_alarm(at.saturating_sub(now).min(i64::MAX as u64) as i64)
+                .await?;
+        }
+        Response::ok("alarm")
+    }
+}
+
+/// Storage key of the time (ms) of the next prune.
+const PRUNE_AT_KEY: &str = "prune_at";
+
+impl PurgeLedger {
+    /// Forgets what can no longer matter: held records older than the longest an entry can
+    /// live (their KV copies have expired too), and webhook ids past the replay window.
+    /// Returns how many are left. The caller holds the lock.
+    async fn prune(&self, now: u64) -> Result<usize> {
+        let storage = self.state.storage();
         let mut stale = Vec::new();
         let mut left = 0usize;
         for prefix in ["r:", "w:"] {
@@ -222,12 +276,112 @@ impl DurableObject for PurgeLedger {
         for chunk in stale.chunks(128) {
             storage.delete_multiple(chunk.to_vec()).await?;
         }
-        if left > 0 {
-            storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
+        Ok(left)
+    }
+
+    // ---- Zone purge accelerator (issue #18): jobs under "z:<purge id>", run by the alarm.
+
+    /// Stores the zone job of a purge being applied (JSON, as the worker planned it; the caller
+    /// holds the lock) and brings the alarm forward to now.
+    async fn zone_enqueue(&self, id: &str, job: &str, now: u64) -> Result<()> {
+        let storage = self.state.storage();
+        storage
+            .put_raw(&format!("{ZONE_JOB_PREFIX}{id}"), job)
+            .await?;
+        let due_later = storage
+            .get_alarm()
+            .await
+            .ok()
+            .flatten()
+            .is_none_or(|t| t > now as i64);
+        if due_later {
+            storage.set_alarm(0i64).await?;
         }
-        Response::ok("pruned")
+        Ok(())
+    }
+
+    /// The stored zone jobs.
+    async fn zone_jobs(&self) -> Vec<ZoneJob> {
+        let Ok(map) = self
+            .state
+            .storage()
+            .list_with_options(worker::ListOptions::new().prefix(ZONE_JOB_PREFIX))
+            .await
+        else {
+            return Vec::new();
+        };
+        map.values()
+            .into_iter()
+            .filter_map(|v| v.ok()?.as_string())
+            .filter_map(|t| Json::parse(&t).ok().as_ref().and_then(ZoneJob::from_json))
+            .collect()
+    }
+
+    /// When the next zone call is due (`None`: no job left).
+    async fn zone_next_due(&self) -> Option<u64> {
+        self.zone_jobs()
+            .await
+            .iter()
+            .filter_map(ZoneJob::next_due)
+            .min()
+    }
+
+    /// Makes every zone call that is due (one at a time: the API's rate limits are per
+    /// account), then stores each job's progress and its log entry's status. Never fails: a
+    /// storage error leaves the job as it was, to be retried by the next alarm.
+    async fn zone_run(&self, now: u64) {
+        let jobs = self.zone_jobs().await;
+        if jobs.is_empty() {
+            return;
+        }
+        let cfg = super::zone::config(&self.env);
+        for mut job in jobs {
+            let due = job.due(now);
+            if due.is_empty() {
+                continue;
+            }
+            match &cfg {
+                Some(cfg) => {
+                    for i in due {
+                        let Some(call) = job.calls.get(i).map(|c| c.call.clone()) else {
+                            continue;
+                        };
+                        let answer = super::zone::call(cfg, &call).await;
+                        job.record(
+                            i,
+                            &answer,
+                            js_sys::Date::now() as u64,
+                            js_sys::Math::random(),
+                        );
+                    }
+                }
+                None => job.abandon("CF_API_TOKEN / CF_ZONE_ID are no longer set"),
+            }
+            let _one_at_a_time = self.lock.lock().await;
+            let key = format!("{ZONE_JOB_PREFIX}{}", job.id);
+            let storage = self.state.storage();
+            let stored = if job.finished() {
+                storage.delete(&key).await.map(|_| ())
+            } else {
+                storage.put_raw(&key, job.to_json()).await
+            };
+            if let Err(e) = stored {
+                worker::console_error!("edgecache: zone job {}: {e}", job.id);
+                continue;
+            }
+            let mut log = get_log(&self.state).await;
+            if let Some(e) = log.iter_mut().rev().find(|e| e.id == job.id) {
+                e.zone = Some(job.status());
+                if let Err(e) = storage.put_raw("log", log_json(log.iter())).await {
+                    worker::console_error!("edgecache: purge log: {e}");
+                }
+            }
+        }
     }
 }
+
+/// Storage key prefix of zone purge jobs.
+const ZONE_JOB_PREFIX: &str = "z:";
 
 /// The request body read as JSON by `from_json` (`None` when it is not JSON or not that shape).
 async fn read_json<T>(req: &mut Request, from_json: fn(&Json) -> Option<T>) -> Result<Option<T>> {

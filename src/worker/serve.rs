@@ -27,8 +27,8 @@ pub struct Ctx<'a> {
     pub env: &'a Env,
     /// Execution context (for `wait_until`).
     pub ctx: &'a Context,
-    /// Origin base URL.
-    pub origin: url::Url,
+    /// Where origin requests go (ORIGIN / ORIGIN_HOST, see `crate::origin`).
+    pub origin: crate::origin::OriginMode,
     /// Whether to send the debug header.
     pub debug: bool,
 }

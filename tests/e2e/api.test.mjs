@@ -253,7 +253,11 @@ test("/api/explain: a cacheable article, key without tracking params, text ident
     assert.equal(x.swr, "5m");
     assert.equal(x.sie, "1d");
     for (const f of ["reason", "browser_ttl", "cookies", "text"]) assert.equal(typeof x[f], "string", f);
-    const cli = execFileSync("cargo", ["run", "-q", "--bin", "edgecache", "--", "explain", "edgecache.toml", target], {
+    // The worker's ORIGIN is the demo origin: the origin request goes there, with its Host.
+    assert.equal(x.origin_mode, "origin");
+    assert.equal(x.origin_url, `${h.o}/articles/1?utm_source=x`);
+    assert.equal(x.origin_host, new URL(h.o).host);
+    const cli = execFileSync("cargo", ["run", "-q", "--bin", "edgecache", "--", "explain", "edgecache.toml", target, "--origin", h.o], {
       cwd: ROOT,
       encoding: "utf8",
       timeout: 120_000,

@@ -295,6 +295,10 @@ test("GET /__edgecache/purges lists recent purges, newest first, bounded", { tim
   assert.match(e.id, /^p_[0-9a-z]+$/);
   assert.equal(e.actor, "bearer");
   assert.equal(e.soft, false);
+  // Without CF_API_TOKEN / CF_ZONE_ID nothing changes: no zone purge anywhere (tests/e2e/zone.test.mjs).
+  assert.ok(log.every((x) => !("zone" in x)), "no zone outcome without the accelerator");
+  const answer = (await purgeOk({ tags: [`log-${run}-last`] })).json();
+  assert.ok(!("zone_purge" in answer), `answer without the accelerator: ${JSON.stringify(answer)}`);
 });
 
 // The figures (KV reads per hit over 1000 hits, purge-to-miss latency) are in bench/run, part 6.
