@@ -10,9 +10,10 @@
 //    handler that the entry's panic recovery uses (scripts/worker-entry.mjs)
 // 3. wasm-opt with [package.metadata.wasm-pack.profile.release] wasm-opt from Cargo.toml, and the
 //    feature set workerd accepts
-// 4. the wasm's custom sections: `name` removed (function names, ~55 KB gzip; wasm-opt is asked to
-//    keep them only so that the output matches worker-build's), `producers` gains
-//    `sdk: workers-rs <worker version>` as worker-build added
+// 4. the wasm's custom sections: no `name` section (function names, ~55 KB gzip: worker-build asked
+//    wasm-opt to keep them with --debuginfo, and scripts/strip-names.mjs removed them afterwards;
+//    without --debuginfo wasm-opt writes the very same bytes less that section), and `producers`
+//    gains `sdk: workers-rs <worker version>` as worker-build added
 // 5. the entry module (scripts/worker-entry.mjs + the wasm exports) bundled with wasm-bindgen's JS
 //    and its snippets by esbuild into index.js; the wasm stays a separate module
 // Everything is written to build/.staging first and moved into build/ at the end, so a failed
@@ -74,11 +75,11 @@ function main() {
   if (optArgs === undefined || optArgs === true) optArgs = ["-O"];
   if (Array.isArray(optArgs)) {
     const tmp = join(STAGING, "index_bg.wasm-opt.wasm");
-    run(tool("WASM_OPT_BIN", "wasm-opt"), [wasm, "-o", tmp, ...optArgs, ...WASM_FEATURES.map((f) => `--enable-${f}`), "--debuginfo"]);
+    run(tool("WASM_OPT_BIN", "wasm-opt"), [wasm, "-o", tmp, ...optArgs, ...WASM_FEATURES.map((f) => `--enable-${f}`)]);
     renameSync(tmp, wasm);
   }
 
-  // 4. Custom sections.
+  // 4. Custom sections (the name section is still there when wasm-opt was skipped).
   const workerVersion = lockedVersion("worker");
   const { bytes, dropped } = rewriteCustomSections(readFileSync(wasm), { dropNames: true, producer: ["sdk", "workers-rs", workerVersion] });
   writeFileSync(wasm, bytes);
