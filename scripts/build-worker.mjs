@@ -132,7 +132,8 @@ function packageJson(pkg) {
   if (pkg.homepage) p.homepage = pkg.homepage;
   p.sideEffects = ["./index.js"];
   if (pkg.keywords?.length) p.keywords = pkg.keywords;
-  return JSON.stringify(p, null, 2);
+  // Keys sorted, as worker-build's serde_json wrote them.
+  return JSON.stringify(Object.fromEntries(Object.entries(p).sort(([a], [b]) => (a < b ? -1 : 1))), null, 2);
 }
 
 /** The version Cargo.lock resolved for the crate `name`. */
