@@ -33,6 +33,14 @@ const tool = (env, name) => process.env[env] || name;
 // (wasm-bindgen's catch wrappers); explicit so that no newer encoding reaches workerd.
 const WASM_FEATURES = ["mutable-globals", "sign-ext", "nontrapping-float-to-int", "bulk-memory", "multivalue", "reference-types", "exception-handling"];
 
+const times = []; // [step, seconds], printed at the end
+let mark = performance.now();
+function lap(step) {
+  const now = performance.now();
+  times.push(`${step} ${((now - mark) / 1000).toFixed(1)} s`);
+  mark = now;
+}
+
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], cwd: ROOT, ...opts });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
@@ -59,6 +67,7 @@ function main() {
     .flatMap((m) => m.filenames)
     .find((f) => f.endsWith(".wasm"));
   if (!wasmIn) throw new Error("cargo build: no .wasm artifact for the lib");
+  lap("cargo");
 
   rmSync(STAGING, { recursive: true, force: true });
   mkdirSync(STAGING, { recursive: true });
@@ -69,6 +78,7 @@ function main() {
     "--experimental-reset-state-function", "--force-enable-abort-handler",
   ]);
   const wasm = join(STAGING, "index_bg.wasm");
+  lap("wasm-bindgen");
 
   // 3. wasm-opt (`wasm-opt = false` in the metadata skips it; absent means -O, as wasm-pack).
   let optArgs = pkg.metadata?.["wasm-pack"]?.profile?.release?.["wasm-opt"];
@@ -78,10 +88,11 @@ function main() {
     run(tool("WASM_OPT_BIN", "wasm-opt"), [wasm, "-o", tmp, ...optArgs, ...WASM_FEATURES.map((f) => `--enable-${f}`)]);
     renameSync(tmp, wasm);
   }
+  lap("wasm-opt");
 
   // 4. Custom sections (the name section is still there when wasm-opt was skipped).
   const workerVersion = lockedVersion("worker");
-  const { bytes, dropped } = rewriteCustomSections(readFileSync(wasm), { dropNames: true, producer: ["sdk", "workers-rs", workerVersion] });
+  const { bytes } = rewriteCustomSections(readFileSync(wasm), { dropNames: true, producer: ["sdk", "workers-rs", workerVersion] });
   writeFileSync(wasm, bytes);
 
   // 5. The entry, bundled.
@@ -102,7 +113,8 @@ function main() {
   rmSync(join(OUT, "worker"), { recursive: true, force: true });
   for (const f of ["index_bg.wasm", "package.json", "index.js"]) renameSync(join(STAGING, f), join(OUT, f));
   rmSync(STAGING, { recursive: true, force: true });
-  console.log(`edgecache build: build/index.js + build/index_bg.wasm (${bytes.length} bytes; ${dropped} bytes of function names removed)`);
+  lap("sections, esbuild");
+  console.log(`edgecache build: build/index.js + build/index_bg.wasm, ${bytes.length} bytes (${times.join(", ")})`);
 }
 
 /** The entry module: the wasm-bindgen exports wrapped by scripts/worker-entry.mjs. */
