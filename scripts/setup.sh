@@ -50,7 +50,7 @@ ec_setup() {
     if [ "$have" = "$wb" ]; then
       ec_step "edgecache-bindgen (wasm-bindgen $wb): present"
     else
-      ec_step "building edgecache-bindgen (wasm-bindgen $wb; first run only, about 2 minutes)"
+      ec_step "building edgecache-bindgen (wasm-bindgen $wb; first run only, about a minute)"
       cargo install --quiet --locked --force --path "$EC_ROOT/scripts/wasm-bindgen" \
         --target-dir "$EC_ROOT/target/edgecache-bindgen" || return 1
     fi
