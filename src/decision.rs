@@ -295,6 +295,8 @@ pub enum MissReason {
     VaryMismatch,
     /// Stale beyond every window and without validators.
     Expired,
+    /// The stored body is shorter than the origin announced (cut on the way).
+    Incomplete,
 }
 
 impl MissReason {
@@ -306,6 +308,7 @@ impl MissReason {
             MissReason::Purged => "purged",
             MissReason::VaryMismatch => "vary-miss",
             MissReason::Expired => "expired",
+            MissReason::Incomplete => "incomplete",
         }
     }
 

@@ -679,6 +679,8 @@ impl<'p> Exchange<'p> {
     /// If-Modified-Since may be compared with it (RFC 9111 §4.3.2).
     fn hit_fields(&self) -> Vec<HeaderName> {
         let mut v = client_header_names(self.rule());
+        // To tell a whole stored body from one cut on the way (see `whole`).
+        v.push(CONTENT_LENGTH);
         if self.req.headers.contains_key(http::header::RANGE) {
             // Rewritten for a 206 or a 416 (RFC 9110 §14).
             v.extend(RANGE_FIELDS.map(HeaderName::from_static));
@@ -802,6 +804,10 @@ impl<'p> Exchange<'p> {
         let Some(plan) = self.plan() else {
             return Action::Finish;
         };
+        if !whole(&entry) {
+            // A body cut on the way must never become a hit (the next store replaces it).
+            return self.miss(iso, MissReason::Incomplete, now);
+        }
         let hit = plan_hit(
             plan.rule,
             &entry.meta,
@@ -1135,7 +1141,9 @@ impl<'p> Exchange<'p> {
             fetch_ms: head.response_ms.saturating_sub(head.request_ms),
         };
         let mut s = plan_store(plan, &self.req.headers, &oresp, now.rand)?;
-        s.meta.size = content_length(&head.headers).unwrap_or(0);
+        // The length a whole stored copy has: known only for an unencoded body (the runtime may
+        // decode a content-coded one). A stored copy of another length was cut on the way.
+        s.meta.size = identity_length(&head.headers).unwrap_or(0);
         let keep = s.meta.edge_keep_secs(now.secs(), VALIDATOR_KEEP_SECS);
         let headers = storage_fields(&s.headers, &s.meta, keep);
         Ok((
@@ -1547,6 +1555,29 @@ impl<'p> Exchange<'p> {
 /// "null body status" aside): 200–599. A 101 travels only as the origin's own response.
 pub fn answerable_status(status: u16) -> bool {
     (200..=599).contains(&status)
+}
+
+/// Whether a stored body is as long as the origin announced (when it announced a length for an
+/// unencoded body): a runtime may commit what arrived before a body broke off.
+fn whole(entry: &Stored) -> bool {
+    let stored = content_length(&entry.headers);
+    match (entry.meta.size, stored) {
+        (0, _) | (_, None) => true,
+        (want, Some(have)) => want == have,
+    }
+}
+
+/// The body length of an unencoded response (`Content-Length` without a content coding).
+pub fn identity_length(h: &HeaderMap) -> Option<u64> {
+    let coded = h
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity") && !v.trim().is_empty());
+    if coded {
+        None
+    } else {
+        content_length(h)
+    }
 }
 
 /// The announced body length, if any and valid.

@@ -1149,3 +1149,33 @@ fn expires_and_pragma_come_back_on_a_hit() {
     );
     assert_eq!(header(&r, "pragma").as_deref(), Some("x-custom"));
 }
+
+#[test]
+fn a_stored_body_shorter_than_announced_is_never_a_hit() {
+    let mut w = World::new();
+    w.script(
+        "/cut",
+        vec![
+            ok(200, &[("content-length", "10")], "0123456789"),
+            ok(200, &[("content-length", "10")], "0123456789"),
+        ],
+    );
+    w.get("/cut");
+    // The runtime committed a cut body: 4 of 10 bytes.
+    for e in w.cache.values_mut() {
+        e.body.truncate(4);
+        e.headers
+            .insert("content-length", HeaderValue::from_static("4"));
+    }
+    let r = w.get("/cut");
+    assert!(!r.is_hit(), "{}", r.cache_status());
+    assert!(
+        r.cache_status().contains("detail=incomplete"),
+        "{}",
+        r.cache_status()
+    );
+    assert_eq!(r.text(), "0123456789");
+    let r = w.get("/cut");
+    assert!(r.is_hit());
+    assert_eq!(w.fetches("/cut"), 2);
+}
