@@ -339,6 +339,7 @@ pub enum FlightOutcome {
 #[derive(Debug, Clone)]
 struct Flight {
     token: u64,
+    started_ms: u64,
     deadline_ms: u64,
     finished: Option<(FlightOutcome, u64)>,
 }
@@ -374,6 +375,7 @@ impl Isolate {
             key.to_string(),
             Flight {
                 token,
+                started_ms: now_ms,
                 deadline_ms,
                 finished: None,
             },
@@ -387,6 +389,14 @@ impl Isolate {
             .get(key)
             .filter(|f| f.finished.is_none() && now_ms <= f.deadline_ms)
             .map(|f| f.token)
+    }
+
+    /// The running flight's token and start, if one runs.
+    fn running_since(&self, key: &str, now_ms: u64) -> Option<(u64, u64)> {
+        self.flights
+            .get(key)
+            .filter(|f| f.finished.is_none() && now_ms <= f.deadline_ms)
+            .map(|f| (f.token, f.started_ms))
     }
 
     /// Records how flight `token` of `key` ended.
@@ -804,6 +814,19 @@ impl<'p> Exchange<'p> {
         let Some(plan) = self.plan() else {
             return Action::Finish;
         };
+        // An entry written by a flight that is still storing is not trusted until its body is
+        // whole (a runtime may show what arrived so far): wait for the flight like its waiters.
+        if let Some((token, since)) = iso.running_since(&plan.key, now.ms) {
+            if entry.meta.stored_at_ms >= since && !collapsed {
+                self.metrics.push(Metric::Miss);
+                self.state = State::Waiting {
+                    token,
+                    kind: FetchKind::Miss(MissReason::Absent),
+                    prior: None,
+                };
+                return Action::Wait { ms: WAITER_POLL_MS };
+            }
+        }
         if !whole(&entry) {
             // A body cut on the way must never become a hit (the next store replaces it).
             return self.miss(iso, MissReason::Incomplete, now);
@@ -935,12 +958,13 @@ impl<'p> Exchange<'p> {
         };
         let headers = match &prior {
             // RFC 9111 §4.3.1: the stored validators.
-            Some(p) => revalidation_headers(&p.meta, &plan.origin_headers),
+            Some(p) => revalidation_headers(&p.meta, &plan.origin_headers, &self.req.headers),
             None => plan.origin_headers.clone(),
         };
         let req = OriginRequest {
             method: "GET".into(),
-            url: decision::origin_url(&self.origin, &self.req.url),
+            // The key's own path and query (issue 14): the origin answers for exactly the key.
+            url: plan.origin_url(&self.origin),
             headers,
             client_body: false,
             timeout_ms: plan.rule.origin_timeout.saturating_mul(1000),
@@ -1567,8 +1591,12 @@ fn whole(entry: &Stored) -> bool {
     }
 }
 
-/// The body length of an unencoded response (`Content-Length` without a content coding).
+/// The body length of an unencoded response (`Content-Length` without a content coding); none
+/// when `Transfer-Encoding` is present, which overrides `Content-Length` (RFC 9112 §6.3).
 pub fn identity_length(h: &HeaderMap) -> Option<u64> {
+    if h.contains_key(http::header::TRANSFER_ENCODING) {
+        return None;
+    }
     let coded = h
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -206,17 +206,19 @@ pub fn guard(
     expect: Option<u64>,
     limit: Option<u64>,
 ) -> ReadableStream {
-    guard_flagged(body, gap_ms, expect, limit, Rc::new(Cell::new(false)))
+    guard_flagged(body, gap_ms, expect, limit, None)
 }
 
-/// [`guard`], also setting `failed` when the stream errors for any reason (its own checks, or
-/// an error from upstream): whoever stored it knows the copy is not whole.
+/// [`guard`] for a copy being stored: with `failed`, a failure (its own checks, or an error from
+/// upstream) sets the flag and ENDS the stream instead of erroring it. An errored body can leave
+/// `cache.put` pending for good (and the local cache blocked behind it); a cleanly ended one
+/// settles, and whoever stored it deletes the copy it knows is not whole.
 pub fn guard_flagged(
     body: ReadableStream,
     gap_ms: Option<u64>,
     expect: Option<u64>,
     limit: Option<u64>,
-    failed: Rc<Cell<bool>>,
+    failed: Option<Rc<Cell<bool>>>,
 ) -> ReadableStream {
     let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
     let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
@@ -233,13 +235,17 @@ pub fn guard_flagged(
     let s = futures_util::stream::unfold(st, move |mut st| {
         let failed = failed.clone();
         async move {
-            let fail = |e: JsValue| {
-                failed.set(true);
-                e
-            };
             if st.done {
                 return None;
             }
+            // Ends the stream on a failure: an error, or (for a stored copy) a flagged clean end.
+            let cut = |st: St, e: JsValue| match &failed {
+                Some(f) => {
+                    f.set(true);
+                    None
+                }
+                None => Some((Err(e), st)),
+            };
             let next = match gap_ms {
                 Some(ms) => {
                     let timer = Box::pin(Delay::from(std::time::Duration::from_millis(ms)));
@@ -247,7 +253,7 @@ pub fn guard_flagged(
                         Either::Left((n, _)) => n,
                         Either::Right(_) => {
                             st.done = true;
-                            return Some((Err(fail(JsValue::from_str(CUT_GAP))), st));
+                            return cut(st, JsValue::from_str(CUT_GAP));
                         }
                     }
                 }
@@ -261,18 +267,18 @@ pub fn guard_flagged(
                     st.total = st.total.saturating_add(n);
                     if limit.is_some_and(|l| st.total > l) {
                         st.done = true;
-                        return Some((Err(fail(JsValue::from_str(CUT_LARGE))), st));
+                        return cut(st, JsValue::from_str(CUT_LARGE));
                     }
                     Some((Ok(chunk), st))
                 }
                 Some(Err(e)) => {
                     st.done = true;
-                    Some((Err(fail(e)), st))
+                    cut(st, e)
                 }
                 None => {
                     st.done = true;
                     if expect.is_some_and(|n| n != st.total) {
-                        return Some((Err(fail(JsValue::from_str(CUT_SHORT))), st));
+                        return cut(st, JsValue::from_str(CUT_SHORT));
                     }
                     None
                 }

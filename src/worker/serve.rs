@@ -48,6 +48,8 @@ struct Held {
     gap_ms: u64,
     /// The origin body's announced length (no content coding), once its body is taken.
     expect: Option<u64>,
+    /// The last origin response's announced length (see `lifecycle::identity_length`).
+    origin_len: Option<u64>,
 }
 
 /// What one action led to.
@@ -231,6 +233,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             held.gap_ms = req.timeout_ms;
             match io::fetch(&req, body, &mut held.dropped).await {
                 Ok((head, resp)) => {
+                    held.origin_len = crate::lifecycle::identity_length(&head.headers);
                     held.origin = Some(resp);
                     Step::Next(Event::Origin(Ok(head)))
                 }
@@ -345,14 +348,7 @@ async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
 fn origin_body(held: &mut Held, gap_ms: u64) -> Option<ReadableStream> {
     let resp = held.origin.take()?;
     let body = resp.body()?;
-    let h = resp.headers();
-    let encoded =
-        io::get_field(&h, "content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-    let expect = if encoded {
-        None
-    } else {
-        io::get_field(&h, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
-    };
+    let expect = held.origin_len;
     held.expect = expect;
     Some(io::guard(body, Some(gap_ms.max(1)), expect, None))
 }
@@ -442,7 +438,7 @@ async fn answer_with(
 fn store_job(held: &mut Held, cmd: &StoreCmd, body: ReadableStream) -> Result<StoreJob, String> {
     let headers = io::js_fields(&cmd.headers, &mut held.dropped)?;
     let failed = Rc::new(Cell::new(false));
-    let limited = io::guard_flagged(body, None, None, Some(cmd.max_body), failed.clone());
+    let limited = io::guard_flagged(body, None, None, Some(cmd.max_body), Some(failed.clone()));
     let resp = io::response(cmd.status, &headers, JsBody::Stream(limited))?;
     Ok(StoreJob {
         key: cmd.key.clone(),
