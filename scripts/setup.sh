@@ -1,12 +1,12 @@
 # shellcheck shell=bash
 # Idempotent setup shared by ./dev and ./test (sourced, so its exports reach the caller).
-# Installs only what is missing, at pinned versions, and never lets worker-build download a binary:
+# Installs only what is missing, at pinned versions, from the registries only (no binary downloads):
 #   - the wasm32-unknown-unknown target
-#   - worker-build (pinned below) and wasm-bindgen-cli (the version read from Cargo.lock)
+#   - wasm-bindgen's code generator (the version read from Cargo.lock; scripts/wasm-bindgen), the one
+#     tool built from source
 #   - the npm side (wrangler, binaryen's wasm-opt, esbuild, playwright-core) via `npm ci`
-# Then exports WASM_BINDGEN_BIN, WASM_OPT_BIN, ESBUILD_BIN and puts node_modules/.bin on PATH.
-
-WORKER_BUILD_VERSION=0.8.7
+# Then exports WASM_BINDGEN_BIN, WASM_OPT_BIN, ESBUILD_BIN (used by scripts/build-worker.mjs, which
+# does what `worker-build` did) and puts node_modules/.bin on PATH.
 
 EC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EC_SETUP_T0=$(date +%s)
@@ -27,27 +27,33 @@ ec_setup() {
     rustup target add wasm32-unknown-unknown || return 1
   fi
 
-  local have
-  # `|| true`: a missing tool is the normal first-run case, not an error (callers use set -e).
-  have=$("$CARGO_BIN/worker-build" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true)
-  if [ "$have" = "$WORKER_BUILD_VERSION" ]; then
-    ec_step "worker-build $WORKER_BUILD_VERSION: present"
-  else
-    ec_step "installing worker-build $WORKER_BUILD_VERSION (first run only, about 3 minutes)"
-    cargo install --quiet worker-build --version "$WORKER_BUILD_VERSION" || return 1
-  fi
-
-  # The CLI must be exactly the wasm-bindgen version the lockfile resolved: read it, never write it twice.
-  local wb
+  # wasm-bindgen's code generator, exactly the version the lockfile resolved (read it, never write it
+  # twice): scripts/wasm-bindgen builds it as `edgecache-bindgen` (42 crates) instead of
+  # wasm-bindgen-cli (161, most of them for its test runner). WASM_BINDGEN_BIN may name a
+  # wasm-bindgen CLI of that version instead; then nothing is built.
+  local wb pin have
   wb=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$EC_ROOT/Cargo.lock")
   [ -n "$wb" ] || { ec_die "could not read the wasm-bindgen version from Cargo.lock"; return 1; }
-  have=$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | awk '{print $2}' || true)
+  # `|| true`: a missing tool is the normal first-run case, not an error (callers use set -e).
+  have=$("${WASM_BINDGEN_BIN:-/nonexistent}" --version 2>/dev/null | awk '{print $2}' || true)
   if [ "$have" = "$wb" ]; then
-    ec_step "wasm-bindgen-cli $wb: present"
+    ec_step "wasm-bindgen $wb: $WASM_BINDGEN_BIN (WASM_BINDGEN_BIN)"
   else
-    ec_step "installing wasm-bindgen-cli $wb (first run only, about 3 minutes)"
-    # No --locked: one of its locked dependencies is no longer in the registry.
-    cargo install --quiet wasm-bindgen-cli --version "$wb" --force || return 1
+    [ -z "${WASM_BINDGEN_BIN:-}" ] || ec_step "WASM_BINDGEN_BIN=$WASM_BINDGEN_BIN is not wasm-bindgen $wb: ignored"
+    pin=$(sed -nE 's/^wasm-bindgen-cli-support = "=(.*)"$/\1/p' "$EC_ROOT/scripts/wasm-bindgen/Cargo.toml")
+    if [ "$pin" != "$wb" ]; then
+      ec_die "scripts/wasm-bindgen/Cargo.toml pins wasm-bindgen ${pin:-?}, Cargo.lock has $wb: set both pins there to =$wb, then run cargo update --manifest-path scripts/wasm-bindgen/Cargo.toml"
+      return 1
+    fi
+    export WASM_BINDGEN_BIN="$CARGO_BIN/edgecache-bindgen"
+    have=$("$WASM_BINDGEN_BIN" --version 2>/dev/null | awk '{print $2}' || true)
+    if [ "$have" = "$wb" ]; then
+      ec_step "edgecache-bindgen (wasm-bindgen $wb): present"
+    else
+      ec_step "building edgecache-bindgen (wasm-bindgen $wb; first run only, about a minute)"
+      cargo install --quiet --locked --force --path "$EC_ROOT/scripts/wasm-bindgen" \
+        --target-dir "$EC_ROOT/target/edgecache-bindgen" || return 1
+    fi
   fi
 
   local stamp="$EC_ROOT/node_modules/.edgecache-lock"
@@ -60,9 +66,9 @@ ec_setup() {
   fi
 
   export PATH="$EC_ROOT/node_modules/.bin:$PATH"
-  export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
   export WASM_OPT_BIN="$EC_ROOT/node_modules/.bin/wasm-opt"
   export ESBUILD_BIN="$EC_ROOT/node_modules/.bin/esbuild"
   export WRANGLER_SEND_METRICS=false
+  export EC_TOOLCHAIN=ready
   ec_step "toolchain ready"
 }
