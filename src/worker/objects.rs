@@ -13,7 +13,7 @@
 use super::conv::json;
 use crate::json::{Arr, Json, Obj};
 use crate::metrics::{Aggregate, Snapshot};
-use crate::purge::{self, PurgeLogEntry, PurgeRecord};
+use crate::purge::{self, PurgeLogEntry, PurgeRecord, PurgeSnapshot};
 use crate::webhook_sig::{self, ReplayGuard};
 use std::cell::RefCell;
 use wasm_bindgen::JsValue;
@@ -80,6 +80,8 @@ pub struct PurgeLedger {
     replay: RefCell<ReplayGuard>,
     /// Serialises `/purge` commands (see the module docs).
     lock: futures_util::lock::Mutex<()>,
+    /// The purge snapshot as last stored (loaded from storage on first use).
+    snapshot: RefCell<Option<PurgeSnapshot>>,
 }
 
 impl DurableObject for PurgeLedger {
@@ -92,6 +94,7 @@ impl DurableObject for PurgeLedger {
                 10_000,
             )),
             lock: futures_util::lock::Mutex::new(()),
+            snapshot: RefCell::new(None),
         }
     }
 
@@ -159,6 +162,7 @@ impl DurableObject for PurgeLedger {
                 for r in futures_util::future::join_all(puts).await {
                     r?;
                 }
+                self.add_to_snapshot(&merged_all, now).await?;
                 for (key, enc) in merged_all {
                     storage.put_raw(&format!("r:{key}"), enc).await?;
                 }
@@ -173,6 +177,16 @@ impl DurableObject for PurgeLedger {
                     storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
                 }
                 json(200, r#"{"replayed":false}"#)
+            }
+            "/snapshot" => {
+                let _one_at_a_time = self.lock.lock().await;
+                let now = js_sys::Date::now() as u64;
+                let text = self.load_snapshot(now).await.encode();
+                if get_raw(&self.state, SNAP_PUT_MS).await.is_none() {
+                    self.state.storage().put_raw(SNAP_TEXT, text.as_str()).await?;
+                    self.publish_snapshot(now).await?;
+                }
+                Response::ok(text)
             }
             "/log" => {
                 let log = get_log(&self.state).await;
@@ -189,6 +203,13 @@ impl DurableObject for PurgeLedger {
         let _one_at_a_time = self.lock.lock().await;
         let storage = self.state.storage();
         let now = js_sys::Date::now() as u64;
+        // The alarm also publishes a deferred snapshot; pruning keeps its own hourly pace.
+        self.publish_pending(now).await?;
+        let prune_at = get_raw(&self.state, PRUNE_AT).await.and_then(|v| v.as_f64());
+        if let Some(at) = prune_at.map(|t| t as u64).filter(|t| now < *t) {
+            arm_alarm(&self.state, at, now).await?;
+            return Response::ok("published");
+        }
         let mut stale = Vec::new();
         let mut left = 0usize;
         for prefix in ["r:", "w:"] {
@@ -222,11 +243,147 @@ impl DurableObject for PurgeLedger {
         for chunk in stale.chunks(128) {
             storage.delete_multiple(chunk.to_vec()).await?;
         }
+        storage
+            .put_raw(PRUNE_AT, JsValue::from_f64(now.saturating_add(PRUNE_EVERY_MS) as f64))
+            .await?;
         if left > 0 {
-            storage.set_alarm(PRUNE_EVERY_MS as i64).await?;
+            arm_alarm(&self.state, now.saturating_add(PRUNE_EVERY_MS), now).await?;
         }
         Response::ok("pruned")
     }
+}
+
+/// Ledger storage: the snapshot's encoding, when it was last written to KV (ms), whether a
+/// write is owed, and when the next pruning is due (ms).
+const SNAP_TEXT: &str = "snapshot";
+const SNAP_PUT_MS: &str = "snapshot-put-ms";
+const SNAP_PENDING: &str = "snapshot-pending";
+const PRUNE_AT: &str = "prune-at";
+
+/// The purge snapshot (see `purge::PurgeSnapshot`): every record the ledger holds, bounded, in
+/// one KV key that isolates read once per refresh interval.
+impl PurgeLedger {
+    /// Adds the records just written to KV to the snapshot, stores it and publishes it (now, or
+    /// from the alarm when KV's one-write-per-second limit says wait).
+    async fn add_to_snapshot(&self, merged: &[(&String, String)], now: u64) -> Result<()> {
+        let mut snap = self.load_snapshot(now).await;
+        for (key, enc) in merged {
+            if let Some(r) = PurgeRecord::decode(enc) {
+                snap.add(key, r);
+            }
+        }
+        snap.fit(
+            purge::SNAPSHOT_MAX_BYTES,
+            now,
+            crate::decision::MAX_ENTRY_KEEP_SECS,
+        );
+        let text = snap.encode();
+        self.state.storage().put_raw(SNAP_TEXT, text.as_str()).await?;
+        *self.snapshot.borrow_mut() = Some(snap);
+        self.publish_snapshot(now).await
+    }
+
+    /// The snapshot held: in memory, else stored, else built from the held records (the first
+    /// time, e.g. right after this version is deployed: complete, since every record that can
+    /// still matter is held).
+    async fn load_snapshot(&self, now: u64) -> PurgeSnapshot {
+        if let Some(s) = self.snapshot.borrow().as_ref() {
+            return s.clone();
+        }
+        let stored = get_raw(&self.state, SNAP_TEXT)
+            .await
+            .and_then(|v| v.as_string())
+            .and_then(|t| PurgeSnapshot::decode(&t));
+        let snap = match stored {
+            Some(s) => s,
+            None => {
+                let mut s = PurgeSnapshot::new(0);
+                for (key, r) in self.held_records().await {
+                    s.add(&key, r);
+                }
+                s.fit(
+                    purge::SNAPSHOT_MAX_BYTES,
+                    now,
+                    crate::decision::MAX_ENTRY_KEEP_SECS,
+                );
+                s
+            }
+        };
+        *self.snapshot.borrow_mut() = Some(snap.clone());
+        snap
+    }
+
+    /// Every record held beside KV (`r:<key>` in storage).
+    async fn held_records(&self) -> Vec<(String, PurgeRecord)> {
+        let Ok(map) = self
+            .state
+            .storage()
+            .list_with_options(worker::ListOptions::new().prefix("r:"))
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in map.entries() {
+            let Ok(pair) = entry else { continue };
+            let pair = js_sys::Array::from(&pair);
+            let key = pair.get(0).as_string().unwrap_or_default();
+            let rec = pair.get(1).as_string().and_then(|v| PurgeRecord::decode(&v));
+            if let (Some(k), Some(r)) = (key.strip_prefix("r:"), rec) {
+                out.push((k.to_string(), r));
+            }
+        }
+        out
+    }
+
+    /// Writes the stored snapshot to KV if KV allows a write to the key now; otherwise (or
+    /// when the write fails) notes that a write is owed and arms the alarm for it.
+    async fn publish_snapshot(&self, now: u64) -> Result<()> {
+        let storage = self.state.storage();
+        let last = get_raw(&self.state, SNAP_PUT_MS)
+            .await
+            .and_then(|v| v.as_f64())
+            .map(|t| t as u64);
+        let at = purge::next_publish_ms(now, last);
+        if at <= now {
+            let text = get_raw(&self.state, SNAP_TEXT).await.and_then(|v| v.as_string());
+            let put = match text {
+                Some(t) => match self.env.kv(super::purge_check::BINDING)?.put_bytes(purge::SNAPSHOT_KEY, t.as_bytes()) {
+                    Ok(b) => b.execute().await.is_ok(),
+                    Err(_) => false,
+                },
+                None => true, // nothing to publish
+            };
+            if put {
+                storage.put_raw(SNAP_PUT_MS, JsValue::from_f64(now as f64)).await?;
+                storage.delete(SNAP_PENDING).await?;
+                return Ok(());
+            }
+            worker::console_error!("edgecache: purge snapshot write failed; retrying from the alarm");
+        }
+        storage.put_raw(SNAP_PENDING, JsValue::TRUE).await?;
+        let retry = at.max(now.saturating_add(purge::KV_WRITE_MIN_INTERVAL_MS));
+        arm_alarm(&self.state, if at > now { at } else { retry }, now).await
+    }
+
+    /// Publishes the snapshot if a write is owed (from the alarm).
+    async fn publish_pending(&self, now: u64) -> Result<()> {
+        if get_raw(&self.state, SNAP_PENDING).await.is_some() {
+            self.publish_snapshot(now).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Sets the object's alarm to `at_ms` (epoch ms) unless one is already set no later than that.
+async fn arm_alarm(state: &State, at_ms: u64, now: u64) -> Result<()> {
+    let storage = state.storage();
+    let current = storage.get_alarm().await.ok().flatten();
+    if current.is_some_and(|c| c > 0 && (c as u64) <= at_ms) {
+        return Ok(());
+    }
+    let offset = at_ms.saturating_sub(now).min(i64::MAX as u64) as i64;
+    storage.set_alarm(offset).await
 }
 
 /// The request body read as JSON by `from_json` (`None` when it is not JSON or not that shape).

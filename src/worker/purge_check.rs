@@ -1,8 +1,14 @@
-//! The purge check on a hit: purge records from KV, memoised per isolate.
+//! The purge check on a hit: the isolate's view of the purge snapshot, refreshed in the
+//! background; per-record KV keys only for entries older than the snapshot's window.
 //!
-//! KV reads use `cacheTtl` (the edge keeps the value for that long) and the isolate memo keeps
-//! each record for a couple of seconds, so reads per hit stay far below one. A purge received by
-//! this isolate updates its memo at once.
+//! A hit is answered from the [`PurgeView`] the isolate holds (no KV read on the hit path). When
+//! the view is older than its refresh interval, the hit starts one refresh in the background
+//! (`ctx.wait_until`): one KV read of [`purge::SNAPSHOT_KEY`], whatever the number of tags.
+//! Only an isolate without a usable view (its first hit, or idle for two intervals) waits for
+//! that read, joining the one in flight if any. An entry stored before the snapshot's `since`
+//! is checked against the per-record keys as before (memoised per isolate for a couple of
+//! seconds, read with `cacheTtl`): those reads can wait on KV, and only for such old entries.
+//! A purge received by this isolate updates its view and its memo at once.
 //!
 //! Clock skew: the isolate notes when it first saw each record ([`note`]); a record seen before
 //! an entry's origin fetch started is reflected in the entry and does not purge it
@@ -11,18 +17,101 @@
 use super::{metrics, state};
 use crate::decision::PurgeState;
 use crate::meta::EntryMeta;
-use crate::purge::{self, PurgeRecord, PurgeVerdict, SeenRecords};
+use crate::purge::{
+    self, PurgeRecord, PurgeSnapshot, PurgeVerdict, PurgeView, RefreshPlan, SeenRecords,
+    ViewVerdict,
+};
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::Env;
+use worker::{Context, Env};
+
+/// A refresh of the view, shared by every hit that waits for it.
+type Refresh = Shared<LocalBoxFuture<'static, ()>>;
 
 thread_local! {
     static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
+    static VIEW: RefCell<Option<PurgeView>> = const { RefCell::new(None) };
+    static IN_FLIGHT: RefCell<Option<(u64, Refresh)>> = const { RefCell::new(None) };
 }
 
 /// Notes that this isolate holds `record` under `key` now (see [`SeenRecords::note`]).
 pub fn note(key: &str, record: Option<PurgeRecord>, now_ms: u64) {
     SEEN.with(|s| s.borrow_mut().note(key, record, now_ms));
+}
+
+/// Var setting the view's refresh interval in milliseconds (default
+/// [`purge::DEFAULT_REFRESH_MS`]; the e2e tests shorten it).
+pub const REFRESH_VAR: &str = "PURGE_REFRESH_MS";
+
+/// The refresh interval configured by [`REFRESH_VAR`].
+pub fn refresh_ms(env: &Env) -> u64 {
+    env.var(REFRESH_VAR)
+        .ok()
+        .and_then(|v| v.to_string().trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .unwrap_or(purge::DEFAULT_REFRESH_MS)
+}
+
+/// Runs `f` with the isolate's view (created on first use with the configured interval).
+fn with_view<T>(env: &Env, f: impl FnOnce(&mut PurgeView) -> T) -> T {
+    VIEW.with(|v| {
+        let mut v = v.borrow_mut();
+        let view = v.get_or_insert_with(|| PurgeView::new(refresh_ms(env)));
+        f(view)
+    })
+}
+
+/// Notes a purge this isolate made: its view applies it at once.
+pub fn note_local(env: &Env, key: &str, record: PurgeRecord) {
+    with_view(env, |v| v.note_local(key, record));
+}
+
+/// The refresh in flight, or a new one started at `now_ms` (`true`: new). `None` only if the
+/// view says one is in flight that this isolate does not hold (never expected).
+fn refresh(env: &Env, now_ms: u64) -> Option<(Refresh, bool)> {
+    if !with_view(env, |v| v.begin_refresh(now_ms)) {
+        return IN_FLIGHT.with(|f| f.borrow().as_ref().map(|(_, r)| (r.clone(), false)));
+    }
+    let env = env.clone();
+    let fut: Refresh = async move {
+        let snap = read_snapshot(&env).await;
+        // The clock after the read: the moment these records are known to this isolate.
+        let done_ms = super::conv::now_ms();
+        if let Some(s) = &snap {
+            for (k, r) in s.iter() {
+                note(k, Some(r), done_ms);
+            }
+        }
+        with_view(&env, |v| v.finish_refresh(now_ms, snap, done_ms));
+        IN_FLIGHT.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.as_ref().is_some_and(|(t, _)| *t == now_ms) {
+                *f = None;
+            }
+        });
+    }
+    .boxed_local()
+    .shared();
+    IN_FLIGHT.with(|f| *f.borrow_mut() = Some((now_ms, fut.clone())));
+    Some((fut, true))
+}
+
+/// One KV read of the snapshot. Absent (no purge since this version was deployed): the ledger
+/// builds it from the records it holds, publishes it, and returns it.
+async fn read_snapshot(env: &Env) -> Option<PurgeSnapshot> {
+    let kv = env.kv(BINDING).ok()?;
+    metrics::kv_reads(1);
+    let text = kv
+        .get(purge::SNAPSHOT_KEY)
+        .cache_ttl(KV_CACHE_TTL_SECS)
+        .text()
+        .await;
+    match text {
+        Ok(Some(t)) => PurgeSnapshot::decode(&t),
+        Ok(None) => super::admin::ledger_snapshot(env).await,
+        Err(_) => None,
+    }
 }
 
 /// KV binding holding purge records.
@@ -83,12 +172,59 @@ pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Op
             out.insert(k, merged);
         }
     });
+    // This isolate's own purges stay applied after their memo entries expire, until a
+    // snapshot reflects them (KV may still return the value from before them).
+    VIEW.with(|v| {
+        if let Some(v) = v.borrow().as_ref() {
+            for (k, r) in out.iter_mut() {
+                if let Some(own) = v.local_record(k) {
+                    *r = Some(r.map_or(own, |r| purge::merge(r, own)));
+                }
+            }
+        }
+    });
     out
 }
 
-/// Checks an entry against the purge records.
-pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
+/// The purge state of a stored entry at `now_ms`: from the isolate's view (starting a
+/// background refresh through `ctx` when it is due), or from the per-record keys for an entry
+/// older than the snapshot's window.
+pub async fn state(env: &Env, ctx: &Context, meta: &EntryMeta, now_ms: u64) -> PurgeState {
+    let mut now = now_ms;
+    match with_view(env, |v| v.plan(now_ms)) {
+        RefreshPlan::Serve => {}
+        RefreshPlan::ServeAndRefresh => {
+            if let Some((fut, true)) = refresh(env, now_ms) {
+                ctx.wait_until(fut);
+            }
+        }
+        RefreshPlan::Wait => {
+            if let Some((fut, _)) = refresh(env, now_ms) {
+                fut.await;
+                now = super::conv::now_ms().max(now_ms);
+            }
+        }
+    }
     // URL purges name the URL, not a variant: compare without the folded-in vary part.
+    let url_key = crate::key::strip_vary(&meta.key);
+    let stored = meta.stored_at_ms;
+    let applies = |k: &str, r: &PurgeRecord| !SEEN.with(|s| s.borrow().reflected(k, r, stored));
+    let verdict = with_view(env, |v| {
+        v.check(now, stored, &meta.tags, url_key, meta.host(), meta.path(), applies)
+    });
+    let v = match verdict {
+        ViewVerdict::Known(v) => v,
+        ViewVerdict::NeedsRecords => records_verdict(env, meta, now_ms).await,
+    };
+    match v {
+        PurgeVerdict::Fresh => PurgeState::Clean,
+        PurgeVerdict::SoftPurged { .. } => PurgeState::Soft,
+        PurgeVerdict::HardPurged { .. } => PurgeState::Hard,
+    }
+}
+
+/// Checks an entry against the per-record keys (memo first, then KV).
+async fn records_verdict(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeVerdict {
     let url_key = crate::key::strip_vary(&meta.key);
     let base = purge::base_keys_to_check(&meta.tags, url_key);
     let mut recs = read(env, &base, now_ms).await;
@@ -109,12 +245,7 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
                 .filter(|(k, r)| r.is_none_or(|r| applies(k, &r))),
         );
     }
-    let v = purge::check_entry(meta.stored_at_ms, &meta.tags, url_key, &host, &path, |k| {
+    purge::check_entry(meta.stored_at_ms, &meta.tags, url_key, &host, &path, |k| {
         recs.get(k).copied().flatten()
-    });
-    match v {
-        PurgeVerdict::Fresh => PurgeState::Clean,
-        PurgeVerdict::SoftPurged { .. } => PurgeState::Soft,
-        PurgeVerdict::HardPurged { .. } => PurgeState::Hard,
-    }
+    })
 }
