@@ -80,8 +80,6 @@ pub struct PurgeLedger {
     replay: RefCell<ReplayGuard>,
     /// Serialises `/purge` commands (see the module docs).
     lock: futures_util::lock::Mutex<()>,
-    /// The purge snapshot as last stored (loaded from storage on first use).
-    snapshot: RefCell<Option<PurgeSnapshot>>,
 }
 
 impl DurableObject for PurgeLedger {
@@ -94,7 +92,6 @@ impl DurableObject for PurgeLedger {
                 10_000,
             )),
             lock: futures_util::lock::Mutex::new(()),
-            snapshot: RefCell::new(None),
         }
     }
 
@@ -279,22 +276,18 @@ impl PurgeLedger {
         );
         let text = snap.encode();
         self.state.storage().put_raw(SNAP_TEXT, text.as_str()).await?;
-        *self.snapshot.borrow_mut() = Some(snap);
         self.publish_snapshot(now).await
     }
 
-    /// The snapshot held: in memory, else stored, else built from the held records (the first
-    /// time, e.g. right after this version is deployed: complete, since every record that can
-    /// still matter is held).
+    /// The snapshot stored, else one built from the held records (the first time, e.g. right
+    /// after this version is deployed: complete, since every record that can still matter is
+    /// held). Read from storage each time (no copy in memory that could go stale).
     async fn load_snapshot(&self, now: u64) -> PurgeSnapshot {
-        if let Some(s) = self.snapshot.borrow().as_ref() {
-            return s.clone();
-        }
         let stored = get_raw(&self.state, SNAP_TEXT)
             .await
             .and_then(|v| v.as_string())
             .and_then(|t| PurgeSnapshot::decode(&t));
-        let snap = match stored {
+        match stored {
             Some(s) => s,
             None => {
                 let mut s = PurgeSnapshot::new(0);
@@ -308,9 +301,7 @@ impl PurgeLedger {
                 );
                 s
             }
-        };
-        *self.snapshot.borrow_mut() = Some(snap.clone());
-        snap
+        }
     }
 
     /// Every record held beside KV (`r:<key>` in storage).
@@ -379,7 +370,8 @@ impl PurgeLedger {
 async fn arm_alarm(state: &State, at_ms: u64, now: u64) -> Result<()> {
     let storage = state.storage();
     let current = storage.get_alarm().await.ok().flatten();
-    if current.is_some_and(|c| c > 0 && (c as u64) <= at_ms) {
+    // An alarm at or before `now` is the one running (or about to): it does not count.
+    if current.is_some_and(|c| c > 0 && (c as u64) > now && (c as u64) <= at_ms) {
         return Ok(());
     }
     let offset = at_ms.saturating_sub(now).min(i64::MAX as u64) as i64;
