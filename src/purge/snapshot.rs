@@ -527,7 +527,15 @@ mod tests {
     }
 
     fn check(v: &PurgeView, now: u64, stored: u64, t: &[&str]) -> ViewVerdict {
-        v.check(now, stored, &tags(t), "https://h/a/b", "h", "/a/b", |_, _| true)
+        v.check(
+            now,
+            stored,
+            &tags(t),
+            "https://h/a/b",
+            "h",
+            "/a/b",
+            |_, _| true,
+        )
     }
 
     #[test]
@@ -572,7 +580,10 @@ mod tests {
     fn decode_merges_duplicates_and_drops_records_before_since() {
         let text = "edgecache-purge-snapshot/1 100\n150:h 1 a\n200:s 1 a\n50:h 1 b\n";
         let s = PurgeSnapshot::decode(text).unwrap();
-        assert_eq!(s.get("a"), Some(merge(PurgeRecord::hard(150), PurgeRecord::soft(200))));
+        assert_eq!(
+            s.get("a"),
+            Some(merge(PurgeRecord::hard(150), PurgeRecord::soft(200)))
+        );
         assert_eq!(s.get("b"), None, "older than since: irrelevant");
     }
 
@@ -580,7 +591,10 @@ mod tests {
     fn fit_drops_the_oldest_and_moves_since() {
         let mut s = PurgeSnapshot::new(0);
         for i in 0..100u64 {
-            s.add(&tag_key(&format!("t{i:03}")), PurgeRecord::hard(NOW + i * 1000));
+            s.add(
+                &tag_key(&format!("t{i:03}")),
+                PurgeRecord::hard(NOW + i * 1000),
+            );
         }
         let before = s.encoded_len();
         s.fit(before, NOW, 60 * DAY);
@@ -627,11 +641,15 @@ mod tests {
         assert_eq!(v.plan(NOW + 1_000), RefreshPlan::Serve);
         assert_eq!(
             check(&v, NOW + 1_000, stored, &["news"]),
-            ViewVerdict::Known(PurgeVerdict::HardPurged { at_ms: NOW - 60_000 })
+            ViewVerdict::Known(PurgeVerdict::HardPurged {
+                at_ms: NOW - 60_000
+            })
         );
         assert_eq!(
             check(&v, NOW + 1_000, stored, &["soft", "other"]),
-            ViewVerdict::Known(PurgeVerdict::SoftPurged { at_ms: NOW - 60_000 })
+            ViewVerdict::Known(PurgeVerdict::SoftPurged {
+                at_ms: NOW - 60_000
+            })
         );
         assert_eq!(
             check(&v, NOW + 1_000, stored, &["other"]),
@@ -661,8 +679,14 @@ mod tests {
         assert_eq!(one(url_key("https://h/a/b")), purged);
         assert_eq!(one(prefix_key(None, "/a")), purged);
         assert_eq!(one(prefix_key(Some("h"), "/a/b")), purged);
-        assert_eq!(one(prefix_key(None, "/z")), ViewVerdict::Known(PurgeVerdict::Fresh));
-        assert_eq!(one(url_key("https://h/other")), ViewVerdict::Known(PurgeVerdict::Fresh));
+        assert_eq!(
+            one(prefix_key(None, "/z")),
+            ViewVerdict::Known(PurgeVerdict::Fresh)
+        );
+        assert_eq!(
+            one(url_key("https://h/other")),
+            ViewVerdict::Known(PurgeVerdict::Fresh)
+        );
     }
 
     #[test]
@@ -672,7 +696,10 @@ mod tests {
         assert_eq!(v.plan(NOW + R - 1), RefreshPlan::Serve);
         assert_eq!(v.plan(NOW + R), RefreshPlan::ServeAndRefresh);
         // Still answers while stale.
-        assert!(matches!(check(&v, NOW + R, NOW - 10_000, &["x"]), ViewVerdict::Known(_)));
+        assert!(matches!(
+            check(&v, NOW + R, NOW - 10_000, &["x"]),
+            ViewVerdict::Known(_)
+        ));
         assert!(v.begin_refresh(NOW + R));
         // One refresh in flight per isolate: the next hits just serve.
         assert_eq!(v.plan(NOW + R + 10), RefreshPlan::Serve);
@@ -689,7 +716,10 @@ mod tests {
         // A refresh that never finished is presumed lost after the timeout.
         let mut w = v0;
         assert!(w.begin_refresh(NOW + R));
-        assert_eq!(w.plan(NOW + R + REFRESH_TIMEOUT_MS), RefreshPlan::ServeAndRefresh);
+        assert_eq!(
+            w.plan(NOW + R + REFRESH_TIMEOUT_MS),
+            RefreshPlan::ServeAndRefresh
+        );
         assert!(w.begin_refresh(NOW + R + REFRESH_TIMEOUT_MS));
     }
 
@@ -708,7 +738,10 @@ mod tests {
         let late = NOW + 2 * R + 1;
         assert!(!v.usable(late));
         assert_eq!(v.plan(late), RefreshPlan::Wait);
-        assert_eq!(check(&v, late, NOW - 10_000, &[]), ViewVerdict::NeedsRecords);
+        assert_eq!(
+            check(&v, late, NOW - 10_000, &[]),
+            ViewVerdict::NeedsRecords
+        );
     }
 
     #[test]
@@ -717,14 +750,23 @@ mod tests {
         assert!(v.begin_refresh(NOW));
         v.finish_refresh(NOW, None, NOW + 100);
         assert_eq!(v.plan(NOW + 200), RefreshPlan::Serve);
-        assert_eq!(check(&v, NOW + 200, NOW - 10_000, &[]), ViewVerdict::NeedsRecords);
-        assert_eq!(v.plan(NOW + 100 + RETRY_AFTER_FAILURE_MS), RefreshPlan::Wait);
+        assert_eq!(
+            check(&v, NOW + 200, NOW - 10_000, &[]),
+            ViewVerdict::NeedsRecords
+        );
+        assert_eq!(
+            v.plan(NOW + 100 + RETRY_AFTER_FAILURE_MS),
+            RefreshPlan::Wait
+        );
         // With a stale but usable view, a failure keeps serving it, then retries.
         let mut w = view_with(PurgeSnapshot::new(0), NOW);
         assert!(w.begin_refresh(NOW + R));
         w.finish_refresh(NOW + R, None, NOW + R + 10);
         assert_eq!(w.plan(NOW + R + 20), RefreshPlan::Serve);
-        assert!(matches!(check(&w, NOW + R + 20, NOW - 10_000, &[]), ViewVerdict::Known(_)));
+        assert!(matches!(
+            check(&w, NOW + R + 20, NOW - 10_000, &[]),
+            ViewVerdict::Known(_)
+        ));
         assert_eq!(
             w.plan(NOW + R + 10 + RETRY_AFTER_FAILURE_MS),
             RefreshPlan::ServeAndRefresh

@@ -180,7 +180,10 @@ impl DurableObject for PurgeLedger {
                 let now = js_sys::Date::now() as u64;
                 let text = self.load_snapshot(now).await.encode();
                 if get_raw(&self.state, SNAP_PUT_MS).await.is_none() {
-                    self.state.storage().put_raw(SNAP_TEXT, text.as_str()).await?;
+                    self.state
+                        .storage()
+                        .put_raw(SNAP_TEXT, text.as_str())
+                        .await?;
                     self.publish_snapshot(now).await?;
                 }
                 Response::ok(text)
@@ -202,7 +205,9 @@ impl DurableObject for PurgeLedger {
         let now = js_sys::Date::now() as u64;
         // The alarm also publishes a deferred snapshot; pruning keeps its own hourly pace.
         self.publish_pending(now).await?;
-        let prune_at = get_raw(&self.state, PRUNE_AT).await.and_then(|v| v.as_f64());
+        let prune_at = get_raw(&self.state, PRUNE_AT)
+            .await
+            .and_then(|v| v.as_f64());
         if let Some(at) = prune_at.map(|t| t as u64).filter(|t| now < *t) {
             arm_alarm(&self.state, at, now).await?;
             return Response::ok("published");
@@ -241,7 +246,10 @@ impl DurableObject for PurgeLedger {
             storage.delete_multiple(chunk.to_vec()).await?;
         }
         storage
-            .put_raw(PRUNE_AT, JsValue::from_f64(now.saturating_add(PRUNE_EVERY_MS) as f64))
+            .put_raw(
+                PRUNE_AT,
+                JsValue::from_f64(now.saturating_add(PRUNE_EVERY_MS) as f64),
+            )
             .await?;
         if left > 0 {
             arm_alarm(&self.state, now.saturating_add(PRUNE_EVERY_MS), now).await?;
@@ -275,7 +283,10 @@ impl PurgeLedger {
             crate::decision::MAX_ENTRY_KEEP_SECS,
         );
         let text = snap.encode();
-        self.state.storage().put_raw(SNAP_TEXT, text.as_str()).await?;
+        self.state
+            .storage()
+            .put_raw(SNAP_TEXT, text.as_str())
+            .await?;
         self.publish_snapshot(now).await
     }
 
@@ -319,7 +330,10 @@ impl PurgeLedger {
             let Ok(pair) = entry else { continue };
             let pair = js_sys::Array::from(&pair);
             let key = pair.get(0).as_string().unwrap_or_default();
-            let rec = pair.get(1).as_string().and_then(|v| PurgeRecord::decode(&v));
+            let rec = pair
+                .get(1)
+                .as_string()
+                .and_then(|v| PurgeRecord::decode(&v));
             if let (Some(k), Some(r)) = (key.strip_prefix("r:"), rec) {
                 out.push((k.to_string(), r));
             }
@@ -337,20 +351,30 @@ impl PurgeLedger {
             .map(|t| t as u64);
         let at = purge::next_publish_ms(now, last);
         if at <= now {
-            let text = get_raw(&self.state, SNAP_TEXT).await.and_then(|v| v.as_string());
+            let text = get_raw(&self.state, SNAP_TEXT)
+                .await
+                .and_then(|v| v.as_string());
             let put = match text {
-                Some(t) => match self.env.kv(super::purge_check::BINDING)?.put_bytes(purge::SNAPSHOT_KEY, t.as_bytes()) {
+                Some(t) => match self
+                    .env
+                    .kv(super::purge_check::BINDING)?
+                    .put_bytes(purge::SNAPSHOT_KEY, t.as_bytes())
+                {
                     Ok(b) => b.execute().await.is_ok(),
                     Err(_) => false,
                 },
                 None => true, // nothing to publish
             };
             if put {
-                storage.put_raw(SNAP_PUT_MS, JsValue::from_f64(now as f64)).await?;
+                storage
+                    .put_raw(SNAP_PUT_MS, JsValue::from_f64(now as f64))
+                    .await?;
                 storage.delete(SNAP_PENDING).await?;
                 return Ok(());
             }
-            worker::console_error!("edgecache: purge snapshot write failed; retrying from the alarm");
+            worker::console_error!(
+                "edgecache: purge snapshot write failed; retrying from the alarm"
+            );
         }
         storage.put_raw(SNAP_PENDING, JsValue::TRUE).await?;
         let retry = at.max(now.saturating_add(purge::KV_WRITE_MIN_INTERVAL_MS));

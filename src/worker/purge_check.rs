@@ -210,7 +210,15 @@ pub async fn state(env: &Env, ctx: &Context, meta: &EntryMeta, now_ms: u64) -> P
     let stored = meta.stored_at_ms;
     let applies = |k: &str, r: &PurgeRecord| !SEEN.with(|s| s.borrow().reflected(k, r, stored));
     let verdict = with_view(env, |v| {
-        v.check(now, stored, &meta.tags, url_key, meta.host(), meta.path(), applies)
+        v.check(
+            now,
+            stored,
+            &meta.tags,
+            url_key,
+            meta.host(),
+            meta.path(),
+            applies,
+        )
     });
     let v = match verdict {
         ViewVerdict::Known(v) => v,
