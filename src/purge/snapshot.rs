@@ -22,7 +22,7 @@
 
 use super::keys::{check_entry, record_prunable, KV_KEY_MAX_BYTES};
 use super::record::{merge, PurgeRecord, PurgeVerdict, PURGE_SKEW_MS};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The KV key of the snapshot (no record key can equal it: they all contain `:` or `#`, or are
 /// `all` / `prefix-gate`).
@@ -52,7 +52,7 @@ const MAGIC: &str = "edgecache-purge-snapshot/1";
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PurgeSnapshot {
     since_ms: u64,
-    records: BTreeMap<String, PurgeRecord>,
+    records: HashMap<String, PurgeRecord>,
 }
 
 impl PurgeSnapshot {
@@ -60,7 +60,7 @@ impl PurgeSnapshot {
     pub fn new(since_ms: u64) -> Self {
         PurgeSnapshot {
             since_ms,
-            records: BTreeMap::new(),
+            records: HashMap::new(),
         }
     }
 
@@ -74,7 +74,7 @@ impl PurgeSnapshot {
         self.records.get(key).copied()
     }
 
-    /// Every (key, record) held, in key order.
+    /// Every (key, record) held, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, PurgeRecord)> {
         self.records.iter().map(|(k, r)| (k.as_str(), *r))
     }
@@ -136,28 +136,36 @@ impl PurgeSnapshot {
     /// `max_bytes`, the records with the oldest purge time. `since` moves past every dropped
     /// record, so the snapshot stays complete from `since`.
     pub fn fit(&mut self, max_bytes: usize, now_ms: u64, max_lifetime_secs: u64) {
-        let mut by_age: Vec<(u64, String)> = self
+        // Prunable records are the oldest ones (it depends on the time only): since moves past
+        // the newest of them.
+        let newest_prunable = self
             .records
-            .iter()
-            .map(|(k, r)| (r.at_ms, k.clone()))
-            .collect();
-        by_age.sort();
-        let mut body = self.encoded_len().saturating_sub(head_len(self.since_ms));
-        for (at_ms, key) in by_age {
-            let prunable = self
-                .records
-                .get(&key)
-                .is_some_and(|r| record_prunable(r, now_ms, max_lifetime_secs));
-            let fits = head_len(self.since_ms).saturating_add(body) <= max_bytes;
-            if !prunable && fits && at_ms >= self.since_ms {
-                break;
-            }
-            if let Some(r) = self.records.remove(&key) {
-                body = body.saturating_sub(line_len(&key, &r));
-                self.since_ms = self.since_ms.max(r.at_ms.saturating_add(1));
-            }
+            .values()
+            .filter(|r| record_prunable(r, now_ms, max_lifetime_secs))
+            .map(|r| r.at_ms)
+            .max();
+        if let Some(t) = newest_prunable {
+            self.since_ms = self.since_ms.max(t.saturating_add(1));
+            self.trim_to_since();
         }
-        // (Only the header left and still over `max_bytes`: nothing more can go.)
+        // Then the oldest record while over the size (a purge adds few records at a time, so
+        // few go here; no sort needed).
+        let mut body = self.encoded_len().saturating_sub(head_len(self.since_ms));
+        while head_len(self.since_ms).saturating_add(body) > max_bytes {
+            let Some(oldest) = self.records.values().map(|r| r.at_ms).min() else {
+                break; // only the header is left
+            };
+            self.since_ms = self.since_ms.max(oldest.saturating_add(1));
+            let since = self.since_ms;
+            self.records.retain(|k, r| {
+                let keep = r.at_ms >= since;
+                if !keep {
+                    body = body.saturating_sub(line_len(k, r));
+                }
+                keep
+            });
+        }
+        // Trimming only shortens records: the size bound still holds.
         self.trim_to_since();
     }
 
@@ -171,8 +179,9 @@ impl PurgeSnapshot {
     }
 
     /// Text for the KV value: `edgecache-purge-snapshot/1 <since_ms>\n`, then one line per
-    /// record, `<record> <key length in bytes> <key>\n` ([`PurgeRecord::encode`] form; the
-    /// length prefix lets a key hold any character, newlines included).
+    /// record in no particular order, `<record> <key length in bytes> <key>\n`
+    /// ([`PurgeRecord::encode`] form; the length prefix lets a key hold any character,
+    /// newlines included).
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(self.encoded_len());
         out.push_str(MAGIC);
@@ -544,9 +553,13 @@ mod tests {
         s.add("tag:a", PurgeRecord::hard(10));
         s.add("tag:we ird\nkey", PurgeRecord::soft(12));
         let text = s.encode();
-        assert_eq!(
-            text,
-            "edgecache-purge-snapshot/1 7\n10:h 5 tag:a\n12:s 14 tag:we ird\nkey\n"
+        let (head, body) = text.split_once('\n').unwrap();
+        assert_eq!(head, "edgecache-purge-snapshot/1 7");
+        let a = "10:h 5 tag:a\n";
+        let b = "12:s 14 tag:we ird\nkey\n";
+        assert!(
+            body == format!("{a}{b}") || body == format!("{b}{a}"),
+            "{body:?}"
         );
         assert_eq!(text.len(), s.encoded_len());
         assert_eq!(PurgeSnapshot::decode(&text), Some(s));

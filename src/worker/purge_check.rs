@@ -21,13 +21,12 @@ use crate::purge::{
     self, PurgeRecord, PurgeSnapshot, PurgeVerdict, PurgeView, RefreshPlan, SeenRecords,
     ViewVerdict,
 };
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::{Context, Env};
 
-/// A refresh of the view, shared by every hit that waits for it.
-type Refresh = Shared<LocalBoxFuture<'static, ()>>;
+/// A refresh of the view, running on its own (a JS promise), that any hit can wait for.
+type Refresh = js_sys::Promise;
 
 thread_local! {
     static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
@@ -74,7 +73,7 @@ fn refresh(env: &Env, now_ms: u64) -> Option<(Refresh, bool)> {
         return IN_FLIGHT.with(|f| f.borrow().as_ref().map(|(_, r)| (r.clone(), false)));
     }
     let env = env.clone();
-    let fut: Refresh = async move {
+    let fut = wasm_bindgen_futures::future_to_promise(async move {
         let snap = read_snapshot(&env).await;
         // The clock after the read: the moment these records are known to this isolate.
         let done_ms = super::conv::now_ms();
@@ -90,9 +89,8 @@ fn refresh(env: &Env, now_ms: u64) -> Option<(Refresh, bool)> {
                 *f = None;
             }
         });
-    }
-    .boxed_local()
-    .shared();
+        Ok(wasm_bindgen::JsValue::UNDEFINED)
+    });
     IN_FLIGHT.with(|f| *f.borrow_mut() = Some((now_ms, fut.clone())));
     Some((fut, true))
 }
@@ -195,12 +193,14 @@ pub async fn state(env: &Env, ctx: &Context, meta: &EntryMeta, now_ms: u64) -> P
         RefreshPlan::Serve => {}
         RefreshPlan::ServeAndRefresh => {
             if let Some((fut, true)) = refresh(env, now_ms) {
-                ctx.wait_until(fut);
+                ctx.wait_until(async move {
+                    let _ = wasm_bindgen_futures::JsFuture::from(fut).await;
+                });
             }
         }
         RefreshPlan::Wait => {
             if let Some((fut, _)) = refresh(env, now_ms) {
-                fut.await;
+                let _ = wasm_bindgen_futures::JsFuture::from(fut).await;
                 now = super::conv::now_ms().max(now_ms);
             }
         }
