@@ -45,7 +45,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             origin,
             debug,
         };
-        serve::handle(req, &c).await
+        let resp = serve::handle(req, &c).await;
+        purge_check::keep_refresh_alive(&ctx);
+        resp
     };
     // Counters go to the metrics hub every few seconds, off the request path.
     if let Some(snap) = metrics::take_due(conv::now_ms(), false) {

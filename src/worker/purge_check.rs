@@ -32,6 +32,19 @@ thread_local! {
     static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
     static VIEW: RefCell<Option<PurgeView>> = const { RefCell::new(None) };
     static IN_FLIGHT: RefCell<Option<(u64, Refresh)>> = const { RefCell::new(None) };
+    /// A background refresh started by a hit, for the request's `ctx.wait_until`.
+    static STARTED: RefCell<Option<Refresh>> = const { RefCell::new(None) };
+}
+
+/// Registers the background refresh a hit of this request started (if any) with the request's
+/// `wait_until`, so the runtime lets it finish after the response. The fetch entry point calls
+/// it after every site request (the refresh itself is already running).
+pub fn keep_refresh_alive(ctx: &Context) {
+    if let Some(p) = STARTED.with(|s| s.borrow_mut().take()) {
+        ctx.wait_until(async move {
+            let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+        });
+    }
 }
 
 /// Notes that this isolate holds `record` under `key` now (see [`SeenRecords::note`]).
@@ -185,17 +198,15 @@ pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Op
 }
 
 /// The purge state of a stored entry at `now_ms`: from the isolate's view (starting a
-/// background refresh through `ctx` when it is due), or from the per-record keys for an entry
-/// older than the snapshot's window.
-pub async fn state(env: &Env, ctx: &Context, meta: &EntryMeta, now_ms: u64) -> PurgeState {
+/// background refresh when it is due: [`keep_refresh_alive`] registers it with the request),
+/// or from the per-record keys for an entry older than the snapshot's window.
+pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     let mut now = now_ms;
     match with_view(env, |v| v.plan(now_ms)) {
         RefreshPlan::Serve => {}
         RefreshPlan::ServeAndRefresh => {
             if let Some((fut, true)) = refresh(env, now_ms) {
-                ctx.wait_until(async move {
-                    let _ = wasm_bindgen_futures::JsFuture::from(fut).await;
-                });
+                STARTED.with(|s| *s.borrow_mut() = Some(fut));
             }
         }
         RefreshPlan::Wait => {

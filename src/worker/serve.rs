@@ -230,7 +230,7 @@ async fn cached(
     let hit = match &entry {
         None => HitPlan::Miss(MissReason::Absent),
         Some(e) => {
-            let purge = purge_check::state(c.env, c.ctx, &e.meta, now_ms).await;
+            let purge = purge_check::state(c.env, &e.meta, now_ms).await;
             plan_hit(
                 rule,
                 &e.meta,
