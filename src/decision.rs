@@ -14,9 +14,12 @@
 //!
 //! In every mode, what is private is never stored: `private`, `no-store`, `Authorization`
 //! (unless the rule marks the route public and §3.5 allows it), `Set-Cookie` (stripped or
-//! refused per rule), bypass cookies, and 5xx responses.
+//! refused per rule) and bypass cookies. 5xx responses are stored only in `respect` mode and only
+//! when the origin gave them explicit freshness (see [`plan_store`]).
 
 use crate::cache_control::{edge_cache_control, CacheControl, CcSource};
+#[cfg(test)]
+use crate::conditional::entity_tags;
 use crate::cookies::{filter_cookie_header, find_bypass_cookie};
 use crate::freshness::{
     edge_freshness_lifetime, heuristic_lifetime, heuristically_cacheable, initial_age,
@@ -28,7 +31,7 @@ use crate::status::{CacheStatus, Fwd};
 use crate::storable::{check_storable, invalidation_targets, prepare_for_storage, StoreOptions};
 use crate::variance::{self, Vary};
 use http::header::{
-    AGE, AUTHORIZATION, CACHE_CONTROL, COOKIE, DATE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    AGE, AUTHORIZATION, CACHE_CONTROL, COOKIE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
     LAST_MODIFIED, PRAGMA, SET_COOKIE,
 };
 use http::{HeaderMap, HeaderValue, Method};
@@ -517,12 +520,29 @@ pub fn is_origin_error(status: u16) -> bool {
 }
 
 /// Headers for the conditional revalidation request (RFC 9111 §4.3.1): the stored validators.
+///
+/// Contract: `base` (the plan's origin headers: the client's selecting fields, §4.3.1 "MUST
+/// ... include the stored request header fields identified by the Vary header field") without
+/// `Range`/`If-Range` — the cache validates its complete stored response, and a 206 could not
+/// freshen it (RFC 9110 §14.2) — plus `If-None-Match` with the stored `ETag` (put in quotes
+/// when the origin sent a bare token, which is not an entity-tag, RFC 9110 §8.8.3) and
+/// `If-Modified-Since` with the stored `Last-Modified`.
 pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
     let mut h = base.clone();
+    h.remove(http::header::RANGE);
+    h.remove(http::header::IF_RANGE);
     if let Some(v) = meta
         .etag
         .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
+        .map(|e| {
+            let e = e.trim();
+            if crate::conditional::entity_tags(e).is_none() && !e.contains('"') {
+                format!("\"{e}\"")
+            } else {
+                e.to_string()
+            }
+        })
+        .and_then(|v| HeaderValue::from_str(&v).ok())
     {
         h.insert(IF_NONE_MATCH, v);
     }
@@ -536,12 +556,88 @@ pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
     h
 }
 
+/// Origin request headers for a fetch when nothing usable is stored (a miss).
+///
+/// Contract: `base` (the plan's origin headers, client conditionals removed) plus every line of
+/// the client's `If-None-Match`, `If-Modified-Since`, `If-Match` and `If-Unmodified-Since`
+/// exactly as received, malformed or not: RFC 9111 §4.3.2 "A cache MUST NOT evaluate
+/// conditional header fields that ... occur in a request with a target resource for which it
+/// has no stored responses; such preconditions are likely intended for some other (inbound)
+/// server." `Range` and `If-Range` are removed, so the origin returns the complete response,
+/// which can be stored and the range served from it (`range::plan_range`). A 304 or 412 the
+/// origin answers is for this client only: it is not stored (§3) and must not be handed to
+/// collapsed waiters that did not send the same conditionals.
+pub fn miss_origin_headers(base: &HeaderMap, req_headers: &HeaderMap) -> HeaderMap {
+    let mut h = base.clone();
+    h.remove(http::header::RANGE);
+    h.remove(http::header::IF_RANGE);
+    for name in CLIENT_CONDITIONALS {
+        h.remove(&name);
+        for v in req_headers.get_all(&name) {
+            h.append(name.clone(), v.clone());
+        }
+    }
+    h
+}
+
+/// How a request method is handled (RFC 9110 §9, RFC 9111 §4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodClass {
+    /// GET or HEAD: may be answered from the cache ([`plan_request`]).
+    Cacheable(Method),
+    /// Any other method, known or not (`PURGE`, `FOO`, ...): forwarded to the origin as it is,
+    /// never answered from the cache. `unsafe_method`: not one of the safe methods (GET, HEAD,
+    /// OPTIONS, TRACE), so a non-error answer invalidates (§4.4, "including methods whose
+    /// safety is unknown"; see [`invalidations`]).
+    Forward {
+        /// The method, exactly as received.
+        method: Method,
+        /// Whether §4.4 invalidation follows a non-error response.
+        unsafe_method: bool,
+    },
+    /// Not a method token (RFC 9110 §9.1: `method = token`): answer 400, never treat as GET.
+    Invalid,
+}
+
+/// Classifies the raw request method (RFC 9110 §9.1: case-sensitive; `get` is not `GET`).
+///
+/// The adapter must pass the method string as the runtime received it: workers-rs's
+/// `Request::method()` maps every method it does not know (e.g. `PURGE`) to GET, which would
+/// let an unsafe request be answered from the cache and skip its invalidation.
+pub fn classify_method(raw: &str) -> MethodClass {
+    let Ok(method) = Method::from_bytes(raw.as_bytes()) else {
+        return MethodClass::Invalid;
+    };
+    if raw.is_empty() {
+        return MethodClass::Invalid;
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return MethodClass::Cacheable(method);
+    }
+    MethodClass::Forward {
+        unsafe_method: !method.is_safe(),
+        method,
+    }
+}
+
+/// Whether the client must get `504 Gateway Timeout` instead of an origin round trip
+/// (RFC 9111 §5.2.1.7 `only-if-cached`: "respond using a stored response that is consistent with
+/// the other constraints of the request, or respond with a 504 (Gateway Timeout) status code").
+///
+/// Contract: true iff the request said `only-if-cached` and the hit plan needs the origin
+/// before answering (`Miss` or `Revalidate`); `Fresh` and `Stale` (the origin allowed serving
+/// it stale, the refresh runs in the background) are answered from the cache.
+pub fn only_if_cached_gateway_timeout(directives: &RequestDirectives, hit: &HitPlan) -> bool {
+    directives.only_if_cached && matches!(hit, HitPlan::Miss(_) | HitPlan::Revalidate { .. })
+}
+
 /// Why an origin response is not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DontStore {
     /// RFC 9111 §3 says no (no-store, private, Authorization, Vary: * ...).
     Rfc(crate::storable::NotStorable),
-    /// 5xx responses are never cached.
+    /// A 5xx response: never stored in `override`/`cap` mode; in `respect` mode only with
+    /// explicit freshness (or a configured `status_ttl`, or heuristics for 501).
     ServerError,
     /// The status has no TTL under this rule.
     Status(u16),
@@ -616,7 +712,15 @@ pub fn plan_store(
     if plan.directives.no_store {
         return Err(DontStore::RequestNoStore);
     }
-    if resp.status >= 500 {
+    // 5xx: in `override`/`cap` mode never stored (the rule's TTLs would pin an outage). In
+    // `respect` mode RFC 9111 §3 lets any final status be stored when the response says so:
+    // a 5xx is stored only with the origin's explicit freshness (§4.2.1), a configured
+    // `status_ttl` for that code, or — for 501, the one heuristically cacheable 5xx (RFC 9110
+    // §15.1) — heuristics when the rule allows them. Never from the rule's plain `edge_ttl`,
+    // which applies to 200/203/204 only: an error without explicit freshness is usually
+    // transient, and caching it would spread it; stale-if-error covers outages instead.
+    let respect = rule.origin_cache_control == OriginMode::Respect;
+    if resp.status >= 500 && !respect {
         return Err(DontStore::ServerError);
     }
     let mut headers = resp.headers.clone();
@@ -633,8 +737,15 @@ pub fn plan_store(
     };
     // The request's Authorization only reaches here on routes marked public; §3.5 still applies
     // (checked by check_storable against the request headers).
+    // A 5xx without freshness is reported as `server-error` (see above), whichever check notices.
+    let no_freshness = |e: DontStore| match e {
+        DontStore::Rfc(crate::storable::NotStorable::NoExplicitFreshness) if resp.status >= 500 => {
+            DontStore::ServerError
+        }
+        e => e,
+    };
     check_storable(&Method::GET, resp.status, req_headers, &headers, cc, &opts)
-        .map_err(DontStore::Rfc)?;
+        .map_err(|e| no_freshness(DontStore::Rfc(e)))?;
     if has_set_cookie {
         // Never stored with it; check_storable refused it unless the rule strips it.
         headers.remove(SET_COOKIE);
@@ -650,7 +761,7 @@ pub fn plan_store(
         Vary::Headers(names) => variance::capture(req_headers, names),
     };
 
-    let timing = edge_timing(rule, resp, &headers, &edge)?;
+    let timing = edge_timing(rule, resp, &headers, &edge).map_err(no_freshness)?;
     // Jitter may shorten any lifetime, but never lengthen one the origin bounded strictly
     // (must-revalidate, §5.2.2.2) or one the rule caps.
     let jittered = jitter(timing.lifetime, rule.jitter_percent, jitter01);
@@ -680,6 +791,8 @@ pub fn plan_store(
         fetch_ms: resp.fetch_ms,
         size: 0,
         origin_cc: header_str(resp.headers, &CACHE_CONTROL),
+        // Filled from the headers by `meta::stored_headers` when the entry is written.
+        origin_fields: None,
     };
     if meta.fresh_for == 0 && meta.swr == 0 && meta.sie == 0 && !meta.has_validators() {
         return Err(DontStore::ZeroTtl);
@@ -819,6 +932,16 @@ pub fn invalidations(
         .collect()
 }
 
+/// The origin URL for a client URL: the origin's scheme and authority, its base path followed by
+/// the client's path, and the client's query.
+pub fn origin_url(base: &url::Url, client: &url::Url) -> url::Url {
+    let mut u = base.clone();
+    let base_path = base.path().trim_end_matches('/');
+    u.set_path(&format!("{base_path}{}", client.path()));
+    u.set_query(client.query());
+    u
+}
+
 /// The Cache-Status value for a served response.
 pub fn cache_status(hit: bool, fwd: Option<Fwd>) -> CacheStatus {
     CacheStatus {
@@ -903,72 +1026,15 @@ pub fn client_headers(
 }
 
 /// Whether a client's conditional GET/HEAD can be answered with 304 from the stored response
-/// (RFC 9111 §4.3.2). If-None-Match takes precedence and uses the weak comparison of RFC 9110
-/// §13.1.2 against the stored `ETag`. Without it, If-Modified-Since (§13.1.3) holds when the
-/// stored response's `Last-Modified` — or, without one, its `Date`, or without that the time it
-/// was received (`received_at`, unix seconds) — is earlier than or equal to the given date.
+/// (RFC 9111 §4.3.2): [`crate::conditional::evaluate`] gives `NotModified`. If-None-Match takes
+/// precedence and uses the weak comparison of RFC 9110 §13.1.2 against the stored `ETag`.
+/// Without it, If-Modified-Since (§13.1.3) holds when the stored response's `Last-Modified` —
+/// or, without one, its `Date`, or without that the time it was received (`received_at`, unix
+/// seconds) — is earlier than or equal to the given date. Callers that can answer 412 should use
+/// `conditional::evaluate` directly (If-Match / If-Unmodified-Since).
 pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap, received_at: Option<u64>) -> bool {
-    // A list field: several lines combine with commas (RFC 9110 §5.3).
-    if let Some(inm) = header_str(req, &IF_NONE_MATCH) {
-        let Some(etag) = header_str(stored, &ETAG) else {
-            return false;
-        };
-        let inm = inm.trim();
-        if inm == "*" {
-            return true;
-        }
-        let stored_tags = entity_tags(&etag);
-        let Some([(_, mine)]) = stored_tags.as_deref() else {
-            return false; // not exactly one valid entity-tag: nothing to compare
-        };
-        return entity_tags(inm).is_some_and(|tags| tags.iter().any(|(_, t)| t == mine));
-    }
-    if let Some(ims) = header_str(req, &IF_MODIFIED_SINCE) {
-        // An invalid date, or several (joined lines), is ignored (§13.1.3).
-        let Some(since) = crate::freshness::parse_http_date(&ims) else {
-            return false;
-        };
-        let date = |name| {
-            header_str(stored, name)
-                .as_deref()
-                .and_then(crate::freshness::parse_http_date)
-        };
-        let modified = date(&LAST_MODIFIED).or_else(|| date(&DATE)).or(received_at);
-        return modified.is_some_and(|m| m <= since);
-    }
-    false
-}
-
-/// An `entity-tag` list (RFC 9110 §8.8.3: `[ "W/" ] DQUOTE *etagc DQUOTE`, commas and optional
-/// whitespace between): `(weak, opaque-tag)` pairs, or `None` if any member is malformed.
-/// Commas inside the quotes belong to the tag.
-fn entity_tags(list: &str) -> Option<Vec<(bool, &str)>> {
-    let mut out = Vec::new();
-    let mut rest = list;
-    loop {
-        rest = rest.trim_start_matches([' ', '\t', ',']);
-        if rest.is_empty() {
-            return Some(out);
-        }
-        let weak = rest.starts_with("W/");
-        if weak {
-            rest = &rest[2..];
-        }
-        let body = rest.strip_prefix('"')?;
-        let end = body.find('"')?;
-        let tag = &body[..end];
-        if !tag
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-        {
-            return None;
-        }
-        out.push((weak, tag));
-        rest = &body[end + 1..];
-        if !(rest.is_empty() || rest.starts_with([' ', '\t', ','])) {
-            return None;
-        }
-    }
+    crate::conditional::evaluate(&Method::GET, req, 200, stored, received_at)
+        == crate::conditional::Precondition::NotModified
 }
 
 /// Headers a 304 from edgecache carries (RFC 9110 §15.4.5): those a 200 would have sent among

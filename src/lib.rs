@@ -14,6 +14,7 @@
 mod worker;
 
 pub mod cache_control;
+pub mod conditional;
 pub mod cookies;
 pub mod decision;
 pub mod duration;
@@ -22,10 +23,12 @@ pub mod explain;
 pub mod freshness;
 pub mod json;
 pub mod key;
+pub mod lifecycle;
 pub mod meta;
 pub mod metrics;
 pub mod policy;
 pub mod purge;
+pub mod range;
 pub mod sort;
 pub mod status;
 pub mod storable;

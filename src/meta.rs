@@ -6,6 +6,7 @@
 //! freshness itself from it and `now`.
 
 use crate::json::{Arr, Json, Obj};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Response header that carries the entry's metadata inside the Cache API. Removed before serving.
 pub const META_HEADER: &str = "x-edgecache-meta";
@@ -57,7 +58,143 @@ pub struct EntryMeta {
     /// Body size in bytes (for metrics).
     pub size: u64,
     /// The origin's own `Cache-Control`, restored toward the browser in `respect` mode.
+    /// Superseded by `origin_fields` (kept so entries written before it still restore).
     pub origin_cc: Option<String>,
+    /// The origin's header lines the Cache API itself would act on ([`HIDDEN_FIELDS`]:
+    /// `Cache-Control`, `Expires`, `Vary`, ...), kept here instead of in the stored headers and
+    /// restored on a hit exactly as received (RFC 9111 §3.1: "Caches MUST include all received
+    /// response header fields"). Values are raw bytes mapped one-to-one onto `U+0000..=U+00FF`,
+    /// so obs-text survives. Filled by [`stored_headers`]; `None` for entries written before
+    /// it existed (then [`restored_fields`] falls back to `origin_cc` and the Vary names).
+    pub origin_fields: Option<Vec<(String, String)>>,
+}
+
+/// Origin response fields the Workers Cache API interprets when an entry is `put` (its own
+/// expiry, `Vary` handling, Cloudflare's targeted fields): [`stored_headers`] moves them into
+/// [`EntryMeta::origin_fields`] and [`restore_stored`] puts them back, so the Cache API sees only
+/// edgecache's bookkeeping `Cache-Control` while a hit still returns the origin's fields.
+pub const HIDDEN_FIELDS: [&str; 7] = [
+    "cache-control",
+    "expires",
+    "pragma",
+    "vary",
+    "cdn-cache-control",
+    "cloudflare-cdn-cache-control",
+    "surrogate-control",
+];
+
+/// Fields never written to the Cache API, whatever the origin sent:
+/// - `set-cookie`: per-user, and refused by the Cache API (a rule may strip it: §3 allows a
+///   cache to decline storing a response; `no-cache="set-cookie"` / `private="set-cookie"`
+///   name it explicitly);
+/// - `age`: recomputed on every hit from the stored `initial_age` (RFC 9111 §4.2.3, §5.1);
+/// - `cache-status`: an upstream cache's member describes that hop's handling of *this*
+///   exchange (RFC 9211 §2); replaying it from storage would misreport later ones;
+/// - `content-length`: the runtime sets it from the stored body (and §3.2 never updates it);
+/// - the metadata header itself (rewritten from `meta`).
+pub const NEVER_STORED: [&str; 5] = [
+    "set-cookie",
+    "age",
+    "cache-status",
+    "content-length",
+    META_HEADER,
+];
+
+/// Fields only a stored copy has, removed before anything reaches a client: the metadata and
+/// what the runtime adds on `match`.
+pub const STORAGE_ONLY: [&str; 2] = [META_HEADER, "cf-cache-status"];
+
+/// The headers to hand to `cache.put` for an origin response (RFC 9111 §3.1).
+///
+/// Contract: the origin's headers minus hop-by-hop fields (RFC 9110 §7.6.1) and
+/// [`NEVER_STORED`]; every line of the [`HIDDEN_FIELDS`] moved, byte for byte and in order, into
+/// the `origin_fields` of a copy of `meta` (any value `meta` had there is replaced); then the
+/// bookkeeping `Cache-Control: public, s-maxage=<keep_secs>` (at least 1) that tells the Cache
+/// API how long to keep the entry, and [`META_HEADER`] with that copy encoded.
+/// [`restore_stored`] is the inverse for every stored end-to-end field.
+pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u64) -> HeaderMap {
+    let mut h = origin_headers.clone();
+    crate::storable::strip_hop_by_hop(&mut h);
+    for name in NEVER_STORED {
+        h.remove(name);
+    }
+    let mut m = meta.clone();
+    let mut fields = Vec::new();
+    for name in HIDDEN_FIELDS {
+        for v in h.get_all(name) {
+            fields.push((
+                name.to_string(),
+                v.as_bytes().iter().map(|&b| char::from(b)).collect(),
+            ));
+        }
+        h.remove(name);
+    }
+    m.origin_fields = Some(fields);
+    let keep = format!("public, s-maxage={}", keep_secs.max(1));
+    if let Ok(v) = HeaderValue::from_str(&keep) {
+        h.insert(http::header::CACHE_CONTROL, v);
+    }
+    // `encode` is pure ASCII (see there), so this cannot fail; if it did, the entry would
+    // decode as a miss, never as a wrong hit.
+    if let Ok(v) = HeaderValue::from_str(&m.encode()) {
+        h.insert(META_HEADER, v);
+    }
+    h
+}
+
+/// What a hit starts from: the stored headers as the origin sent them (RFC 9111 §3.1, §4).
+///
+/// Contract: removes [`STORAGE_ONLY`], the [`HIDDEN_FIELDS`] (the bookkeeping `Cache-Control`
+/// among them), then appends [`restored_fields`]. `Age` is not restored: the caller sets it
+/// from [`EntryMeta::age`] (§5.1).
+pub fn restore_stored(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
+    let mut h = stored.clone();
+    for name in STORAGE_ONLY.iter().chain(HIDDEN_FIELDS.iter()) {
+        h.remove(*name);
+    }
+    for (name, value) in &restored_fields(meta) {
+        h.append(name, value.clone());
+    }
+    h
+}
+
+/// Only the fields [`restore_stored`] puts back, for a hit path that edits the runtime's
+/// header object in place: delete [`STORAGE_ONLY`] and [`HIDDEN_FIELDS`] there, then append
+/// these.
+///
+/// Contract: `meta.origin_fields` as received, in order (lines whose bytes cannot form a
+/// header are skipped). Entries written before `origin_fields` existed (`None`) get
+/// `Cache-Control` from `origin_cc` and `Vary` from the captured names, as before.
+pub fn restored_fields(meta: &EntryMeta) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let Some(fields) = &meta.origin_fields else {
+        if let Some(cc) = meta
+            .origin_cc
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            h.insert(http::header::CACHE_CONTROL, cc);
+        }
+        let names: Vec<&str> = meta.vary.iter().map(|(n, _)| n.as_str()).collect();
+        if let Some(v) = (!names.is_empty())
+            .then(|| HeaderValue::from_str(&names.join(", ")).ok())
+            .flatten()
+        {
+            h.insert(http::header::VARY, v);
+        }
+        return h;
+    };
+    for (name, value) in fields {
+        let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
+        let (Ok(name), Some(Ok(value))) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            bytes.as_deref().map(HeaderValue::from_bytes),
+        ) else {
+            continue;
+        };
+        h.append(name, value);
+    }
+    h
 }
 
 impl EntryMeta {
@@ -102,6 +239,13 @@ impl EntryMeta {
         o = o.u64("fetch_ms", self.fetch_ms).u64("size", self.size);
         if let Some(cc) = &self.origin_cc {
             o = o.str("origin_cc", cc);
+        }
+        if let Some(fields) = &self.origin_fields {
+            let mut a = Arr::new();
+            for (name, value) in fields {
+                a = a.raw(&Arr::new().str(name).str(value).end());
+            }
+            o = o.raw("origin_fields", &a.end());
         }
         o.end()
     }
@@ -154,6 +298,18 @@ impl EntryMeta {
             fetch_ms: j.get("fetch_ms").map_or(Some(0), Json::as_u64)?,
             size: j.get("size").map_or(Some(0), Json::as_u64)?,
             origin_cc: opt_str("origin_cc")?,
+            origin_fields: match j.get("origin_fields") {
+                None => None,
+                Some(list) => Some(
+                    list.as_array()?
+                        .iter()
+                        .map(|pair| match pair.as_array()? {
+                            [Json::Str(n), Json::Str(v)] => Some((n.clone(), v.clone())),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<_>>>()?,
+                ),
+            },
         })
     }
 
@@ -232,6 +388,10 @@ mod tests {
             fetch_ms: 12,
             size: 5,
             origin_cc: Some("public, max-age=0, s-maxage=60".into()),
+            origin_fields: Some(vec![(
+                "expires".into(),
+                "Thu, 01 Jan 1970 00:00:00 GMT".into(),
+            )]),
         }
     }
 
@@ -276,6 +436,21 @@ mod tests {
         }
     }
 
+    /// An entry stored with no hidden fields is told apart from one written before
+    /// `origin_fields` existed: the first restores nothing, the second falls back.
+    #[test]
+    fn empty_origin_fields_are_not_legacy() {
+        let mut m = meta();
+        m.origin_fields = Some(Vec::new());
+        let d = EntryMeta::decode(&m.encode()).unwrap();
+        assert_eq!(d.origin_fields, Some(Vec::new()));
+        assert!(restored_fields(&d).is_empty());
+        m.origin_fields = None;
+        let legacy = restored_fields(&EntryMeta::decode(&m.encode()).unwrap());
+        assert_eq!(legacy["cache-control"], "public, max-age=0, s-maxage=60");
+        assert_eq!(legacy["vary"], "accept-language");
+    }
+
     #[test]
     fn other_versions_and_garbage_are_misses() {
         let mut m = meta();
@@ -307,6 +482,43 @@ mod tests {
         assert_eq!(n.edge_keep_secs(1000, 3600), 50 + 3600);
         n.etag = None;
         assert_eq!(n.edge_keep_secs(2000, 3600), 1);
+    }
+
+    proptest::proptest! {
+        /// RFC 9111 §3.1: every stored end-to-end line survives put + restore, byte for byte
+        /// and in order per name; Set-Cookie, Age and hop-by-hop fields never do.
+        #[test]
+        fn stored_headers_round_trip(
+            lines in proptest::collection::vec(
+                (0usize..10, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12)),
+                0..12,
+            ),
+            keep in 0u64..100_000,
+        ) {
+            const NAMES: [&str; 10] = [
+                "expires", "cache-control", "vary", "pragma", "cdn-cache-control", "link",
+                "x-a", "set-cookie", "age", "keep-alive",
+            ];
+            let mut origin = HeaderMap::new();
+            for (i, bytes) in &lines {
+                let bytes: Vec<u8> = bytes.iter().map(|b| if *b < 0x20 || *b == 0x7f { b'x' } else { *b }).collect();
+                if let (Some(n), Ok(v)) = (NAMES.get(*i), HeaderValue::from_bytes(&bytes)) {
+                    origin.append(*n, v);
+                }
+            }
+            let put = stored_headers(&origin, &meta(), keep);
+            proptest::prop_assert_eq!(put.get_all("cache-control").iter().count(), 1);
+            let decoded = EntryMeta::decode(put[META_HEADER].to_str().unwrap()).unwrap();
+            let back = restore_stored(&put, &decoded);
+            for n in NAMES {
+                let want: Vec<&[u8]> = match n {
+                    "set-cookie" | "age" | "keep-alive" => Vec::new(),
+                    _ => origin.get_all(n).iter().map(|v| v.as_bytes()).collect(),
+                };
+                let got: Vec<&[u8]> = back.get_all(n).iter().map(|v| v.as_bytes()).collect();
+                proptest::prop_assert_eq!(got, want, "{}", n);
+            }
+        }
     }
 
     #[test]

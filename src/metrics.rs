@@ -28,6 +28,8 @@ pub struct Counters {
     pub origin_errors: u64,
     /// Revalidations with the origin (foreground or background).
     pub revalidations: u64,
+    /// Header fields dropped because the runtime or the `http` crate could not represent them.
+    pub headers_dropped: u64,
     /// Body bytes served from cache.
     pub bytes_cache: u64,
     /// Body bytes received from the origin.
@@ -39,7 +41,7 @@ pub struct Counters {
 impl Counters {
     /// Every counter with its JSON name, in declaration order: the one list that
     /// [`Counters::named`], [`Counters::add`] and [`Counters::from_json`] go through.
-    fn fields_mut(&mut self) -> [(&'static str, &mut u64); 11] {
+    fn fields_mut(&mut self) -> [(&'static str, &mut u64); 12] {
         let Counters {
             requests,
             hits_fresh,
@@ -49,6 +51,7 @@ impl Counters {
             origin_fetches,
             origin_errors,
             revalidations,
+            headers_dropped,
             bytes_cache,
             bytes_origin,
             purges,
@@ -62,6 +65,7 @@ impl Counters {
             ("origin_fetches", origin_fetches),
             ("origin_errors", origin_errors),
             ("revalidations", revalidations),
+            ("headers_dropped", headers_dropped),
             ("bytes_cache", bytes_cache),
             ("bytes_origin", bytes_origin),
             ("purges", purges),
@@ -69,7 +73,7 @@ impl Counters {
     }
 
     /// Every counter with its JSON name, in declaration order.
-    pub fn named(&self) -> [(&'static str, u64); 11] {
+    pub fn named(&self) -> [(&'static str, u64); 12] {
         let mut copy = *self;
         copy.fields_mut().map(|(k, v)| (k, *v))
     }

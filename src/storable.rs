@@ -180,6 +180,36 @@ pub fn check_storable(
     }
 }
 
+/// What an origin status code is for a cache in the middle (RFC 9110 §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// 1xx other than 101 (100 Continue, 102, 103 Early Hints, unknown 1xx): an interim
+    /// response. Never stored, never the answer: wait for the final response of the same
+    /// exchange (RFC 9110 §15.2 "A client MUST be able to parse one or more 1xx responses
+    /// received prior to a final response, even if the client does not expect one. A user agent
+    /// MAY ignore unexpected 1xx responses"; RFC 9111 §3 stores final responses only).
+    Interim,
+    /// 101 Switching Protocols: only valid in answer to an `Upgrade` request (which edgecache
+    /// never sends through the cache path: [`plan_request`](crate::decision::plan_request)
+    /// bypasses them); anywhere else the origin broke the protocol (answer 502).
+    SwitchingProtocols,
+    /// 200–599: a final response.
+    Final,
+    /// Outside 100–599 (RFC 9110 §15: "Values outside the range 100..599 are invalid"):
+    /// answer 502, store nothing.
+    Invalid,
+}
+
+/// Classifies an origin status code (RFC 9110 §15); see [`StatusKind`].
+pub fn status_kind(status: u16) -> StatusKind {
+    match status {
+        101 => StatusKind::SwitchingProtocols,
+        100..=199 => StatusKind::Interim,
+        200..=599 => StatusKind::Final,
+        _ => StatusKind::Invalid,
+    }
+}
+
 /// Fields that are hop-by-hop (RFC 9110 §7.6.1) or specific to a proxy (RFC 9111 §3.1), never
 /// stored.
 pub const HOP_BY_HOP: [&str; 10] = [

@@ -96,13 +96,36 @@ pub fn matches(captured: &[(String, Option<String>)], req_headers: &HeaderMap) -
         .all(|(name, value)| normalised_value(req_headers, name) == *value)
 }
 
+/// Whether a stored response whose `Vary` is `stored_vary` (as restored on a hit) and whose
+/// captured request values are `captured` may be reused for a request (§4.1).
+///
+/// Contract: false for `Vary: *` ("always fails to match"); false unless every name the stored
+/// `Vary` nominates has a captured value (absent counts as a value) — a response without a usable
+/// stored request value is not reused; then [`matches()`].
+pub fn selects(
+    stored_vary: &Vary,
+    captured: &[(String, Option<String>)],
+    req_headers: &HeaderMap,
+) -> bool {
+    if *stored_vary == Vary::Star {
+        return false;
+    }
+    let usable = stored_vary
+        .names()
+        .iter()
+        .all(|n| captured.iter().any(|(c, _)| c == n));
+    usable && matches(captured, req_headers)
+}
+
 /// The request's value for `name`, normalised per §4.1.
 ///
 /// Contract: `accept-encoding` (present or not) → [`ACCEPT_ENCODING_CANONICAL`]. Otherwise all
 /// lines are combined ("combining multiple header field lines with the same field name"), list
 /// members are split on commas outside quoted strings, whitespace around them is removed and
 /// empty members dropped ("adding or removing whitespace, where allowed"), and members are joined
-/// with `, `. Case and order are kept (they can be significant). Bytes outside visible ASCII and
+/// with `, `. For `Accept`, `Accept-Language` and `Accept-Charset` the weighted-list grammar is
+/// also normalised (case, `q` spelling, order by weight: see `weighted_members`); for any other
+/// field case and order are kept (they can be significant). Bytes outside visible ASCII and
 /// SP/HTAB are escaped as `\xNN`, so distinct raw values never normalise to the same string.
 /// `None` when the field is absent.
 pub fn normalised_value(req_headers: &HeaderMap, name: &str) -> Option<String> {
@@ -113,7 +136,117 @@ pub fn normalised_value(req_headers: &HeaderMap, name: &str) -> Option<String> {
     lines.peek()?;
     let escaped: Vec<String> = lines.map(|v| escape(v.as_bytes())).collect();
     let joined = escaped.join(",");
-    Some(split_list(&joined).join(", "))
+    let members = split_list(&joined);
+    let field = WeightedField::of(name);
+    if let Some(n) = field.and_then(|f| weighted_members(&members, f)) {
+        return Some(n);
+    }
+    Some(members.join(", "))
+}
+
+/// The proactive-negotiation fields whose grammar is a list of weighted members
+/// (RFC 9110 §12.4.2, §12.5): their values can be normalised beyond whitespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeightedField {
+    /// `Accept`: `media-range [ weight ]`; type, subtype and parameter names are
+    /// case-insensitive (RFC 9110 §8.3.1), parameter values are kept as sent.
+    Accept,
+    /// `Accept-Language` (language-range, case-insensitive: RFC 4647 §2) and `Accept-Charset`
+    /// (token, case-insensitive: RFC 9110 §8.3.2), `Accept-Encoding` when not canonical.
+    Token,
+}
+
+impl WeightedField {
+    fn of(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "accept" => Some(WeightedField::Accept),
+            "accept-language" | "accept-charset" | "accept-encoding" => Some(WeightedField::Token),
+            _ => None,
+        }
+    }
+}
+
+/// A qvalue (RFC 9110 §12.4.2: `( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`) in
+/// thousandths; `None` when malformed.
+fn qvalue(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut thousandths: u16 = 0;
+    for (i, b) in frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .enumerate()
+    {
+        let place: u16 = [100, 10, 1].get(i).copied().unwrap_or(0);
+        thousandths =
+            thousandths.saturating_add(u16::from(b.saturating_sub(b'0')).saturating_mul(place));
+    }
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// Normalises a weighted list (§4.1 "normalizing both header field values in a way that is
+/// known to have identical semantics"): members lowercased where their grammar is
+/// case-insensitive, whitespace around `;` and `=` removed, `q=1` (in any spelling) dropped and
+/// other weights written in thousandths, then members stably sorted by weight, highest first.
+/// Members of equal weight keep their order (RFC 9110 §12.5.4: some recipients treat it as
+/// priority). `None` if any member is not in the grammar (the caller then keeps the value as
+/// sent, only whitespace-normalised).
+fn weighted_members(members: &[&str], field: WeightedField) -> Option<String> {
+    let mut out: Vec<(u16, String)> = Vec::with_capacity(members.len());
+    for m in members {
+        let mut parts = m.split(';').map(|p| p.trim_matches([' ', '\t']));
+        let value = parts.next().filter(|v| !v.is_empty())?;
+        if value.contains(['"', ' ', '\t', '=']) {
+            return None;
+        }
+        let mut q = 1000;
+        let mut params = Vec::new();
+        for p in parts {
+            let (k, v) = p.split_once('=')?;
+            let (k, v) = (
+                k.trim_end_matches([' ', '\t']),
+                v.trim_start_matches([' ', '\t']),
+            );
+            if k.is_empty() || v.is_empty() {
+                return None;
+            }
+            if k.eq_ignore_ascii_case("q") {
+                q = qvalue(v)?;
+                continue; // the weight ends the member (RFC 9110 §12.5.1 `weight` last)
+            }
+            if field == WeightedField::Token {
+                return None; // no parameters in these grammars
+            }
+            params.push(format!("{}={v}", k.to_ascii_lowercase()));
+        }
+        let mut norm = value.to_ascii_lowercase();
+        for p in params {
+            norm.push(';');
+            norm.push_str(&p);
+        }
+        if q != 1000 {
+            let frac = format!("{q:03}");
+            norm.push_str(&format!(";q=0.{}", frac.trim_end_matches('0')));
+            if q == 0 {
+                norm.push('0');
+            }
+        }
+        out.push((q, norm));
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    Some(
+        out.into_iter()
+            .map(|(_, m)| m)
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 fn escape(bytes: &[u8]) -> String {
@@ -188,6 +321,49 @@ mod tests {
         assert!(!matches(&c, &hm(&[("accept-language", "fr")])));
     }
 
+    /// RFC 9111 §4.1: weighted lists normalise case, `q` spelling and order by weight.
+    #[test]
+    fn weighted_lists_normalised() {
+        let n = |name: &str, v: &str| normalised_value(&hm(&[(name, v)]), name);
+        let al = "accept-language";
+        assert_eq!(n(al, "en-US, fr;q=0.5").as_deref(), Some("en-us, fr;q=0.5"));
+        assert_eq!(n(al, "fr ; Q=0.500,EN-us;q=1.0"), n(al, "en-US, fr;q=0.5"));
+        assert_eq!(n(al, "de;q=0, en"), n(al, "en, de;q=0.000"));
+        // equal weights keep their order (it can be a priority)
+        assert_ne!(n(al, "en, fr"), n(al, "fr, en"));
+        assert_ne!(n(al, "en;q=0.5"), n(al, "en;q=0.6"));
+        // out of grammar: kept as sent (whitespace only)
+        assert_eq!(n(al, "en;q=2").as_deref(), Some("en;q=2"));
+        assert_eq!(n(al, "en;level=1").as_deref(), Some("en;level=1"));
+        let a = "accept";
+        assert_eq!(
+            n(a, "Text/HTML;Level=1;q=0.9, */*;q=0.1, application/json").as_deref(),
+            Some("application/json, text/html;level=1;q=0.9, */*;q=0.1")
+        );
+        assert_ne!(
+            n(a, "text/html;charset=UTF-8"),
+            n(a, "text/html;charset=utf-8")
+        );
+        assert_eq!(qvalue("0.001"), Some(1));
+        assert_eq!(qvalue("1.000"), Some(1000));
+        for bad in ["1.001", "0.0001", "2", "", ".5", "0.x"] {
+            assert_eq!(qvalue(bad), None, "{bad}");
+        }
+    }
+
+    /// §4.1: Vary: * never matches; a nominated field without a captured value is not reused.
+    #[test]
+    fn selects_needs_a_captured_value_for_every_name() {
+        let req = hm(&[("foo", "1"), ("bar", "2")]);
+        let both = capture(&req, &["bar".to_string(), "foo".to_string()]);
+        let vary = Vary::parse("Foo, Bar");
+        assert!(selects(&vary, &both, &req));
+        assert!(!selects(&vary, &both[..1], &req));
+        assert!(!selects(&Vary::Star, &[], &req));
+        assert!(selects(&Vary::None, &[], &req));
+        assert!(!selects(&vary, &both, &hm(&[("foo", "1")])));
+    }
+
     #[test]
     fn non_ascii_is_injective() {
         let mut a = HeaderMap::new();
@@ -204,6 +380,17 @@ mod tests {
         fn vary_parse_never_panics_and_is_idempotent(s in ".*") {
             if let Vary::Headers(names) = Vary::parse(&s) {
                 prop_assert_eq!(Vary::parse(&names.join(", ")), Vary::Headers(names));
+            }
+        }
+
+        #[test]
+        fn weighted_normalisation_is_idempotent(v in "[a-zA-Z*/;=.,0-9 q-]{0,30}") {
+            for name in ["accept", "accept-language"] {
+                let once = normalised_value(&crate::test_util::hm(&[(name, v.as_str())]), name);
+                if let Some(o) = once.as_deref().filter(|o| !o.is_empty()) {
+                    let twice = normalised_value(&crate::test_util::hm(&[(name, o)]), name);
+                    prop_assert_eq!(twice.as_deref(), Some(o));
+                }
             }
         }
 

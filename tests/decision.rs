@@ -706,13 +706,44 @@ fn cap_is_the_minimum_of_origin_and_rule() {
 // ---------------------------------------------------------------- plan_store: never stored
 
 #[test]
-fn server_errors_never_stored() {
-    for src in [RESPECT, OVERRIDE, CAP] {
+fn server_errors_never_stored_outside_respect() {
+    for src in [OVERRIDE, CAP] {
         for s in [500, 502, 503, 504] {
             let e = store(src, s, &[("cache-control", "public, max-age=600")]).unwrap_err();
             assert_eq!(e, DontStore::ServerError, "{s}");
         }
     }
+}
+
+/// RFC 9111 §3 (any final status with explicit freshness may be stored) and §4.2.2 (501 is
+/// the only heuristically cacheable 5xx, RFC 9110 §15.1): the respect-mode 5xx default.
+#[test]
+fn rfc9111_s3_respect_stores_5xx_only_with_explicit_freshness() {
+    for s in [500, 502, 503, 504, 599] {
+        let m = stored(RESPECT, s, &[("cache-control", "max-age=600")]);
+        assert_eq!((m.status, m.fresh_for), (s, 600), "{s}");
+        assert_eq!(
+            store(RESPECT, s, &[]).unwrap_err(),
+            DontStore::ServerError,
+            "{s} without freshness"
+        );
+        // A configured fallback edge_ttl does not make errors cacheable.
+        assert_eq!(
+            store(RESPECT_FALLBACK, s, &[]).unwrap_err(),
+            DontStore::ServerError
+        );
+    }
+    let lm = [("date", at(0)), ("last-modified", at(-100_000))];
+    let lm: Vec<(&str, &str)> = lm.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(stored(RESPECT_HEURISTIC, 501, &lm).fresh_for, 10_000);
+    assert_eq!(
+        store(RESPECT_HEURISTIC, 500, &lm).unwrap_err(),
+        DontStore::ServerError
+    );
+    assert_eq!(
+        store(RESPECT, 501, &lm).unwrap_err(),
+        DontStore::ServerError
+    );
 }
 
 #[test]
@@ -793,7 +824,8 @@ fn vary_star_refused_and_vary_captured() {
     assert_eq!(
         s.meta.vary,
         vec![
-            ("accept-language".to_string(), Some("en-GB".to_string())),
+            // language ranges are case-insensitive (RFC 4647 §2): captured normalised (§4.1)
+            ("accept-language".to_string(), Some("en-gb".to_string())),
             ("x-absent".to_string(), None),
         ]
     );

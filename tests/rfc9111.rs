@@ -896,3 +896,784 @@ fn cache_status_for_scenarios() {
         "edgecache; fwd=uri-miss; fwd-status=200; detail=authorization"
     );
 }
+
+// ================================================================ issue 15: the respect-mode
+// shared cache, section by section. Each test names its section; they run the core functions
+// the lifecycle calls, in the order it calls them, with a fixed clock.
+
+mod respect_mode {
+    use super::{at, hm, s, NOW};
+    use edgecache::conditional::{
+        evaluate, freshen_selects, head_update, HeadUpdate, Precondition,
+    };
+    use edgecache::decision::{
+        classify_method, client_headers, invalidations, miss_origin_headers,
+        only_if_cached_gateway_timeout, plan_hit, plan_request, plan_store, revalidation_headers,
+        CachePlan, DontStore, HitPlan, MethodClass, OriginResponse, PurgeState, RequestDirectives,
+        RequestPlan, Store,
+    };
+    use edgecache::meta::{restore_stored, stored_headers, EntryMeta, META_HEADER};
+    use edgecache::policy::Policy;
+    use edgecache::range::{plan_range, RangePlan};
+    use edgecache::status::CacheStatus;
+    use edgecache::storable::{merge_304_headers, status_kind, NotStorable, StatusKind};
+    use http::{HeaderMap, HeaderValue, Method};
+    use url::Url;
+
+    /// Only `origin_cache_control = "respect"`: a plain RFC 9111 shared cache.
+    const RESPECT: &str = "[defaults]\norigin_cache_control = \"respect\"\n";
+    /// The same, storing a copy without `Set-Cookie` and with heuristics.
+    const RESPECT_STRIP: &str = "[defaults]\norigin_cache_control = \"respect\"\nset_cookie = \"strip\"\nheuristic_freshness = true\n";
+    const URL: &str = "https://example.com/page";
+
+    fn policy(src: &str) -> Policy {
+        Policy::from_toml_str(src, "test.toml").unwrap().policy
+    }
+
+    fn plan<'p>(p: &'p Policy, req: &HeaderMap) -> CachePlan<'p> {
+        match plan_request(p, &Method::GET, &Url::parse(URL).unwrap(), req) {
+            RequestPlan::Cache(c) => *c,
+            RequestPlan::Bypass { reason, .. } => panic!("bypass {reason:?}"),
+        }
+    }
+
+    fn store(
+        src: &str,
+        req: &HeaderMap,
+        status: u16,
+        resp: &HeaderMap,
+    ) -> Result<Store, DontStore> {
+        let p = policy(src);
+        let plan = plan(&p, req);
+        let o = OriginResponse {
+            status,
+            headers: resp,
+            request_time: NOW,
+            response_time: NOW,
+            now_ms: NOW * 1000,
+            fetch_ms: 10,
+        };
+        plan_store(&plan, req, &o, 0.5)
+    }
+
+    /// What the Cache API gives back on `match` for what was `put`: the same fields, plus its
+    /// own `CF-Cache-Status`. Returns the headers and the decoded metadata.
+    fn put_then_match(put: &HeaderMap) -> (HeaderMap, EntryMeta) {
+        let mut got = put.clone();
+        got.insert("cf-cache-status", HeaderValue::from_static("HIT"));
+        let meta = EntryMeta::decode(got[META_HEADER].to_str().unwrap()).expect("meta decodes");
+        (got, meta)
+    }
+
+    /// Stores `resp` and reads it back as a hit would start from.
+    fn round_trip(
+        src: &str,
+        req: &HeaderMap,
+        resp: &HeaderMap,
+    ) -> (HeaderMap, HeaderMap, EntryMeta) {
+        let st = store(src, req, 200, resp).unwrap_or_else(|e| panic!("not stored: {e:?}"));
+        let put = stored_headers(&st.headers, &st.meta, 3600);
+        let (got, meta) = put_then_match(&put);
+        (put, restore_stored(&got, &meta), meta)
+    }
+
+    fn lines(h: &HeaderMap, name: &str) -> Vec<Vec<u8>> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect()
+    }
+
+    // ------------------------------------------------------------ §3.1 storing header fields
+
+    /// §3.1 "Caches MUST include all received response header fields ... in the stored
+    /// response", and §4 a hit is "the stored response": `Expires` (the issue's example),
+    /// `Pragma`, targeted fields, `Vary` and repeated lines come back as the origin sent them,
+    /// while the Cache API only ever sees edgecache's bookkeeping `Cache-Control`.
+    #[test]
+    fn s3_1_hit_returns_every_stored_field_as_sent() {
+        let resp = hm(&[
+            ("date", at(0)),
+            ("expires", at(600)),
+            ("cache-control", s("public")),
+            ("cache-control", s("max-age=600, stale-if-error=60")),
+            ("pragma", s("x-vendor")),
+            ("cdn-cache-control", s("max-age=300")),
+            ("cloudflare-cdn-cache-control", s("max-age=200")),
+            ("vary", s("Accept-Language")),
+            ("vary", s("X-Thing")),
+            ("link", s("</a.css>; rel=preload")),
+            ("link", s("</b.js>; rel=preload")),
+            ("etag", s("\"v1\"")),
+            ("last-modified", at(-3600)),
+            ("content-type", s("text/html")),
+            ("content-length", s("5")),
+            ("age", s("3")),
+            ("x-custom", s("kept")),
+            ("set-cookie", s("sid=1")),
+            ("connection", s("x-hop")),
+            ("x-hop", s("1")),
+        ]);
+        let req = hm(&[("accept-language", s("en"))]);
+        let (put, restored, meta) = round_trip(RESPECT_STRIP, &req, &resp);
+        // What the Cache API is handed: only the bookkeeping directive, nothing it would obey.
+        assert_eq!(
+            lines(&put, "cache-control"),
+            vec![b"public, s-maxage=3600".to_vec()]
+        );
+        for hidden in [
+            "expires",
+            "pragma",
+            "vary",
+            "cdn-cache-control",
+            "cloudflare-cdn-cache-control",
+            "set-cookie",
+            "age",
+        ] {
+            assert!(!put.contains_key(hidden), "{hidden} reached cache.put");
+        }
+        // What a hit starts from: every end-to-end field, every line, in order.
+        for name in [
+            "date",
+            "expires",
+            "cache-control",
+            "pragma",
+            "cdn-cache-control",
+            "cloudflare-cdn-cache-control",
+            "vary",
+            "link",
+            "etag",
+            "last-modified",
+            "content-type",
+            "x-custom",
+        ] {
+            assert_eq!(lines(&restored, name), lines(&resp, name), "{name}");
+        }
+        // Never stored: Set-Cookie (per-user), Age (recomputed, §5.1), hop-by-hop (§3.1),
+        // Content-Length (the runtime's, from the stored body), our storage-only fields.
+        for gone in [
+            "set-cookie",
+            "age",
+            "x-hop",
+            "connection",
+            "content-length",
+            META_HEADER,
+            "cf-cache-status",
+        ] {
+            assert!(!restored.contains_key(gone), "{gone} restored");
+        }
+        // And the client gets them, with a recomputed Age, on a hit 10 s later.
+        let age = meta.age(NOW + 10);
+        let out = client_headers(
+            policy(RESPECT).match_rule("GET", "example.com", "/page"),
+            &restored,
+            true,
+            Some(age),
+            &CacheStatus::default(),
+            None,
+        );
+        assert_eq!(out["expires"], at(600).as_str());
+        // §4.2.3: the origin's Age (3) is part of the corrected initial age.
+        assert_eq!(out["age"], "13");
+        assert_eq!(lines(&out, "cache-control"), lines(&resp, "cache-control"));
+    }
+
+    /// §3.1: values with obs-text (bytes ≥ 0x80) survive the metadata exactly, and storing a
+    /// restored response again (what a 304 freshening does) changes nothing.
+    #[test]
+    fn s3_1_obs_text_and_restoring_twice() {
+        let mut resp = hm(&[("date", at(0)), ("cache-control", s("max-age=60"))]);
+        resp.append("expires", HeaderValue::from_bytes(b"caf\xe9 \xff").unwrap());
+        let (_, restored, meta) = round_trip(RESPECT, &HeaderMap::new(), &resp);
+        assert_eq!(lines(&restored, "expires"), vec![b"caf\xe9 \xff".to_vec()]);
+        let again = stored_headers(&restored, &meta, 10);
+        let (got, meta2) = put_then_match(&again);
+        assert_eq!(restore_stored(&got, &meta2), restored);
+    }
+
+    /// §3.1 with entries written before `origin_fields`: Cache-Control and Vary still come
+    /// back (from `origin_cc` and the captured names).
+    #[test]
+    fn s3_1_old_entries_restore_cache_control_and_vary() {
+        let resp = hm(&[("cache-control", s("max-age=60")), ("vary", s("Foo"))]);
+        let st = store(RESPECT, &HeaderMap::new(), 200, &resp).unwrap();
+        let mut put = st.headers.clone();
+        put.insert(
+            "cache-control",
+            HeaderValue::from_static("public, s-maxage=99"),
+        );
+        put.remove("vary");
+        let restored = restore_stored(&put, &st.meta); // st.meta has no origin_fields
+        assert_eq!(restored["cache-control"], "max-age=60");
+        assert_eq!(restored["vary"], "foo");
+    }
+
+    // ------------------------------------------------------------ §3.2 / §4.3.4 freshening
+
+    /// §3.2: a 304 updates the stored fields except Content-Length (and the fields the stored
+    /// body depends on); §4.3.4: only a 304 whose validators identify the stored response
+    /// freshens it.
+    #[test]
+    fn s4_3_4_freshening_selects_and_merges() {
+        let resp = hm(&[
+            ("date", at(-100)),
+            ("cache-control", s("max-age=10")),
+            ("expires", at(-90)),
+            ("etag", s("\"v1\"")),
+            ("content-length", s("5")),
+            ("x-a", s("old")),
+        ]);
+        let (_, mut restored, _) = round_trip(RESPECT, &HeaderMap::new(), &resp);
+        restored.insert("content-length", HeaderValue::from_static("5"));
+        let ok = hm(&[
+            ("date", at(0)),
+            ("cache-control", s("max-age=600")),
+            ("expires", at(600)),
+            ("etag", s("\"v1\"")),
+            ("content-length", s("0")),
+            ("x-a", s("new")),
+        ]);
+        assert!(freshen_selects(&restored, &ok));
+        assert!(!freshen_selects(&restored, &hm(&[("etag", s("\"v2\""))])));
+        assert!(
+            freshen_selects(&restored, &hm(&[("etag", s("W/\"v1\""))])),
+            "weak comparison"
+        );
+        merge_304_headers(&mut restored, &ok);
+        assert_eq!(restored["expires"], at(600).as_str());
+        assert_eq!(restored["x-a"], "new");
+        assert_eq!(
+            restored["content-length"], "5",
+            "§3.2: Content-Length is never updated"
+        );
+        // The merged response is stored again with the new freshness and its Expires.
+        let st = store(RESPECT, &HeaderMap::new(), 200, &restored).unwrap();
+        assert_eq!(st.meta.fresh_for, 600);
+        let (got, meta) = put_then_match(&stored_headers(&st.headers, &st.meta, 700));
+        assert_eq!(restore_stored(&got, &meta)["expires"], at(600).as_str());
+    }
+
+    /// §4.3.5: a 200 to a HEAD freshens the stored GET response when validators and length
+    /// agree, else marks it stale.
+    #[test]
+    fn s4_3_5_head_response_freshens_or_marks_stale() {
+        let stored = hm(&[("etag", s("\"v1\"")), ("last-modified", at(-50))]);
+        let same = hm(&[
+            ("etag", s("\"v1\"")),
+            ("content-length", s("5")),
+            ("cache-control", s("max-age=9")),
+        ]);
+        assert_eq!(head_update(200, &stored, 5, &same), HeadUpdate::Freshen);
+        assert_eq!(head_update(200, &stored, 6, &same), HeadUpdate::MarkStale);
+        assert_eq!(
+            head_update(200, &stored, 5, &hm(&[("etag", s("\"v2\""))])),
+            HeadUpdate::MarkStale
+        );
+        assert_eq!(
+            head_update(200, &stored, 5, &hm(&[("last-modified", at(-1))])),
+            HeadUpdate::MarkStale
+        );
+        assert_eq!(head_update(304, &stored, 5, &same), HeadUpdate::Ignore);
+    }
+
+    // ------------------------------------------------------------ §3 / §4.2.2 status codes
+
+    /// §3: any final status with explicit freshness may be stored in respect mode (unknown
+    /// codes included); 206 never as a complete response; 1xx never.
+    #[test]
+    fn s3_any_final_status_with_explicit_freshness() {
+        let fresh = hm(&[("cache-control", s("max-age=60"))]);
+        for status in [
+            200, 203, 204, 299, 300, 301, 302, 307, 308, 399, 400, 404, 410, 499, 500, 503, 599,
+        ] {
+            let st = store(RESPECT, &HeaderMap::new(), status, &fresh)
+                .unwrap_or_else(|e| panic!("{status}: {e:?}"));
+            assert_eq!((st.meta.status, st.meta.fresh_for), (status, 60));
+        }
+        assert_eq!(
+            store(RESPECT, &HeaderMap::new(), 206, &fresh).unwrap_err(),
+            DontStore::Rfc(NotStorable::PartialContent)
+        );
+        assert_eq!(
+            store(RESPECT, &HeaderMap::new(), 103, &fresh).unwrap_err(),
+            DontStore::Rfc(NotStorable::Status)
+        );
+    }
+
+    /// §4.2.2 with RFC 9110 §15.1: without explicit freshness, only the heuristically
+    /// cacheable codes are stored, and only when the rule allows heuristics.
+    #[test]
+    fn s4_2_2_heuristic_statuses_follow_the_setting() {
+        let lm = hm(&[("date", at(0)), ("last-modified", at(-10_000))]);
+        for status in [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501] {
+            let st = store(RESPECT_STRIP, &HeaderMap::new(), status, &lm)
+                .unwrap_or_else(|e| panic!("{status}: {e:?}"));
+            assert_eq!(st.meta.fresh_for, 1000, "{status}");
+            assert!(
+                store(RESPECT, &HeaderMap::new(), status, &lm).is_err(),
+                "{status} without heuristics"
+            );
+        }
+        for status in [201, 302, 307, 400, 403, 500, 502, 503] {
+            assert!(
+                store(RESPECT_STRIP, &HeaderMap::new(), status, &lm).is_err(),
+                "{status}"
+            );
+        }
+        assert!(store(RESPECT_STRIP, &HeaderMap::new(), 206, &lm).is_err());
+    }
+
+    /// RFC 9110 §15.2 / RFC 9111 §3: interim responses are skipped, never stored or answered.
+    #[test]
+    fn s3_interim_responses_are_not_final() {
+        for st in [100, 102, 103, 199] {
+            assert_eq!(status_kind(st), StatusKind::Interim, "{st}");
+        }
+        assert_eq!(status_kind(101), StatusKind::SwitchingProtocols);
+        assert_eq!(status_kind(200), StatusKind::Final);
+        assert_eq!(status_kind(599), StatusKind::Final);
+        assert_eq!(status_kind(600), StatusKind::Invalid);
+        assert_eq!(status_kind(99), StatusKind::Invalid);
+    }
+
+    // ------------------------------------------------------------ §4.4 invalidation
+
+    /// §4.4: any unsafe method, known or not, invalidates the target and same-origin
+    /// Location/Content-Location after a non-error response; an unknown method is never
+    /// treated as GET.
+    #[test]
+    fn s4_4_unknown_unsafe_methods_invalidate() {
+        let p = policy(RESPECT);
+        let u = Url::parse("https://example.com/a?x=1").unwrap();
+        let resp = hm(&[
+            ("location", s("/b")),
+            ("content-location", s("https://other.example/c")),
+        ]);
+        for raw in ["PURGE", "FOO", "POST", "DELETE", "get"] {
+            let MethodClass::Forward {
+                method,
+                unsafe_method,
+            } = classify_method(raw)
+            else {
+                panic!("{raw} not forwarded");
+            };
+            assert!(unsafe_method, "{raw}");
+            assert_eq!(method.as_str(), raw);
+            let keys = invalidations(&p, &method, &u, &HeaderMap::new(), 204, &resp);
+            assert_eq!(keys.len(), 2, "{raw}: {keys:?}");
+            assert!(invalidations(&p, &method, &u, &HeaderMap::new(), 404, &resp).is_empty());
+            // and the request itself bypasses the cache
+            assert!(matches!(
+                plan_request(&p, &method, &u, &HeaderMap::new()),
+                RequestPlan::Bypass { .. }
+            ));
+        }
+        for raw in ["OPTIONS", "TRACE"] {
+            assert!(
+                matches!(
+                    classify_method(raw),
+                    MethodClass::Forward {
+                        unsafe_method: false,
+                        ..
+                    }
+                ),
+                "{raw}"
+            );
+        }
+        assert_eq!(classify_method("GET"), MethodClass::Cacheable(Method::GET));
+        assert_eq!(
+            classify_method("HEAD"),
+            MethodClass::Cacheable(Method::HEAD)
+        );
+        for bad in ["", "GE T", "GET\r\n", "(x)"] {
+            assert_eq!(classify_method(bad), MethodClass::Invalid, "{bad:?}");
+        }
+    }
+
+    // ------------------------------------------------------------ §4.1 Vary
+
+    /// §4.1: selecting fields compare after normalisation where the grammar allows it
+    /// (case, whitespace, q spelling, order by weight); absent matches absent only; a
+    /// response with `Vary: *` is never stored.
+    #[test]
+    fn s4_1_vary_normalised_matching() {
+        let p = policy(RESPECT);
+        let resp = hm(&[
+            ("cache-control", s("max-age=60")),
+            ("vary", s("Accept-Language, Accept")),
+        ]);
+        let req = hm(&[
+            ("accept-language", s("en-US, fr;q=0.5")),
+            ("accept", s("text/html")),
+        ]);
+        let st = store(RESPECT, &req, 200, &resp).unwrap();
+        let hit = |h: &HeaderMap| {
+            let d = RequestDirectives::from_headers(h);
+            plan_hit(
+                p.match_rule("GET", "example.com", "/page"),
+                &st.meta,
+                h,
+                &d,
+                PurgeState::Clean,
+                NOW + 1,
+                0.5,
+            )
+        };
+        let same = [
+            hm(&[
+                ("accept-language", s("fr;q=0.50, EN-us")),
+                ("accept", s("TEXT/HTML")),
+            ]),
+            hm(&[
+                ("accept-language", s("en-us")),
+                ("accept-language", s("fr ; q=0.5")),
+                ("accept", s("text/html;q=1")),
+            ]),
+        ];
+        for h in &same {
+            assert!(matches!(hit(h), HitPlan::Fresh { .. }), "{h:?}");
+        }
+        let different = [
+            hm(&[
+                ("accept-language", s("fr, en-US")),
+                ("accept", s("text/html")),
+            ]),
+            hm(&[
+                ("accept-language", s("en-US, fr;q=0.6")),
+                ("accept", s("text/html")),
+            ]),
+            hm(&[("accept-language", s("en-US, fr;q=0.5"))]),
+        ];
+        for h in &different {
+            assert!(matches!(hit(h), HitPlan::Miss(_)), "{h:?}");
+        }
+        let star = hm(&[("cache-control", s("max-age=60")), ("vary", s("Foo, *"))]);
+        assert_eq!(
+            store(RESPECT, &req, 200, &star).unwrap_err(),
+            DontStore::Rfc(NotStorable::VaryStar)
+        );
+    }
+
+    // ------------------------------------------------------------ §4.3.1 / §4.3.2 conditionals
+
+    /// §4.3.2: with nothing stored, the client's validators go to the origin verbatim —
+    /// malformed and unquoted ones too, every line — and Range is dropped so the complete
+    /// response can be stored.
+    #[test]
+    fn s4_3_2_client_validators_forwarded_verbatim_on_a_miss() {
+        let p = policy(RESPECT);
+        let req = hm(&[
+            ("if-none-match", s("abcdef")),
+            ("if-none-match", s("\"x\", W/\"y\"")),
+            ("if-modified-since", s("not a date")),
+            ("if-match", s("*")),
+            ("if-unmodified-since", at(-5)),
+            ("range", s("bytes=0-1")),
+            ("if-range", s("\"x\"")),
+            ("accept", s("text/html")),
+        ]);
+        let pl = plan(&p, &req);
+        let out = miss_origin_headers(&pl.origin_headers, &req);
+        for name in [
+            "if-none-match",
+            "if-modified-since",
+            "if-match",
+            "if-unmodified-since",
+            "accept",
+        ] {
+            assert_eq!(lines(&out, name), lines(&req, name), "{name}");
+        }
+        assert!(!out.contains_key("range") && !out.contains_key("if-range"));
+    }
+
+    /// §4.3.1: revalidating a stored response sends its validators (a bare-token ETag is
+    /// quoted), the Vary'd request fields, and no Range.
+    #[test]
+    fn s4_3_1_revalidation_request() {
+        let p = policy(RESPECT);
+        let resp = hm(&[
+            ("cache-control", s("max-age=1")),
+            ("etag", s("abcdef")),
+            ("last-modified", at(-9)),
+            ("vary", s("Abc")),
+        ]);
+        let req = hm(&[
+            ("abc", s("123")),
+            ("range", s("bytes=0-0")),
+            ("if-none-match", s("\"client\"")),
+        ]);
+        let st = store(RESPECT, &req, 200, &resp).unwrap();
+        let pl = plan(&p, &req);
+        let out = revalidation_headers(&st.meta, &pl.origin_headers);
+        assert_eq!(out["if-none-match"], "\"abcdef\"");
+        assert_eq!(out["if-modified-since"], at(-9).as_str());
+        assert_eq!(out["abc"], "123");
+        assert!(!out.contains_key("range"));
+    }
+
+    /// RFC 9110 §13.2.2 as a cache answering from a stored 200: If-Match (strong) then
+    /// If-Unmodified-Since give 412; If-None-Match (weak) before If-Modified-Since gives 304;
+    /// only GET/HEAD get 304.
+    #[test]
+    fn s4_3_2_conditional_answers_follow_rfc9110_s13() {
+        let stored = hm(&[
+            ("etag", s("W/\"v1\"")),
+            ("last-modified", at(-100)),
+            ("date", at(0)),
+        ]);
+        let ev =
+            |m: &Method, req: &[(&str, String)]| evaluate(m, &hm(req), 200, &stored, Some(NOW));
+        let get = Method::GET;
+        assert_eq!(
+            ev(&get, &[("if-none-match", s("\"v1\""))]),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            ev(
+                &get,
+                &[("if-none-match", s("\"v2\"")), ("if-modified-since", at(0))]
+            ),
+            Precondition::Serve
+        );
+        assert_eq!(
+            ev(&get, &[("if-modified-since", at(0))]),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            ev(&get, &[("if-modified-since", at(-101))]),
+            Precondition::Serve
+        );
+        assert_eq!(
+            ev(&get, &[("if-match", s("\"v1\""))]),
+            Precondition::Failed,
+            "weak ETag never matches If-Match"
+        );
+        assert_eq!(
+            ev(&get, &[("if-match", s("*")), ("if-none-match", s("*"))]),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            ev(&get, &[("if-unmodified-since", at(-200))]),
+            Precondition::Failed
+        );
+        assert_eq!(
+            ev(
+                &get,
+                &[("if-unmodified-since", at(-200)), ("if-none-match", s("*"))]
+            ),
+            Precondition::Failed
+        );
+        assert_eq!(
+            ev(&Method::HEAD, &[("if-none-match", s("*"))]),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            ev(&Method::POST, &[("if-none-match", s("*"))]),
+            Precondition::Serve
+        );
+        assert_eq!(
+            ev(&get, &[("if-none-match", s("v1"))]),
+            Precondition::Serve,
+            "malformed: ignored"
+        );
+        assert_eq!(Precondition::Failed.status(), Some(412));
+    }
+
+    // ------------------------------------------------------------ §5.2.1 request directives
+
+    /// §5.2.1.7: only-if-cached never reaches the origin: a miss or a response needing
+    /// validation gives 504; a fresh or origin-permitted stale response is served.
+    #[test]
+    fn s5_2_1_7_only_if_cached() {
+        let p = policy(RESPECT);
+        let req = hm(&[("cache-control", s("only-if-cached"))]);
+        let d = RequestDirectives::from_headers(&req);
+        let st = store(
+            RESPECT,
+            &req,
+            200,
+            &hm(&[("cache-control", s("max-age=10")), ("etag", s("\"a\""))]),
+        )
+        .unwrap();
+        let at_t = |t| {
+            plan_hit(
+                p.match_rule("GET", "example.com", "/page"),
+                &st.meta,
+                &req,
+                &d,
+                PurgeState::Clean,
+                NOW + t,
+                0.5,
+            )
+        };
+        assert!(!only_if_cached_gateway_timeout(&d, &at_t(5)));
+        assert!(matches!(at_t(20), HitPlan::Revalidate { .. }));
+        assert!(only_if_cached_gateway_timeout(&d, &at_t(20)));
+        assert!(only_if_cached_gateway_timeout(
+            &d,
+            &HitPlan::Miss(edgecache::decision::MissReason::Absent)
+        ));
+        let with_stale = hm(&[("cache-control", s("only-if-cached, max-stale"))]);
+        let d2 = RequestDirectives::from_headers(&with_stale);
+        let h = plan_hit(
+            p.match_rule("GET", "example.com", "/page"),
+            &st.meta,
+            &with_stale,
+            &d2,
+            PurgeState::Clean,
+            NOW + 5000,
+            0.5,
+        );
+        assert!(
+            matches!(h, HitPlan::Fresh { .. }),
+            "max-stale without a value accepts any staleness"
+        );
+        assert!(!only_if_cached_gateway_timeout(&d2, &h));
+    }
+
+    /// §5.2.1.1–§5.2.1.4: max-age, max-stale=N, min-fresh and no-cache on a stored response.
+    #[test]
+    fn s5_2_1_request_limits() {
+        let p = policy(RESPECT);
+        let st = store(
+            RESPECT,
+            &HeaderMap::new(),
+            200,
+            &hm(&[("cache-control", s("max-age=100"))]),
+        )
+        .unwrap();
+        let h = |cc: &str, t: u64| {
+            let r = hm(&[("cache-control", s(cc))]);
+            plan_hit(
+                p.match_rule("GET", "example.com", "/page"),
+                &st.meta,
+                &r,
+                &RequestDirectives::from_headers(&r),
+                PurgeState::Clean,
+                NOW + t,
+                0.5,
+            )
+        };
+        let fresh = |x: &HitPlan| matches!(x, HitPlan::Fresh { .. });
+        assert!(fresh(&h("max-age=50", 50)) && !fresh(&h("max-age=50", 51)));
+        assert!(fresh(&h("min-fresh=10", 90)) && !fresh(&h("min-fresh=10", 91)));
+        assert!(fresh(&h("max-stale=20", 120)) && !fresh(&h("max-stale=20", 121)));
+        assert!(!fresh(&h("no-cache", 1)));
+        // no-store does not stop reuse (§5.2.1.5), only storing.
+        assert!(fresh(&h("no-store", 1)));
+        assert_eq!(
+            store(
+                RESPECT,
+                &hm(&[("cache-control", s("no-store"))]),
+                200,
+                &hm(&[("cache-control", s("max-age=100"))])
+            )
+            .unwrap_err(),
+            DontStore::RequestNoStore
+        );
+    }
+
+    // ------------------------------------------------------------ §5.2.2 response directives
+
+    /// §5.2.2.4 no-cache="field" and §5.2.2.7 private="field": the response is stored, the
+    /// named fields are not (so they are never sent on reuse); unqualified no-cache is stored
+    /// but always revalidated; must-revalidate / proxy-revalidate / s-maxage forbid stale.
+    #[test]
+    fn s5_2_2_qualified_directives_and_revalidation() {
+        let resp = hm(&[
+            (
+                "cache-control",
+                s(r#"max-age=60, no-cache="x-a", private="set-cookie, x-b""#),
+            ),
+            ("x-a", s("1")),
+            ("x-b", s("2")),
+            ("x-c", s("3")),
+            ("set-cookie", s("sid=1")),
+        ]);
+        // Stored even with the default (refuse Set-Cookie): the origin named it in private=.
+        let (put, restored, meta) = round_trip(RESPECT, &HeaderMap::new(), &resp);
+        for f in ["x-a", "x-b", "set-cookie"] {
+            assert!(!put.contains_key(f) && !restored.contains_key(f), "{f}");
+        }
+        assert_eq!(restored["x-c"], "3");
+        assert!(
+            !meta.no_cache,
+            "qualified no-cache does not force revalidation of the rest"
+        );
+        let st = store(
+            RESPECT,
+            &HeaderMap::new(),
+            200,
+            &hm(&[("cache-control", s("max-age=60, no-cache"))]),
+        )
+        .unwrap();
+        assert!(st.meta.no_cache);
+        for cc in [
+            "max-age=60, must-revalidate",
+            "max-age=60, proxy-revalidate",
+            "s-maxage=60",
+        ] {
+            let st = store(
+                RESPECT,
+                &HeaderMap::new(),
+                200,
+                &hm(&[("cache-control", s(cc))]),
+            )
+            .unwrap();
+            assert!(st.meta.must_revalidate, "{cc}");
+        }
+        // public lets a response to an Authorization request be stored (§3.5) — on a route
+        // marked public; must-understand with an unknown status and no-store is not stored.
+        let mu = hm(&[("cache-control", s("max-age=60, must-understand, no-store"))]);
+        assert!(store(RESPECT, &HeaderMap::new(), 200, &mu).is_ok());
+        assert_eq!(
+            store(RESPECT, &HeaderMap::new(), 299, &mu).unwrap_err(),
+            DontStore::Rfc(NotStorable::MustUnderstand)
+        );
+    }
+
+    // ------------------------------------------------------------ RFC 9110 §14 ranges
+
+    /// RFC 9110 §14: a Range on a stored complete 200 gives a 206 with Content-Range and
+    /// Content-Length, 416 with `bytes */len` when unsatisfiable, the full 200 for several
+    /// ranges or a failed If-Range; a 206 from the origin is never stored as complete.
+    #[test]
+    fn rfc9110_s14_ranges_from_a_complete_stored_response() {
+        let resp = hm(&[
+            ("cache-control", s("max-age=60")),
+            ("etag", s("\"v1\"")),
+            ("date", at(0)),
+        ]);
+        let (_, restored, _) = round_trip(RESPECT, &HeaderMap::new(), &resp);
+        let r = |range: &str, if_range: Option<&str>| {
+            let mut req = hm(&[("range", s(range))]);
+            if let Some(ir) = if_range {
+                req.insert("if-range", HeaderValue::from_str(ir).unwrap());
+            }
+            plan_range(&Method::GET, &req, 200, &restored, 100)
+        };
+        let p = r("bytes=10-19", None);
+        assert_eq!(
+            p,
+            RangePlan::Partial {
+                start: 10,
+                end: 19,
+                len: 100
+            }
+        );
+        assert_eq!(p.content_range().as_deref(), Some("bytes 10-19/100"));
+        assert_eq!(p.content_length(), Some(10));
+        let u = r("bytes=100-", None);
+        assert_eq!(
+            (u.status(), u.content_range().as_deref()),
+            (416, Some("bytes */100"))
+        );
+        assert_eq!(r("bytes=0-1, 5-6", None), RangePlan::Full);
+        assert_eq!(r("bytes=0-9", Some("\"v1\"")).status(), 206);
+        assert_eq!(r("bytes=0-9", Some("\"v0\"")), RangePlan::Full);
+        assert_eq!(
+            store(RESPECT, &HeaderMap::new(), 206, &resp).unwrap_err(),
+            DontStore::Rfc(NotStorable::PartialContent)
+        );
+    }
+}

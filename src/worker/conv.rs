@@ -1,21 +1,7 @@
 //! Conversions between `worker` types and the core's `http` types.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use worker::{Headers, Response, ResponseBuilder, Result};
-
-/// Copies `worker` headers into a `HeaderMap`, skipping any the `http` crate refuses.
-pub fn to_map(h: &Headers) -> HeaderMap {
-    let mut m = HeaderMap::new();
-    for (k, v) in h.entries() {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            m.append(k, v);
-        }
-    }
-    m
-}
 
 /// Copies a `HeaderMap` into fresh (mutable) `worker` headers.
 pub fn to_headers(m: &HeaderMap) -> Result<Headers> {
@@ -34,14 +20,6 @@ pub fn fixed(status: u16, headers: &HeaderMap, body: Vec<u8>) -> Result<Response
         .with_status(status)
         .with_headers(to_headers(headers)?)
         .fixed(body))
-}
-
-/// A response without a body (304, HEAD).
-pub fn empty(status: u16, headers: &HeaderMap) -> Result<Response> {
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(to_headers(headers)?)
-        .empty())
 }
 
 /// A small JSON response.

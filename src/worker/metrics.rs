@@ -45,6 +45,13 @@ pub fn hit(rule: &Rule, stale: bool, bytes: usize) {
     });
 }
 
+/// Header fields dropped (not representable by the runtime or the `http` crate).
+pub fn headers_dropped(rule: &Rule, n: u64) {
+    with(rule, |c| {
+        c.headers_dropped = c.headers_dropped.saturating_add(n)
+    });
+}
+
 /// A miss.
 pub fn miss(rule: &Rule) {
     with(rule, |c| {

@@ -3,13 +3,12 @@
 
 mod admin;
 mod conv;
+mod io;
 mod metrics;
 mod objects;
-mod origin;
 mod purge_check;
 mod serve;
 mod state;
-mod store;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -19,21 +18,31 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Every response leaves as a `web_sys::Response` built with fallible calls: `worker`'s own
+/// conversion unwraps, and one panic resets the isolate and hangs every request in flight in it.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let origin = match env.var("ORIGIN").map(|v| v.to_string()) {
         Ok(o) => match origin_url(&o) {
             Ok(u) => u,
-            Err(e) => {
-                return Response::error(format!("edgecache: ORIGIN {o:?} is not a URL: {e}"), 500)
-            }
+            Err(e) => return plain_500(&format!("edgecache: ORIGIN {o:?} is not a URL: {e}")),
         },
-        Err(_) => return Response::error("edgecache: the ORIGIN var is not set", 500),
+        Err(_) => return plain_500("edgecache: the ORIGIN var is not set"),
     };
-    let path = req.path();
-    let is_admin = path == admin::PREFIX || path.starts_with(&format!("{}/", admin::PREFIX));
+    // Parsed once: the admin check and the site path use the same URL.
+    let url = match url::Url::parse(&req.url()) {
+        Ok(u) => u,
+        Err(e) => return plain_500(&format!("edgecache: request URL: {e}")),
+    };
+    let path = url.path();
+    let is_admin = path == admin::PREFIX
+        || path
+            .strip_prefix(admin::PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'));
     let resp = if is_admin {
-        admin::handle(req, &env, &origin).await
+        admin::handle(Request::from(req), &env, &origin)
+            .await
+            .and_then(into_raw)
     } else {
         let debug = env
             .var("EDGECACHE_DEBUG")
@@ -45,7 +54,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             origin,
             debug,
         };
-        let resp = serve::handle(req, &c).await;
+        let resp = serve::handle(req, url, &c).await;
         purge_check::keep_refresh_alive(&ctx);
         resp
     };
@@ -54,7 +63,32 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         let env2 = env.clone();
         ctx.wait_until(async move { send_metrics(&env2, snap).await });
     }
-    resp
+    match resp {
+        Ok(r) => Ok(r),
+        Err(e) => plain_500(&format!("edgecache: {e}")),
+    }
+}
+
+/// A `worker::Response` of edgecache's own (admin API, assets) as a runtime response, fallibly.
+fn into_raw(r: Response) -> Result<web_sys::Response> {
+    let status = r.status_code();
+    let headers = r.headers().0.clone();
+    let (_, body) = r.into_parts();
+    let body = match body {
+        worker::ResponseBody::Empty => io::JsBody::Empty,
+        worker::ResponseBody::Body(b) => io::JsBody::Bytes(b),
+        worker::ResponseBody::Stream(s) => io::JsBody::Stream(s),
+    };
+    io::response(status, &headers, body).map_err(worker::Error::RustError)
+}
+
+fn plain_500(msg: &str) -> Result<web_sys::Response> {
+    worker::console_error!("{msg}");
+    let h = web_sys::Headers::new()?;
+    h.set("content-type", "text/plain; charset=utf-8")?;
+    h.set("cache-control", "no-store")?;
+    io::response(500, &h, io::JsBody::Bytes(format!("{msg}\n").into_bytes()))
+        .map_err(worker::Error::RustError)
 }
 
 thread_local! {

@@ -1,0 +1,305 @@
+//! The few runtime calls the executor makes, each in one place and each fallible: the Cache API
+//! (`caches.default`), origin `fetch` with a head timeout, response construction, and the body
+//! stream guard (gap timeout, length check, store size limit).
+
+use super::conv::now_ms;
+use crate::lifecycle::{OriginFailure, OriginHead, OriginRequest};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, ReadableStream, Response, ResponseInit};
+use worker::Delay;
+
+/// A runtime error as text.
+pub fn js_err(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+type R<T> = Result<T, String>;
+
+fn global_fetch(req: &web_sys::Request) -> Promise {
+    let g: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    g.fetch_with_request(req)
+}
+
+/// `caches.default`.
+pub fn cache() -> R<web_sys::Cache> {
+    use worker::worker_sys::ext::CacheStorageExt;
+    let g: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let storage = g.caches().map_err(|e| js_err(&e))?;
+    Ok(storage.default())
+}
+
+/// `cache.match(key)`, ignoring the method.
+pub async fn cache_match(key: &str) -> R<Option<Response>> {
+    let c = cache()?;
+    let opts = web_sys::CacheQueryOptions::new();
+    opts.set_ignore_method(true);
+    let v = JsFuture::from(c.match_with_str_and_options(key, &opts))
+        .await
+        .map_err(|e| js_err(&e))?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_into::<Response>().map(Some).map_err(|e| js_err(&e))
+}
+
+/// `cache.put(key, response)`.
+pub async fn cache_put(key: &str, resp: &Response) -> R<()> {
+    let c = cache()?;
+    JsFuture::from(c.put_with_str(key, resp))
+        .await
+        .map(|_| ())
+        .map_err(|e| js_err(&e))
+}
+
+/// `cache.delete(key)`, ignoring the method.
+pub async fn cache_delete(key: &str) -> R<()> {
+    let c = cache()?;
+    let opts = web_sys::CacheQueryOptions::new();
+    opts.set_ignore_method(true);
+    JsFuture::from(c.delete_with_str_and_options(key, &opts))
+        .await
+        .map(|_| ())
+        .map_err(|e| js_err(&e))
+}
+
+/// Header fields as `http` types. A field the `http` crate refuses (a name that is not a token)
+/// is skipped and counted in `dropped`.
+pub fn fields_of(h: &Headers, dropped: &mut u64) -> HeaderMap {
+    let mut m = HeaderMap::new();
+    let Ok(Some(iter)) = js_sys::try_iter(h) else {
+        return m;
+    };
+    for entry in iter.flatten() {
+        let pair: js_sys::Array = entry.unchecked_into();
+        let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
+            *dropped = dropped.saturating_add(1);
+            continue;
+        };
+        match (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_bytes(latin1(&v).as_slice()),
+        ) {
+            (Ok(k), Ok(v)) => {
+                m.append(k, v);
+            }
+            _ => *dropped = dropped.saturating_add(1),
+        }
+    }
+    m
+}
+
+/// The bytes of a header value the runtime gives as a string (a ByteString: each char one byte).
+fn latin1(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
+}
+
+/// One header's value as the runtime holds it.
+pub fn get_field(h: &Headers, name: &str) -> Option<String> {
+    h.get(name).ok().flatten()
+}
+
+/// Fresh runtime headers from `http` fields. A value the runtime refuses is dropped and counted.
+pub fn js_fields(m: &HeaderMap, dropped: &mut u64) -> R<Headers> {
+    let h = Headers::new().map_err(|e| js_err(&e))?;
+    for (k, v) in m {
+        let s: String = v.as_bytes().iter().map(|&b| char::from(b)).collect();
+        if h.append(k.as_str(), &s).is_err() {
+            *dropped = dropped.saturating_add(1);
+        }
+    }
+    Ok(h)
+}
+
+/// A response body as the runtime takes it.
+pub enum JsBody {
+    /// None.
+    Empty,
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// A stream.
+    Stream(ReadableStream),
+}
+
+/// Builds a response; every step that the runtime may refuse returns an error instead of
+/// panicking (`worker`'s own conversion unwraps).
+pub fn response(status: u16, headers: &Headers, body: JsBody) -> R<Response> {
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(headers.as_ref());
+    let r = match body {
+        JsBody::Empty => Response::new_with_opt_str_and_init(None, &init),
+        JsBody::Bytes(mut b) => Response::new_with_opt_u8_array_and_init(Some(&mut b), &init),
+        JsBody::Stream(s) => Response::new_with_opt_readable_stream_and_init(Some(&s), &init),
+    };
+    r.map_err(|e| js_err(&e))
+}
+
+/// Sends an origin request; gives up when no head arrives within its timeout. `body`: the
+/// client's request body stream (pass-through), never copied.
+pub async fn fetch(
+    req: &OriginRequest,
+    body: Option<ReadableStream>,
+    dropped: &mut u64,
+) -> Result<(OriginHead, Response), OriginFailure> {
+    let request_ms = now_ms();
+    let init = web_sys::RequestInit::new();
+    init.set_method(&req.method);
+    let headers = js_fields(&req.headers, dropped).map_err(|_| OriginFailure::Unreachable)?;
+    init.set_headers(headers.as_ref());
+    if let Some(b) = &body {
+        init.set_body(b.as_ref());
+    }
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let request =
+        web_sys::Request::new_with_str_and_init(req.url.as_str(), &init).map_err(|e| {
+            worker::console_error!("edgecache: origin request refused: {}", js_err(&e));
+            OriginFailure::Unreachable
+        })?;
+    let work = Box::pin(JsFuture::from(global_fetch(&request)));
+    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(
+        req.timeout_ms,
+    )));
+    let resp = match select(work, timer).await {
+        Either::Left((Ok(v), _)) => v
+            .dyn_into::<Response>()
+            .map_err(|_| OriginFailure::Unreachable)?,
+        Either::Left((Err(e), _)) => {
+            worker::console_error!("edgecache: origin unreachable: {}", js_err(&e));
+            return Err(OriginFailure::Unreachable);
+        }
+        Either::Right(_) => return Err(OriginFailure::Timeout),
+    };
+    let head = OriginHead {
+        status: resp.status(),
+        headers: fields_of(&resp.headers(), dropped),
+        request_ms,
+        response_ms: now_ms(),
+    };
+    Ok((head, resp))
+}
+
+/// Why a guarded body stream errors.
+const CUT_GAP: &str = "edgecache: the origin body stalled (no data within origin_timeout)";
+const CUT_SHORT: &str = "edgecache: the origin body ended before its Content-Length";
+const CUT_LARGE: &str = "edgecache: the body exceeds max_body_size (not stored)";
+
+/// Wraps a body stream: it errors when no chunk arrives for `gap_ms` (a stalled body is cut,
+/// never a complete-looking response), when it ends short of `expect` bytes, or when it exceeds
+/// `limit` bytes. Chunks pass through as they come (no copy).
+pub fn guard(
+    body: ReadableStream,
+    gap_ms: Option<u64>,
+    expect: Option<u64>,
+    limit: Option<u64>,
+) -> ReadableStream {
+    let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
+    let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
+    struct St {
+        inner: wasm_streams::readable::IntoStream<'static>,
+        total: u64,
+        done: bool,
+    }
+    let st = St {
+        inner,
+        total: 0,
+        done: false,
+    };
+    let s = futures_util::stream::unfold(st, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let next = match gap_ms {
+            Some(ms) => {
+                let timer = Box::pin(Delay::from(std::time::Duration::from_millis(ms)));
+                match select(st.inner.next(), timer).await {
+                    Either::Left((n, _)) => n,
+                    Either::Right(_) => {
+                        st.done = true;
+                        return Some((Err(JsValue::from_str(CUT_GAP)), st));
+                    }
+                }
+            }
+            None => st.inner.next().await,
+        };
+        match next {
+            Some(Ok(chunk)) => {
+                let n = chunk
+                    .dyn_ref::<Uint8Array>()
+                    .map_or(0, |a| u64::from(a.byte_length()));
+                st.total = st.total.saturating_add(n);
+                if limit.is_some_and(|l| st.total > l) {
+                    st.done = true;
+                    return Some((Err(JsValue::from_str(CUT_LARGE)), st));
+                }
+                Some((Ok(chunk), st))
+            }
+            Some(Err(e)) => {
+                st.done = true;
+                Some((Err(e), st))
+            }
+            None => {
+                st.done = true;
+                if expect.is_some_and(|n| n != st.total) {
+                    return Some((Err(JsValue::from_str(CUT_SHORT)), st));
+                }
+                None
+            }
+        }
+    });
+    wasm_streams::ReadableStream::from_stream(s)
+        .into_raw()
+        .unchecked_into()
+}
+
+/// Splits a stream in two (`ReadableStream.tee`).
+pub fn tee(s: &ReadableStream) -> (ReadableStream, ReadableStream) {
+    let a = s.tee();
+    (a.get(0).unchecked_into(), a.get(1).unchecked_into())
+}
+
+/// Bytes `start..=end` of a body stream (a range of a stored response); the rest is not read.
+pub fn slice(body: ReadableStream, start: u64, end: u64) -> ReadableStream {
+    let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
+    let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
+    let s = futures_util::stream::unfold((inner, 0u64), move |(mut inner, mut pos)| async move {
+        loop {
+            if pos > end {
+                return None;
+            }
+            let chunk = match inner.next().await? {
+                Ok(c) => c,
+                Err(e) => return Some((Err(e), (inner, u64::MAX))),
+            };
+            let Some(a) = chunk.dyn_ref::<Uint8Array>() else {
+                continue;
+            };
+            let next = pos.saturating_add(u64::from(a.byte_length()));
+            if next <= start {
+                pos = next; // entirely before the range
+                continue;
+            }
+            let from = start.saturating_sub(pos);
+            let to = end.saturating_add(1).min(next).saturating_sub(pos);
+            let part = a.subarray(
+                u32::try_from(from).unwrap_or(u32::MAX),
+                u32::try_from(to).unwrap_or(u32::MAX),
+            );
+            return Some((Ok(part.into()), (inner, next)));
+        }
+    });
+    wasm_streams::ReadableStream::from_stream(s)
+        .into_raw()
+        .unchecked_into()
+}

@@ -1,0 +1,1151 @@
+//! The request lifecycle (`edgecache::lifecycle`) driven through every flow with a fake clock and
+//! fake I/O: an in-memory cache that behaves like the Cache API for what edgecache needs (fields,
+//! status, body; `s-maxage` keeps), a scripted origin with latency, purge verdicts, and a
+//! scheduler that runs many exchanges at once so collapsed requests interleave as they do in an
+//! isolate. Deterministic: no threads, no real time.
+
+use edgecache::decision::PurgeState;
+use edgecache::lifecycle::{
+    Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Metric, Now,
+    OriginFailure, OriginHead, Stored, STORAGE_ONLY,
+};
+use edgecache::meta::{EntryMeta, META_HEADER};
+use edgecache::policy::Policy;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::HashMap;
+
+/// Wed, 01 Jan 2025 00:00:00 GMT, in ms.
+const T0: u64 = 1_735_689_600_000;
+
+const POLICY: &str = r#"
+[defaults]
+origin_cache_control = "override"
+edge_ttl = "60s"
+stale_while_revalidate = "30s"
+stale_if_error = "1h"
+origin_timeout = "5s"
+status_ttl = { "404" = "10s" }
+
+[[rules]]
+name = "respect"
+path = "/r/**"
+origin_cache_control = "respect"
+edge_ttl = "0"
+stale_while_revalidate = "0"
+stale_if_error = "0"
+
+[[rules]]
+name = "nostale"
+path = "/nostale/**"
+stale_while_revalidate = "0"
+stale_if_error = "0"
+"#;
+
+fn policy() -> &'static Policy {
+    Box::leak(Box::new(
+        Policy::from_toml_str(POLICY, "test.toml")
+            .expect("test policy")
+            .policy,
+    ))
+}
+
+/// One scripted origin answer.
+#[derive(Clone, Debug)]
+enum OriginAnswer {
+    Ok {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+        latency_ms: u64,
+    },
+    Fail(OriginFailure, u64),
+}
+
+fn ok(status: u16, headers: &[(&'static str, &str)], body: &str) -> OriginAnswer {
+    OriginAnswer::Ok {
+        status,
+        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        body: body.as_bytes().to_vec(),
+        latency_ms: 50,
+    }
+}
+
+fn slow(a: OriginAnswer, ms: u64) -> OriginAnswer {
+    match a {
+        OriginAnswer::Ok {
+            status,
+            headers,
+            body,
+            ..
+        } => OriginAnswer::Ok {
+            status,
+            headers,
+            body,
+            latency_ms: ms,
+        },
+        OriginAnswer::Fail(f, _) => OriginAnswer::Fail(f, ms),
+    }
+}
+
+#[derive(Clone, Debug)]
+struct CacheEntry {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// A request the origin saw.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    body: Vec<u8>,
+    url: String,
+    headers: HeaderMap,
+}
+
+/// What a client got.
+#[derive(Clone, Debug)]
+struct Got {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    /// The origin's own response object (an upgrade).
+    passed_through: bool,
+}
+
+impl Got {
+    fn cache_status(&self) -> String {
+        self.headers
+            .get("cache-status")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+    fn is_hit(&self) -> bool {
+        self.cache_status().starts_with("edgecache; hit")
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The fake world: cache, origin script, purge verdicts, clock.
+struct World {
+    now: u64,
+    cache: HashMap<String, CacheEntry>,
+    /// Answers per path, taken in order; the last one repeats.
+    origin: HashMap<String, Vec<OriginAnswer>>,
+    seen: Vec<Seen>,
+    purge: HashMap<String, PurgeState>,
+    iso: Isolate,
+    metrics: Vec<Metric>,
+    rand: f64,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            now: T0,
+            cache: HashMap::new(),
+            origin: HashMap::new(),
+            seen: Vec::new(),
+            purge: HashMap::new(),
+            iso: Isolate::default(),
+            metrics: Vec::new(),
+            rand: 0.5,
+        }
+    }
+
+    fn script(&mut self, path: &str, answers: Vec<OriginAnswer>) {
+        self.origin.insert(path.to_string(), answers);
+    }
+
+    fn origin_answer(&mut self, path: &str) -> OriginAnswer {
+        let list = self.origin.entry(path.to_string()).or_default();
+        match list.len() {
+            0 => ok(404, &[], "no script"),
+            1 => list.first().cloned().unwrap_or_else(|| ok(404, &[], "")),
+            _ => list.remove(0),
+        }
+    }
+
+    fn fetches(&self, path: &str) -> usize {
+        self.seen.iter().filter(|s| s.url.contains(path)).count()
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += ms;
+    }
+}
+
+/// One exchange in flight in the scheduler.
+struct Task {
+    ex: Exchange<'static>,
+    /// The next event and when it is due.
+    due: u64,
+    ev: Option<Event>,
+    /// Runtime objects the exchange's actions refer to.
+    entry: Option<CacheEntry>,
+    entry_body_taken: bool,
+    origin: Option<(u16, HeaderMap, Vec<u8>)>,
+    client_body: Vec<u8>,
+    got: Option<Got>,
+    done: bool,
+}
+
+fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> ClientRequest {
+    let mut h = HeaderMap::new();
+    for (k, v) in headers {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    ClientRequest {
+        method: method.to_string(),
+        url: url::Url::parse(&format!("https://site.example{path}")).expect("url"),
+        headers: h,
+    }
+}
+
+fn origin_base() -> url::Url {
+    url::Url::parse("http://127.0.0.1:9").expect("origin")
+}
+
+impl World {
+    /// Runs the requests concurrently (each starts `gap_ms` after the previous) until every
+    /// exchange has finished, background work included. Returns what each client got.
+    fn run_all(&mut self, reqs: Vec<(ClientRequest, Vec<u8>)>, gap_ms: u64) -> Vec<Got> {
+        let start = self.now;
+        let mut tasks: Vec<Task> = reqs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (r, body))| Task {
+                ex: Exchange::new(policy(), r, origin_base(), false),
+                due: start + gap_ms * i as u64,
+                ev: Some(Event::Start),
+                entry: None,
+                entry_body_taken: false,
+                origin: None,
+                client_body: body,
+                got: None,
+                done: false,
+            })
+            .collect();
+        let mut guard = 0;
+        loop {
+            guard += 1;
+            assert!(guard < 1_000_000, "the exchanges never finished");
+            let Some(i) = tasks
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.done)
+                .min_by_key(|(_, t)| t.due)
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let (due, ev) = {
+                let t = &mut tasks[i];
+                (t.due, t.ev.take().expect("an event"))
+            };
+            self.now = self.now.max(due);
+            let now = Now {
+                ms: self.now,
+                rand: self.rand,
+            };
+            let action = {
+                let t = &mut tasks[i];
+                let a = t.ex.step(&mut self.iso, ev, now);
+                self.metrics.extend(t.ex.take_metrics());
+                a
+            };
+            let (ev, delay) = self.exec(&mut tasks[i], action);
+            let t = &mut tasks[i];
+            match ev {
+                Some(e) => {
+                    t.ev = Some(e);
+                    t.due = self.now + delay;
+                }
+                None => t.done = true,
+            }
+        }
+        tasks
+            .into_iter()
+            .map(|t| t.got.expect("every request is answered"))
+            .collect()
+    }
+
+    fn run(&mut self, r: ClientRequest) -> Got {
+        self.run_all(vec![(r, Vec::new())], 0)
+            .pop()
+            .expect("one answer")
+    }
+
+    fn get(&mut self, path: &str) -> Got {
+        self.run(req("GET", path, &[]))
+    }
+
+    /// Carries out one action; the event it leads to and how long it takes.
+    fn exec(&mut self, t: &mut Task, action: Action) -> (Option<Event>, u64) {
+        match action {
+            Action::Lookup { key, fields } => {
+                let found = self.cache.get(&key).cloned().and_then(|e| {
+                    let meta = e
+                        .headers
+                        .get(META_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(EntryMeta::decode)?;
+                    let mut h = HeaderMap::new();
+                    for n in &fields {
+                        for v in e.headers.get_all(n) {
+                            h.append(n.clone(), v.clone());
+                        }
+                    }
+                    t.entry = Some(e.clone());
+                    t.entry_body_taken = false;
+                    Some(Stored {
+                        meta,
+                        status: e.status,
+                        headers: h,
+                    })
+                });
+                if found.is_none() {
+                    t.entry = None;
+                }
+                (Some(Event::Found(found)), 1)
+            }
+            Action::ReadStoredHeaders => {
+                let found = t.entry.as_ref().and_then(|e| {
+                    let meta = e
+                        .headers
+                        .get(META_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(EntryMeta::decode)?;
+                    Some(Stored {
+                        meta,
+                        status: e.status,
+                        headers: e.headers.clone(),
+                    })
+                });
+                (Some(Event::Found(found)), 1)
+            }
+            Action::CheckPurge(meta) => {
+                let p = self
+                    .purge
+                    .get(&meta.key)
+                    .copied()
+                    .unwrap_or(PurgeState::Clean);
+                (Some(Event::Purge(p)), 1)
+            }
+            Action::Fetch(r) => {
+                self.seen.push(Seen {
+                    body: if r.client_body {
+                        t.client_body.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    method: r.method.clone(),
+                    url: r.url.to_string(),
+                    headers: r.headers.clone(),
+                });
+                match self.origin_answer(r.url.path()) {
+                    OriginAnswer::Ok {
+                        status,
+                        headers,
+                        body,
+                        latency_ms,
+                    } => {
+                        let mut h = HeaderMap::new();
+                        for (k, v) in headers {
+                            h.append(
+                                HeaderName::from_static(k),
+                                HeaderValue::from_str(&v).expect("value"),
+                            );
+                        }
+                        if latency_ms > r.timeout_ms {
+                            return (
+                                Some(Event::Origin(Err(OriginFailure::Timeout))),
+                                r.timeout_ms,
+                            );
+                        }
+                        t.origin = Some((status, h.clone(), body));
+                        let head = OriginHead {
+                            status,
+                            headers: h,
+                            request_ms: self.now,
+                            response_ms: self.now + latency_ms,
+                        };
+                        (Some(Event::Origin(Ok(head))), latency_ms)
+                    }
+                    OriginAnswer::Fail(f, ms) => (Some(Event::Origin(Err(f))), ms),
+                }
+            }
+            Action::Wait { ms } => (Some(Event::Done), ms),
+            Action::Delete(keys) => {
+                for k in keys {
+                    self.cache.remove(&k);
+                }
+                (Some(Event::Done), 1)
+            }
+            Action::CheckLock { key } => (Some(Event::Lock(self.cache.contains_key(&key))), 1),
+            Action::Lock { key, .. } => {
+                self.cache.insert(
+                    key,
+                    CacheEntry {
+                        status: 200,
+                        headers: HeaderMap::new(),
+                        body: Vec::new(),
+                    },
+                );
+                (Some(Event::Done), 1)
+            }
+            Action::Respond { answer, store } => {
+                assert!(t.got.is_none(), "answered twice");
+                let body_src = match (&answer.body, &store) {
+                    (Body::Empty, Some(s)) => s.body.clone(),
+                    (b, _) => b.clone(),
+                };
+                let bytes = self.body_bytes(t, &body_src);
+                t.got = Some(self.client_response(t, &answer, bytes.clone()));
+                match store {
+                    Some(s) => {
+                        let ok = self.put(&s.key, s.status, &s.headers, bytes, s.max_body);
+                        // The store finishes when the body has streamed: a little later.
+                        (Some(Event::Stored(ok)), 5)
+                    }
+                    None => (Some(Event::Done), 0),
+                }
+            }
+            Action::PassOriginResponse => {
+                let (status, headers, body) = t.origin.take().expect("an origin response");
+                t.got = Some(Got {
+                    status,
+                    headers,
+                    body,
+                    passed_through: true,
+                });
+                (Some(Event::Done), 0)
+            }
+            Action::Store(s) => {
+                let bytes = self.body_bytes(t, &s.body);
+                let ok = self.put(&s.key, s.status, &s.headers, bytes, s.max_body);
+                (Some(Event::Stored(ok)), 5)
+            }
+            Action::Finish => {
+                if t.got.is_none() {
+                    panic!("finished without an answer");
+                }
+                (None, 0)
+            }
+        }
+    }
+
+    fn body_bytes(&mut self, t: &mut Task, b: &Body) -> Vec<u8> {
+        match b {
+            Body::Empty => Vec::new(),
+            Body::Fixed(v) => v.clone(),
+            Body::Origin => t.origin.as_ref().map(|o| o.2.clone()).unwrap_or_default(),
+            Body::Stored => {
+                t.entry_body_taken = true;
+                t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default()
+            }
+            Body::StoredRange { start, end } => {
+                let all = t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default();
+                let s = usize::try_from(*start).unwrap_or(usize::MAX).min(all.len());
+                let e = usize::try_from(*end + 1)
+                    .unwrap_or(usize::MAX)
+                    .min(all.len());
+                all[s..e].to_vec()
+            }
+        }
+    }
+
+    fn client_response(&self, t: &Task, a: &Answer, body: Vec<u8>) -> Got {
+        assert!(
+            (200..=599).contains(&a.status),
+            "a status the runtime refuses: {}",
+            a.status
+        );
+        let headers = match &a.fields {
+            Fields::Own(h) => h.clone(),
+            Fields::Stored { replace, with } => {
+                let mut h = t.entry.as_ref().expect("a stored entry").headers.clone();
+                for n in STORAGE_ONLY {
+                    h.remove(n);
+                }
+                for n in replace {
+                    h.remove(n);
+                    for v in with.get_all(n) {
+                        h.append(n.clone(), v.clone());
+                    }
+                }
+                h
+            }
+        };
+        assert!(!headers.contains_key(META_HEADER), "metadata leaked");
+        let body = match a.body {
+            Body::Empty => Vec::new(),
+            _ => body,
+        };
+        Got {
+            status: a.status,
+            headers,
+            body,
+            passed_through: false,
+        }
+    }
+
+    /// The Cache API's put: refuses what it refuses (Set-Cookie, private, no-store).
+    fn put(&mut self, key: &str, status: u16, h: &HeaderMap, body: Vec<u8>, max: u64) -> bool {
+        let cc = h
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if h.contains_key("set-cookie")
+            || cc.contains("private")
+            || cc.contains("no-store")
+            || status == 206
+            || body.len() as u64 > max
+        {
+            return false;
+        }
+        self.cache.insert(
+            key.to_string(),
+            CacheEntry {
+                status,
+                headers: h.clone(),
+                body,
+            },
+        );
+        true
+    }
+
+    fn count(&self, f: impl Fn(&Metric) -> bool) -> usize {
+        self.metrics.iter().filter(|m| f(m)).count()
+    }
+}
+
+fn header(g: &Got, name: &str) -> Option<String> {
+    g.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+// ---------------------------------------------------------------- flows
+
+#[test]
+fn miss_then_hit_one_origin_fetch() {
+    let mut w = World::new();
+    w.script(
+        "/a",
+        vec![ok(200, &[("content-type", "text/html")], "hello")],
+    );
+    let r1 = w.get("/a");
+    assert_eq!((r1.status, r1.text().as_str()), (200, "hello"));
+    assert!(
+        r1.cache_status().contains("fwd=uri-miss"),
+        "{}",
+        r1.cache_status()
+    );
+    assert!(
+        r1.cache_status().contains("stored"),
+        "{}",
+        r1.cache_status()
+    );
+    w.advance(1000);
+    let r2 = w.get("/a");
+    assert!(r2.is_hit(), "{}", r2.cache_status());
+    assert_eq!(r2.text(), "hello");
+    assert_eq!(header(&r2, "content-type").as_deref(), Some("text/html"));
+    assert_eq!(header(&r2, "age").as_deref(), Some("1"));
+    assert_eq!(w.fetches("/a"), 1);
+    assert_eq!(w.count(|m| matches!(m, Metric::Hit { .. })), 1);
+    assert_eq!(w.count(|m| matches!(m, Metric::Miss)), 1);
+}
+
+#[test]
+fn a_stampede_of_200_cold_requests_makes_one_origin_fetch_and_all_get_the_body() {
+    let mut w = World::new();
+    w.script("/hot", vec![slow(ok(200, &[], "body of hot"), 300)]);
+    let reqs = (0..200)
+        .map(|_| (req("GET", "/hot", &[]), Vec::new()))
+        .collect();
+    let got = w.run_all(reqs, 1);
+    assert_eq!(w.fetches("/hot"), 1, "one origin fetch per herd");
+    assert!(got
+        .iter()
+        .all(|g| g.status == 200 && g.text() == "body of hot"));
+    let collapsed = got
+        .iter()
+        .filter(|g| g.cache_status().contains("collapsed"))
+        .count();
+    assert!(
+        collapsed >= 190,
+        "waiters are marked collapsed: {collapsed}"
+    );
+    // Every request counted once: one miss per request that started before the store.
+    assert_eq!(
+        w.count(|m| matches!(m, Metric::Hit { .. })) + w.count(|m| matches!(m, Metric::Miss)),
+        200
+    );
+}
+
+#[test]
+fn waiters_are_released_when_the_leader_fails() {
+    let mut w = World::new();
+    w.script(
+        "/down",
+        vec![OriginAnswer::Fail(OriginFailure::Unreachable, 200)],
+    );
+    let reqs = (0..20)
+        .map(|_| (req("GET", "/down", &[]), Vec::new()))
+        .collect();
+    let start = w.now;
+    let got = w.run_all(reqs, 1);
+    assert_eq!(w.fetches("/down"), 1);
+    assert!(
+        got.iter().all(|g| g.status == 502),
+        "{:?}",
+        got.iter().map(|g| g.status).collect::<Vec<_>>()
+    );
+    assert!(
+        w.now - start < 1_000,
+        "released at once, not after a deadline"
+    );
+    assert!(got[0].cache_status().contains("detail=origin-unreachable"));
+}
+
+#[test]
+fn a_private_answer_is_never_shared_with_waiters() {
+    let mut w = World::new();
+    w.script(
+        "/me",
+        vec![slow(ok(200, &[("cache-control", "private")], "mine"), 100)],
+    );
+    w.script(
+        "/r/me",
+        vec![slow(ok(200, &[("cache-control", "private")], "mine"), 100)],
+    );
+    let reqs = (0..5)
+        .map(|_| (req("GET", "/r/me", &[]), Vec::new()))
+        .collect();
+    let got = w.run_all(reqs, 1);
+    // Each client got its own origin answer; nothing was stored.
+    assert_eq!(w.fetches("/r/me"), 5);
+    assert!(got.iter().all(|g| !g.is_hit() && g.text() == "mine"));
+    assert!(w.cache.keys().all(|k| !k.contains("/r/me")));
+}
+
+#[test]
+fn a_leader_that_vanishes_releases_its_waiters_by_the_deadline() {
+    let mut w = World::new();
+    w.script("/v", vec![ok(200, &[], "v")]);
+    // A leader started a flight and went away (its client disconnected): abandon was not
+    // called, so only the deadline releases the waiter.
+    let mut ghost = Exchange::new(policy(), req("GET", "/v", &[]), origin_base(), false);
+    let now = Now {
+        ms: w.now,
+        rand: 0.5,
+    };
+    let a = ghost.step(&mut w.iso, Event::Start, now);
+    assert!(matches!(a, Action::Lookup { .. }));
+    let a = ghost.step(&mut w.iso, Event::Found(None), now);
+    assert!(matches!(a, Action::Fetch(_)), "{a:?}");
+    let start = w.now;
+    let got = w.get("/v");
+    assert_eq!(got.text(), "v");
+    let waited = w.now - start;
+    assert!(
+        (5_000..8_000).contains(&waited),
+        "waited {waited} ms (origin_timeout 5 s + grace)"
+    );
+}
+
+#[test]
+fn abandon_releases_waiters_at_once() {
+    let mut w = World::new();
+    w.script("/ab", vec![ok(200, &[], "ab")]);
+    let mut ghost = Exchange::new(policy(), req("GET", "/ab", &[]), origin_base(), false);
+    let now = Now {
+        ms: w.now,
+        rand: 0.5,
+    };
+    ghost.step(&mut w.iso, Event::Start, now);
+    ghost.step(&mut w.iso, Event::Found(None), now);
+    let (k, t) = ghost
+        .led_flight()
+        .map(|(k, t)| (k.to_string(), t))
+        .expect("leads");
+    w.iso.abandon(&k, t);
+    let start = w.now;
+    let got = w.get("/ab");
+    assert_eq!(got.text(), "ab");
+    assert!(w.now - start < 1_000);
+}
+
+#[test]
+fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
+    let mut w = World::new();
+    w.script("/s", vec![ok(200, &[], "v1"), ok(200, &[], "v2")]);
+    w.get("/s");
+    w.advance(70_000); // past 60 s freshness, inside the 30 s window
+    let reqs = (0..10)
+        .map(|_| (req("GET", "/s", &[]), Vec::new()))
+        .collect();
+    let got = w.run_all(reqs, 1);
+    assert!(got.iter().all(|g| g.text() == "v1" && g.is_hit()));
+    assert!(got[0]
+        .cache_status()
+        .contains("detail=stale-while-revalidate"));
+    assert_eq!(
+        w.fetches("/s"),
+        2,
+        "one background refresh for ten stale hits"
+    );
+    assert_eq!(w.count(|m| matches!(m, Metric::BackgroundRevalidation)), 1);
+    let fresh = w.get("/s");
+    assert_eq!(fresh.text(), "v2");
+    assert!(fresh.is_hit());
+    assert!(
+        !w.cache.keys().any(|k| k.contains("revalidation-lock")),
+        "the lock is removed"
+    );
+}
+
+#[test]
+fn revalidation_with_304_keeps_the_body_and_merges_fields() {
+    let mut w = World::new();
+    w.script(
+        "/nostale/e",
+        vec![
+            ok(
+                200,
+                &[("etag", "\"v1\""), ("x-version", "1")],
+                "stored body",
+            ),
+            ok(304, &[("etag", "\"v1\""), ("x-version", "2")], ""),
+        ],
+    );
+    w.get("/nostale/e");
+    w.advance(61_000);
+    let r = w.get("/nostale/e");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "stored body");
+    assert_eq!(
+        header(&r, "x-version").as_deref(),
+        Some("2"),
+        "§4.3.4 updates stored fields"
+    );
+    let seen = w.seen.last().expect("a revalidation");
+    assert_eq!(
+        seen.headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok()),
+        Some("\"v1\"")
+    );
+    w.advance(1_000);
+    let h = w.get("/nostale/e");
+    assert!(h.is_hit(), "{}", h.cache_status());
+    assert_eq!(h.text(), "stored body");
+    assert_eq!(header(&h, "x-version").as_deref(), Some("2"));
+    assert_eq!(w.fetches("/nostale/e"), 2);
+}
+
+#[test]
+fn stale_if_error_on_5xx_and_on_timeout() {
+    let mut w = World::new();
+    w.script(
+        "/sie",
+        vec![
+            ok(200, &[], "good"),
+            ok(503, &[], "down"),
+            slow(ok(200, &[], "late"), 60_000),
+        ],
+    );
+    w.get("/sie");
+    w.advance(200_000); // past freshness + swr: revalidate in the foreground
+    let r = w.get("/sie");
+    assert_eq!((r.status, r.text().as_str()), (200, "good"));
+    assert!(
+        r.cache_status().contains("detail=stale-if-error"),
+        "{}",
+        r.cache_status()
+    );
+    assert!(
+        r.cache_status().contains("fwd-status=503"),
+        "{}",
+        r.cache_status()
+    );
+    let r = w.get("/sie");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "good"),
+        "{}",
+        r.cache_status()
+    );
+    assert_eq!(w.count(|m| matches!(m, Metric::StaleErrorServed { .. })), 2);
+}
+
+#[test]
+fn without_a_stale_window_the_error_is_passed_on_and_nothing_is_stored() {
+    let mut w = World::new();
+    w.script(
+        "/nostale/x",
+        vec![ok(200, &[], "good"), ok(500, &[], "broken")],
+    );
+    w.get("/nostale/x");
+    w.advance(61_000);
+    let r = w.get("/nostale/x");
+    assert_eq!((r.status, r.text().as_str()), (500, "broken"));
+    let stored = w.cache.values().find(|e| e.body == b"broken");
+    assert!(stored.is_none(), "an error page is never stored");
+}
+
+#[test]
+fn a_hard_purge_is_a_miss_and_a_soft_purge_serves_stale_once() {
+    let mut w = World::new();
+    w.script(
+        "/p",
+        vec![ok(200, &[], "p1"), ok(200, &[], "p2"), ok(200, &[], "p3")],
+    );
+    w.get("/p");
+    let key = w.cache.keys().next().cloned().expect("stored");
+    w.purge.insert(key.clone(), PurgeState::Hard);
+    let r = w.get("/p");
+    assert_eq!(r.text(), "p2");
+    assert!(
+        r.cache_status().contains("detail=purged"),
+        "{}",
+        r.cache_status()
+    );
+    w.purge.insert(key, PurgeState::Soft);
+    let r = w.get("/p");
+    assert_eq!(r.text(), "p2");
+    assert!(
+        r.cache_status().contains("detail=soft-purge"),
+        "{}",
+        r.cache_status()
+    );
+    assert_eq!(
+        w.fetches("/p"),
+        3,
+        "the soft purge refreshed in the background"
+    );
+}
+
+#[test]
+fn only_if_cached_is_a_504_without_an_origin_request() {
+    let mut w = World::new();
+    let r = w.run(req("GET", "/oic", &[("cache-control", "only-if-cached")]));
+    assert_eq!(r.status, 504);
+    assert_eq!(w.fetches("/oic"), 0);
+}
+
+#[test]
+fn post_is_forwarded_and_invalidates_the_stored_get() {
+    let mut w = World::new();
+    w.script(
+        "/f",
+        vec![
+            ok(200, &[], "form"),
+            ok(201, &[], "created"),
+            ok(200, &[], "form2"),
+        ],
+    );
+    w.get("/f");
+    assert_eq!(w.cache.len(), 1);
+    let got = w.run_all(
+        vec![(
+            req("POST", "/f", &[("content-type", "text/plain")]),
+            b"x=1".to_vec(),
+        )],
+        0,
+    );
+    assert_eq!(got[0].status, 201);
+    assert!(
+        got[0].cache_status().contains("fwd=method"),
+        "{}",
+        got[0].cache_status()
+    );
+    assert_eq!(w.seen.last().map(|s| s.method.as_str()), Some("POST"));
+    assert_eq!(w.seen.last().map(|s| s.body.as_slice()), Some(&b"x=1"[..]));
+    assert!(w.cache.is_empty(), "§4.4 invalidation");
+    assert_eq!(w.get("/f").text(), "form2");
+}
+
+#[test]
+fn an_unknown_method_is_forwarded_never_treated_as_get() {
+    let mut w = World::new();
+    w.script(
+        "/u",
+        vec![
+            ok(200, &[], "u1"),
+            ok(200, &[], "purged it"),
+            ok(200, &[], "u2"),
+        ],
+    );
+    w.get("/u");
+    let r = w.run(req("PURGE", "/u", &[]));
+    assert_eq!(r.text(), "purged it");
+    assert_eq!(w.seen.last().map(|s| s.method.as_str()), Some("PURGE"));
+    assert!(w.cache.is_empty(), "an unknown method invalidates (§4.4)");
+}
+
+#[test]
+fn origin_statuses_the_runtime_refuses_become_a_502() {
+    for status in [0u16, 99, 100, 103, 600, 999] {
+        let mut w = World::new();
+        w.script("/bad", vec![ok(status, &[], "x")]);
+        let r = w.get("/bad");
+        assert_eq!(r.status, 502, "status {status}");
+        assert!(
+            r.cache_status()
+                .contains(&format!("origin-bad-status-{status}")),
+            "{}",
+            r.cache_status()
+        );
+        // And on a bypassed request.
+        let r = w.run(req("POST", "/bad", &[]));
+        assert_eq!(r.status, 502, "POST, status {status}");
+    }
+}
+
+#[test]
+fn a_body_on_204_205_304_and_head_is_dropped() {
+    for status in [204u16, 205] {
+        let mut w = World::new();
+        w.script("/nb", vec![ok(status, &[], "should not be here")]);
+        let r = w.get("/nb");
+        assert_eq!(r.status, status);
+        assert!(r.body.is_empty(), "status {status}");
+    }
+    let mut w = World::new();
+    w.script("/h", vec![ok(200, &[("content-length", "5")], "hello")]);
+    let r = w.run(req("HEAD", "/h", &[]));
+    assert!(r.body.is_empty());
+    let r = w.run(req("HEAD", "/h", &[]));
+    assert!(r.is_hit() && r.body.is_empty(), "HEAD from the GET entry");
+    assert_eq!(w.get("/h").text(), "hello");
+}
+
+#[test]
+fn a_websocket_upgrade_passes_through_as_the_origin_response() {
+    let mut w = World::new();
+    w.script("/ws", vec![ok(101, &[("upgrade", "websocket")], "")]);
+    let r = w.run(req(
+        "GET",
+        "/ws",
+        &[("upgrade", "websocket"), ("connection", "upgrade")],
+    ));
+    assert!(r.passed_through);
+    assert_eq!(r.status, 101);
+}
+
+#[test]
+fn a_client_conditional_is_answered_from_the_stored_response() {
+    let mut w = World::new();
+    w.script("/c", vec![ok(200, &[("etag", "\"abc\"")], "body")]);
+    let first = w.run(req("GET", "/c", &[("if-none-match", "\"abc\"")]));
+    assert_eq!(first.status, 304, "also while it is being stored");
+    assert!(first.body.is_empty());
+    let r = w.run(req("GET", "/c", &[("if-none-match", "\"abc\"")]));
+    assert_eq!(r.status, 304);
+    assert!(r.is_hit());
+    let r = w.run(req("GET", "/c", &[("if-none-match", "\"other\"")]));
+    assert_eq!((r.status, r.text().as_str()), (200, "body"));
+    assert_eq!(w.fetches("/c"), 1);
+}
+
+#[test]
+fn set_cookie_responses_are_never_stored_and_never_shared() {
+    let mut w = World::new();
+    w.script(
+        "/r/sc",
+        vec![ok(
+            200,
+            &[("set-cookie", "s=1"), ("cache-control", "max-age=60")],
+            "personal",
+        )],
+    );
+    let got = w.run_all(
+        (0..3)
+            .map(|_| (req("GET", "/r/sc", &[]), Vec::new()))
+            .collect(),
+        1,
+    );
+    assert!(got
+        .iter()
+        .all(|g| header(g, "set-cookie").as_deref() == Some("s=1")));
+    assert_eq!(w.fetches("/r/sc"), 3);
+    assert!(w.cache.is_empty());
+}
+
+#[test]
+fn respect_mode_hit_returns_the_origin_fields() {
+    let mut w = World::new();
+    w.script(
+        "/r/x",
+        vec![ok(
+            200,
+            &[
+                ("cache-control", "max-age=100"),
+                ("x-custom", "kept"),
+                ("vary", "accept-language"),
+            ],
+            "x",
+        )],
+    );
+    w.get("/r/x");
+    let r = w.get("/r/x");
+    assert!(r.is_hit());
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("max-age=100"));
+    assert_eq!(header(&r, "x-custom").as_deref(), Some("kept"));
+    assert_eq!(header(&r, "vary").as_deref(), Some("accept-language"));
+}
+
+#[test]
+fn a_timeout_is_a_504_within_the_rule_timeout() {
+    let mut w = World::new();
+    w.script("/t", vec![slow(ok(200, &[], "late"), 60_000)]);
+    let start = w.now;
+    let r = w.get("/t");
+    assert_eq!(r.status, 504);
+    assert!(r.cache_status().contains("origin-timeout"));
+    assert!(w.now - start <= 5_100, "answered within origin_timeout");
+}
+
+#[test]
+fn a_body_larger_than_max_body_size_by_content_length_is_not_stored() {
+    let policy_big = r#"
+[defaults]
+edge_ttl = "60s"
+max_body_size = "10"
+"#;
+    let p: &'static Policy = Box::leak(Box::new(
+        Policy::from_toml_str(policy_big, "big.toml")
+            .expect("policy")
+            .policy,
+    ));
+    let mut iso = Isolate::default();
+    let mut ex = Exchange::new(p, req("GET", "/big", &[]), origin_base(), false);
+    let now = Now { ms: T0, rand: 0.5 };
+    ex.step(&mut iso, Event::Start, now);
+    let a = ex.step(&mut iso, Event::Found(None), now);
+    assert!(matches!(a, Action::Fetch(_)));
+    let mut h = HeaderMap::new();
+    h.insert("content-length", HeaderValue::from_static("1000"));
+    let a = ex.step(
+        &mut iso,
+        Event::Origin(Ok(OriginHead {
+            status: 200,
+            headers: h,
+            request_ms: T0,
+            response_ms: T0 + 10,
+        })),
+        now,
+    );
+    match a {
+        Action::Respond { answer, store } => {
+            assert!(store.is_none());
+            assert_eq!(answer.body, Body::Origin);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_flow_ends_and_answers_once_whatever_the_order_of_events() {
+    // Events out of order (a confused adapter) never panic and always end.
+    let p = policy();
+    let mut iso = Isolate::default();
+    let evs = [
+        Event::Done,
+        Event::Found(None),
+        Event::Purge(PurgeState::Clean),
+        Event::Origin(Err(OriginFailure::Timeout)),
+        Event::Stored(false),
+        Event::Lock(true),
+    ];
+    for first in 0..evs.len() {
+        let mut ex = Exchange::new(p, req("GET", "/o", &[]), origin_base(), false);
+        let now = Now { ms: T0, rand: 0.5 };
+        ex.step(&mut iso, Event::Start, now);
+        let mut n = 0;
+        let mut ev = evs[first].clone();
+        loop {
+            n += 1;
+            assert!(n < 50, "ends");
+            let a = ex.step(&mut iso, ev, now);
+            if matches!(a, Action::Finish) {
+                break;
+            }
+            ev = evs[(first + n) % evs.len()].clone();
+        }
+    }
+}
+
+#[test]
+fn a_range_is_answered_from_the_stored_response() {
+    let mut w = World::new();
+    w.script(
+        "/rg",
+        vec![ok(
+            200,
+            &[("content-length", "10"), ("etag", "\"e\"")],
+            "0123456789",
+        )],
+    );
+    w.get("/rg");
+    let r = w.run(req("GET", "/rg", &[("range", "bytes=2-4")]));
+    assert_eq!(r.status, 206);
+    assert_eq!(r.text(), "234");
+    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes 2-4/10"));
+    assert_eq!(header(&r, "content-length").as_deref(), Some("3"));
+    let r = w.run(req("GET", "/rg", &[("range", "bytes=20-")]));
+    assert_eq!(r.status, 416);
+    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes */10"));
+    let r = w.run(req(
+        "GET",
+        "/rg",
+        &[("range", "bytes=2-4"), ("if-range", "\"other\"")],
+    ));
+    assert_eq!((r.status, r.text().as_str()), (200, "0123456789"));
+    assert_eq!(w.fetches("/rg"), 1);
+}
+
+#[test]
+fn if_match_failing_on_a_stored_response_is_a_412() {
+    let mut w = World::new();
+    w.script("/im", vec![ok(200, &[("etag", "\"a\"")], "x")]);
+    w.get("/im");
+    let r = w.run(req("GET", "/im", &[("if-match", "\"b\"")]));
+    assert_eq!(r.status, 412);
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn expires_and_pragma_come_back_on_a_hit() {
+    let mut w = World::new();
+    w.script(
+        "/r/exp",
+        vec![ok(
+            200,
+            &[
+                ("expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
+                ("pragma", "x-custom"),
+                ("date", "Wed, 01 Jan 2025 00:00:00 GMT"),
+            ],
+            "e",
+        )],
+    );
+    w.get("/r/exp");
+    let r = w.get("/r/exp");
+    assert!(r.is_hit(), "{}", r.cache_status());
+    assert_eq!(
+        header(&r, "expires").as_deref(),
+        Some("Thu, 01 Jan 2099 00:00:00 GMT")
+    );
+    assert_eq!(header(&r, "pragma").as_deref(), Some("x-custom"));
+}
