@@ -80,6 +80,10 @@ pub struct PurgeLedger {
     replay: RefCell<ReplayGuard>,
     /// Serialises `/purge` commands (see the module docs).
     lock: futures_util::lock::Mutex<()>,
+    /// When the snapshot was last written to KV, and the alarm time last set (ms; in memory:
+    /// after a restart the first snapshot write goes out at once, and the alarm is asked for).
+    snapshot_put_ms: std::cell::Cell<Option<u64>>,
+    alarm_at_ms: std::cell::Cell<Option<u64>>,
 }
 
 impl DurableObject for PurgeLedger {
@@ -92,6 +96,8 @@ impl DurableObject for PurgeLedger {
                 10_000,
             )),
             lock: futures_util::lock::Mutex::new(()),
+            snapshot_put_ms: std::cell::Cell::new(None),
+            alarm_at_ms: std::cell::Cell::new(None),
         }
     }
 
@@ -179,12 +185,12 @@ impl DurableObject for PurgeLedger {
                 let _one_at_a_time = self.lock.lock().await;
                 let now = js_sys::Date::now() as u64;
                 let text = self.load_snapshot(now).await.encode();
-                if get_raw(&self.state, SNAP_PUT_MS).await.is_none() {
+                if self.snapshot_put_ms.get().is_none() {
                     self.state
                         .storage()
                         .put_raw(SNAP_TEXT, text.as_str())
                         .await?;
-                    self.publish_snapshot(now).await?;
+                    self.publish_snapshot(&text, now).await?;
                 }
                 Response::ok(text)
             }
@@ -203,13 +209,20 @@ impl DurableObject for PurgeLedger {
         let _one_at_a_time = self.lock.lock().await;
         let storage = self.state.storage();
         let now = js_sys::Date::now() as u64;
-        // The alarm also publishes a deferred snapshot; pruning keeps its own hourly pace.
-        self.publish_pending(now).await?;
+        // The alarm also publishes a deferred snapshot (any alarm: one write an hour at most
+        // when none is owed); pruning keeps its own hourly pace.
+        self.alarm_at_ms.set(None);
+        if let Some(text) = get_raw(&self.state, SNAP_TEXT)
+            .await
+            .and_then(|v| v.as_string())
+        {
+            self.publish_snapshot(&text, now).await?;
+        }
         let prune_at = get_raw(&self.state, PRUNE_AT)
             .await
             .and_then(|v| v.as_f64());
         if let Some(at) = prune_at.map(|t| t as u64).filter(|t| now < *t) {
-            arm_alarm(&self.state, at, now).await?;
+            self.arm_alarm(at, now).await?;
             return Response::ok("published");
         }
         let mut stale = Vec::new();
@@ -252,17 +265,15 @@ impl DurableObject for PurgeLedger {
             )
             .await?;
         if left > 0 {
-            arm_alarm(&self.state, now.saturating_add(PRUNE_EVERY_MS), now).await?;
+            self.arm_alarm(now.saturating_add(PRUNE_EVERY_MS), now)
+                .await?;
         }
         Response::ok("pruned")
     }
 }
 
-/// Ledger storage: the snapshot's encoding, when it was last written to KV (ms), whether a
-/// write is owed, and when the next pruning is due (ms).
+/// Ledger storage: the snapshot's encoding, and when the next pruning is due (ms).
 const SNAP_TEXT: &str = "snapshot";
-const SNAP_PUT_MS: &str = "snapshot-put-ms";
-const SNAP_PENDING: &str = "snapshot-pending";
 const PRUNE_AT: &str = "prune-at";
 
 /// The purge snapshot (see `purge::PurgeSnapshot`): every record the ledger holds, bounded, in
@@ -287,7 +298,7 @@ impl PurgeLedger {
             .storage()
             .put_raw(SNAP_TEXT, text.as_str())
             .await?;
-        self.publish_snapshot(now).await
+        self.publish_snapshot(&text, now).await
     }
 
     /// The snapshot stored, else one built from the held records (the first time, e.g. right
@@ -341,65 +352,52 @@ impl PurgeLedger {
         out
     }
 
-    /// Writes the stored snapshot to KV if KV allows a write to the key now; otherwise (or
-    /// when the write fails) notes that a write is owed and arms the alarm for it.
-    async fn publish_snapshot(&self, now: u64) -> Result<()> {
-        let storage = self.state.storage();
-        let last = get_raw(&self.state, SNAP_PUT_MS)
-            .await
-            .and_then(|v| v.as_f64())
-            .map(|t| t as u64);
-        let at = purge::next_publish_ms(now, last);
+    /// Writes the snapshot `text` (as stored) to KV if KV allows a write to the key now;
+    /// otherwise, or when the write fails, arms the alarm, which writes the stored one.
+    async fn publish_snapshot(&self, text: &str, now: u64) -> Result<()> {
+        let at = purge::next_publish_ms(now, self.snapshot_put_ms.get());
         if at <= now {
-            let text = get_raw(&self.state, SNAP_TEXT)
-                .await
-                .and_then(|v| v.as_string());
-            let put = match text {
-                Some(t) => match self
-                    .env
-                    .kv(super::purge_check::BINDING)?
-                    .put_bytes(purge::SNAPSHOT_KEY, t.as_bytes())
-                {
-                    Ok(b) => b.execute().await.is_ok(),
-                    Err(_) => false,
-                },
-                None => true, // nothing to publish
+            let put = match self
+                .env
+                .kv(super::purge_check::BINDING)?
+                .put_bytes(purge::SNAPSHOT_KEY, text.as_bytes())
+            {
+                Ok(b) => b.execute().await.is_ok(),
+                Err(_) => false,
             };
             if put {
-                storage
-                    .put_raw(SNAP_PUT_MS, JsValue::from_f64(now as f64))
-                    .await?;
-                storage.delete(SNAP_PENDING).await?;
+                self.snapshot_put_ms.set(Some(now));
                 return Ok(());
             }
             worker::console_error!(
                 "edgecache: purge snapshot write failed; retrying from the alarm"
             );
         }
-        storage.put_raw(SNAP_PENDING, JsValue::TRUE).await?;
-        let retry = at.max(now.saturating_add(purge::KV_WRITE_MIN_INTERVAL_MS));
-        arm_alarm(&self.state, if at > now { at } else { retry }, now).await
+        let retry = now.saturating_add(purge::KV_WRITE_MIN_INTERVAL_MS);
+        self.arm_alarm(if at > now { at } else { retry }, now).await
     }
 
-    /// Publishes the snapshot if a write is owed (from the alarm).
-    async fn publish_pending(&self, now: u64) -> Result<()> {
-        if get_raw(&self.state, SNAP_PENDING).await.is_some() {
-            self.publish_snapshot(now).await?;
+    /// Sets the object's alarm to `at_ms` (epoch ms) unless one is already set no later than
+    /// that (known from memory, else asked for).
+    async fn arm_alarm(&self, at_ms: u64, now: u64) -> Result<()> {
+        // An alarm at or before `now` is the one running (or about to): it does not count.
+        let soon_enough = |c: u64| c > now && c <= at_ms;
+        if self.alarm_at_ms.get().is_some_and(soon_enough) {
+            return Ok(());
         }
+        let storage = self.state.storage();
+        let current = storage.get_alarm().await.ok().flatten();
+        if let Some(c) = current.filter(|c| *c > 0).map(|c| c as u64) {
+            if soon_enough(c) {
+                self.alarm_at_ms.set(Some(c));
+                return Ok(());
+            }
+        }
+        let offset = at_ms.saturating_sub(now).min(i64::MAX as u64) as i64;
+        storage.set_alarm(offset).await?;
+        self.alarm_at_ms.set(Some(at_ms));
         Ok(())
     }
-}
-
-/// Sets the object's alarm to `at_ms` (epoch ms) unless one is already set no later than that.
-async fn arm_alarm(state: &State, at_ms: u64, now: u64) -> Result<()> {
-    let storage = state.storage();
-    let current = storage.get_alarm().await.ok().flatten();
-    // An alarm at or before `now` is the one running (or about to): it does not count.
-    if current.is_some_and(|c| c > 0 && (c as u64) > now && (c as u64) <= at_ms) {
-        return Ok(());
-    }
-    let offset = at_ms.saturating_sub(now).min(i64::MAX as u64) as i64;
-    storage.set_alarm(offset).await
 }
 
 /// The request body read as JSON by `from_json` (`None` when it is not JSON or not that shape).
