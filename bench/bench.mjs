@@ -11,12 +11,14 @@
 //   3. core cost    cargo bench --bench decision (criterion medians)
 //   4. size/start   build/index_bg.wasm raw/gzip, compile + instantiate time
 //   5. stampede     origin fetches and client latency for a herd on a cold and on an expired key
-//   6. kv reads     KV reads per 1000 hits (purge state) at 50 req/s and at 1 req/s on entries
-//                   with 10 tags each, counted by edgecache's own metrics (one isolate)
+//   6. purge        KV reads per hit (1000 hits on 50 tagged entries, 50 at a time) and local
+//                   purge-to-miss latency (moved here from the e2e suite: figures are not tests)
+//   7. kv reads     KV reads per 1000 hits (purge state) at 50 req/s and at 1 req/s, paced, on 50
+//                   entries with 10 tags each, counted by edgecache's own metrics (one isolate)
 //
 // Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=4,
 // BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200,
-// BENCH_KV_FAST_SECS=20 (50 req/s), BENCH_KV_SLOW_SECS=120 (1 req/s), BENCH_PARTS=1,2,3,4,5,6.
+// BENCH_KV_FAST_SECS=20 (part 7 at 50 req/s), BENCH_KV_SLOW_SECS=120 (part 7 at 1 req/s), BENCH_PARTS=1,2,3,4,5,6,7.
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
@@ -40,7 +42,7 @@ const S = {
   kvSlowSecs: env("BENCH_KV_SLOW_SECS", 120),
   hitPath: "/articles/1",
 };
-const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6").split(",").map((s) => s.trim()));
+const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6,7").split(",").map((s) => s.trim()));
 const T0 = Number(process.env.BENCH_T0_MS ?? Date.now());
 const T_NODE = Date.now();
 const OUT = join(ROOT, "bench", "out");
@@ -162,9 +164,9 @@ await part("4 size and start-up", async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Servers for parts 1, 2, 5, 6
+// Servers for parts 1, 2, 5, 6, 7
 // ---------------------------------------------------------------------------------------------
-const needServers = ["1", "2", "5", "6"].some((p) => PARTS.has(p));
+const needServers = ["1", "2", "5", "6", "7"].some((p) => PARTS.has(p));
 try {
   if (needServers) {
     say("starting the demo origin, edgecache (wrangler dev) and the JS worker (wrangler dev)");
@@ -370,10 +372,56 @@ try {
     }
     results.parts.stampede = out;
   });
+
   // -------------------------------------------------------------------------------------------
-  // 6. KV reads per 1000 hits (the purge state: issue 16)
+  // 6. Purge: KV reads per hit, purge-to-miss latency
   // -------------------------------------------------------------------------------------------
-  if (needServers) await part("6 kv reads", async () => {
+  if (needServers) await part("6 purge", async () => {
+    const base = live.edgecache.url;
+    const admin = { authorization: `Bearer ${DEV_SECRETS.ADMIN_TOKEN}` };
+    const stats = async () => JSON.parse((await get(`${base}/__edgecache/api/stats`, admin)).body);
+    const purge = (tags) => postJson(`${base}/__edgecache/purge`, { tags }, { authorization: `Bearer ${DEV_SECRETS.PURGE_TOKEN}` });
+    const run = `${process.pid}-${Date.now().toString(36)}`;
+    const tagged = (path, tag) => `${path}?h=${encodeURIComponent("Cache-Control:max-age=300")}&h=${encodeURIComponent(`Cache-Tag:${tag}`)}`;
+    const agent = new (await import("node:http")).Agent({ keepAlive: true, maxSockets: 50 });
+    const us = Array.from({ length: 50 }, (_, i) => tagged(`/lab/kv/bench-${run}-${i}`, `kv-${run}-${i}`));
+    for (const u of us) await get(base + u, {}, agent);
+    const s0 = await stats();
+    const t0 = performance.now();
+    let hits = 0;
+    let errors = 0;
+    for (let round = 0; round < 20; round++) {
+      const rs = await Promise.all(us.map((u) => get(base + u, {}, agent, 30000)));
+      hits += rs.filter((r) => isEdgecacheHit(r.headers)).length;
+      errors += rs.filter((r) => r.status !== 200).length;
+    }
+    const secs = (performance.now() - t0) / 1000;
+    const s1 = await stats();
+    const reads = s1.kv_reads - s0.kv_reads;
+    agent.destroy();
+    const lat = [];
+    for (let i = 0; i < 5; i++) {
+      const tag = `lat-${run}-${i}`;
+      const u = base + tagged(`/lab/lat/bench-${run}-${i}`, tag);
+      await get(u);
+      await get(u);
+      const p = await purge([tag]);
+      if (p.status !== 202) throw new Error(`purge refused: ${p.status} ${p.body}`);
+      const r = await get(u);
+      lat.push({ ms: r.ms, purged: /detail=purged/.test(ourStatus(r.headers)) });
+    }
+    const ms = lat.map((x) => x.ms).sort((a, b) => a - b);
+    results.parts.purge = {
+      kv: { hits, errors, requests: 1000, kv_reads: reads, seconds: Math.round(secs * 10) / 10, reads_per_hit: hits ? Math.round((reads / hits) * 1000) / 1000 : null },
+      purge_to_miss: { runs: lat.length, missed_at_once: lat.filter((x) => x.purged).length, median_ms: Math.round(ms[2]), ms: ms.map((x) => Math.round(x)) },
+    };
+    say(`part 6: KV reads per hit ${results.parts.purge.kv.reads_per_hit} (${reads} reads, ${hits} hits, ${errors} errors, ${secs.toFixed(1)} s); purge-to-miss: ${results.parts.purge.purge_to_miss.missed_at_once}/5 at once, median ${Math.round(ms[2])} ms`);
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // 7. KV reads per 1000 hits at paced rates (the purge state: issue 16)
+  // -------------------------------------------------------------------------------------------
+  if (needServers) await part("7 kv reads", async () => {
     const e = live.edgecache.url;
     const auth = { authorization: `Bearer ${DEV_SECRETS.ADMIN_TOKEN}` };
     const kvReads = async () => JSON.parse((await get(`${e}/__edgecache/api/stats`, auth)).body).kv_reads;
@@ -409,9 +457,9 @@ try {
       return { rate, seconds: secs, requests: n, hits, kv_reads: reads, per_1000_hits: hits ? r1((reads * 1000) / hits, 1) : null, p50: q(0.5), p99: q(0.99) };
     };
     const fast = await paced(50, S.kvFastSecs);
-    say(`part 6: 50 req/s for ${S.kvFastSecs} s: ${fast.hits} hits, ${fast.kv_reads} KV reads (${fast.per_1000_hits} per 1000 hits), p50 ${fast.p50} ms, p99 ${fast.p99} ms`);
+    say(`part 7: 50 req/s for ${S.kvFastSecs} s: ${fast.hits} hits, ${fast.kv_reads} KV reads (${fast.per_1000_hits} per 1000 hits), p50 ${fast.p50} ms, p99 ${fast.p99} ms`);
     const slow = await paced(1, S.kvSlowSecs);
-    say(`part 6: 1 req/s for ${S.kvSlowSecs} s: ${slow.hits} hits, ${slow.kv_reads} KV reads (${slow.per_1000_hits} per 1000 hits), p50 ${slow.p50} ms, p99 ${slow.p99} ms`);
+    say(`part 7: 1 req/s for ${S.kvSlowSecs} s: ${slow.hits} hits, ${slow.kv_reads} KV reads (${slow.per_1000_hits} per 1000 hits), p50 ${slow.p50} ms, p99 ${slow.p99} ms`);
     agent.destroy();
     results.parts.kv_reads = { tags_per_entry: 10, entries: urls.length, fast, slow };
   });
@@ -494,10 +542,16 @@ if (st?.stale_vs_fresh) {
   row("5 stale hit", "p99 stale − p99 fresh", `${p99_added_ms} ms`, "≤ 1 ms", ok(p99_added_ms <= 1));
 }
 
+const pg = results.parts.purge;
+if (pg) {
+  row("6 purge", `KV reads per hit (${pg.kv.hits} hits on 50 tagged entries, 50 at a time, ${pg.kv.seconds} s)`, `${pg.kv.reads_per_hit} (${pg.kv.kv_reads} reads)`, "< 1", ok(pg.kv.reads_per_hit != null && pg.kv.reads_per_hit < 1));
+  row("6 purge", "requests answered (of 1000)", `${pg.kv.requests - pg.kv.errors}`, "1000", ok(pg.kv.errors === 0));
+  row("6 purge", "purge-to-miss (local): first request after the 202 is a miss", `${pg.purge_to_miss.missed_at_once}/${pg.purge_to_miss.runs}, median ${pg.purge_to_miss.median_ms} ms`, "all", ok(pg.purge_to_miss.missed_at_once === pg.purge_to_miss.runs));
+}
 const kr = results.parts.kv_reads;
 if (kr) {
   for (const x of [kr.fast, kr.slow]) {
-    row("6 kv reads", `KV reads per 1000 hits at ${x.rate} req/s (${x.hits} hits, ${kr.tags_per_entry} tags/entry)`, `${x.per_1000_hits} (${x.kv_reads} reads; p50 ${x.p50} ms, p99 ${x.p99} ms)`, "≤ 50", ok(x.per_1000_hits != null && x.per_1000_hits <= 50));
+    row("7 kv reads", `KV reads per 1000 hits at ${x.rate} req/s (${x.hits} hits, ${kr.tags_per_entry} tags/entry)`, `${x.per_1000_hits} (${x.kv_reads} reads; p50 ${x.p50} ms, p99 ${x.p99} ms)`, "≤ 50", ok(x.per_1000_hits != null && x.per_1000_hits <= 50));
   }
 }
 

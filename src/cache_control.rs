@@ -506,7 +506,12 @@ pub(crate) mod sf {
         i: usize,
     }
 
-    impl P<'_> {
+    impl<'a> P<'a> {
+        /// The bytes read since `start`.
+        fn since(&self, start: usize) -> Option<&'a [u8]> {
+            self.s.get(start..self.i)
+        }
+
         fn peek(&self) -> Option<u8> {
             self.s.get(self.i).copied()
         }
@@ -547,7 +552,7 @@ pub(crate) mod sf {
                     break;
                 }
             }
-            let key = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+            let key = std::str::from_utf8(self.since(start)?).ok()?;
             Some(key.to_ascii_lowercase())
         }
 
@@ -595,7 +600,7 @@ pub(crate) mod sf {
                             break;
                         }
                     }
-                    let t = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+                    let t = std::str::from_utf8(self.since(start)?).ok()?;
                     Some(Item::Token(t.to_string()))
                 }
                 _ => None,
@@ -616,7 +621,7 @@ pub(crate) mod sf {
                     break;
                 }
             }
-            let digits = &self.s[start..self.i];
+            let digits = self.since(start)?;
             match dot {
                 None => {
                     if digits.is_empty() || digits.len() > 15 {
@@ -629,8 +634,8 @@ pub(crate) mod sf {
                     Some(Item::Integer(if neg { -v } else { v }))
                 }
                 Some(d) => {
-                    let int_len = d - start;
-                    let frac_len = self.i - d - 1;
+                    let int_len = d.saturating_sub(start);
+                    let frac_len = self.i.saturating_sub(d).saturating_sub(1);
                     if int_len == 0 || int_len > 12 || frac_len == 0 || frac_len > 3 {
                         return None;
                     }

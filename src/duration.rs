@@ -82,15 +82,16 @@ pub fn parse_duration(s: &str) -> Result<u64, DurationError> {
             .chars()
             .next()
             .ok_or(DurationError::Malformed)?;
-        let pos = UNITS
+        let (pos, unit_secs) = UNITS
             .iter()
-            .position(|(c, _)| *c == unit)
+            .enumerate()
+            .find_map(|(i, (c, secs))| (*c == unit).then_some((i, *secs)))
             .ok_or(DurationError::Malformed)?;
         if pos < next_unit {
             return Err(DurationError::UnitOrder);
         }
         next_unit = pos + 1;
-        let secs = n.checked_mul(UNITS[pos].1).ok_or(DurationError::Overflow)?;
+        let secs = n.checked_mul(unit_secs).ok_or(DurationError::Overflow)?;
         total = total.checked_add(secs).ok_or(DurationError::Overflow)?;
         rest = &rest[digits_end + unit.len_utf8()..];
     }

@@ -21,6 +21,10 @@ const POLICY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/policy.json"))
 
 /// The embedded policy (see the module docs). Decodes it on every call: call it once.
 #[cfg(target_arch = "wasm32")]
+#[allow(
+    clippy::expect_used,
+    reason = "build.rs fails the wasm32 build unless this exact text decodes to the validated policy"
+)]
 pub fn policy() -> Policy {
     // build.rs refuses to build a worker whose embedded text does not decode to the validated
     // policy, so this cannot fail.

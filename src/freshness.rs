@@ -56,7 +56,9 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT`
 fn parse_imf(s: &[u8]) -> Option<u64> {
-    if s.len() != 29 || &s[3..5] != b", " || s[7] != b' ' || s[11] != b' ' || s[16] != b' ' {
+    // A fixed-size array: every index below is checked at compile time.
+    let s: &[u8; 29] = s.try_into().ok()?;
+    if &s[3..5] != b", " || s[7] != b' ' || s[11] != b' ' || s[16] != b' ' {
         return None;
     }
     name_index(&s[..3], &DAYS)?;
@@ -73,9 +75,10 @@ fn parse_imf(s: &[u8]) -> Option<u64> {
 /// `Sunday, 06-Nov-94 08:49:37 GMT`
 fn parse_rfc850(s: &[u8]) -> Option<u64> {
     let comma = s.iter().position(|&b| b == b',')?;
-    name_index(&s[..comma], &LONG_DAYS)?;
-    let r = &s[comma..];
-    if r.len() != 24 || &r[..2] != b", " || r[4] != b'-' || r[8] != b'-' || r[11] != b' ' {
+    let (day_name, r) = s.split_at_checked(comma)?;
+    name_index(day_name, &LONG_DAYS)?;
+    let r: &[u8; 24] = r.try_into().ok()?;
+    if &r[..2] != b", " || r[4] != b'-' || r[8] != b'-' || r[11] != b' ' {
         return None;
     }
     let day = digits(&r[2..4])?;
@@ -91,7 +94,8 @@ fn parse_rfc850(s: &[u8]) -> Option<u64> {
 
 /// `Sun Nov  6 08:49:37 1994` (day is `2DIGIT / ( SP DIGIT )`)
 fn parse_asctime(s: &[u8]) -> Option<u64> {
-    if s.len() != 24 || s[3] != b' ' || s[7] != b' ' || s[10] != b' ' || s[19] != b' ' {
+    let s: &[u8; 24] = s.try_into().ok()?;
+    if s[3] != b' ' || s[7] != b' ' || s[10] != b' ' || s[19] != b' ' {
         return None;
     }
     name_index(&s[..3], &DAYS)?;
@@ -116,12 +120,15 @@ fn digits(s: &[u8]) -> Option<u64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(s.iter().fold(0, |acc, b| acc * 10 + u64::from(b - b'0')))
+    s.iter().try_fold(0u64, |acc, b| {
+        acc.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))
+    })
 }
 
 /// `HH:MM:SS` → seconds in the day; second 60 (leap second) is allowed by RFC 5322.
 fn time_of_day(s: &[u8]) -> Option<u64> {
-    if s.len() != 8 || s[2] != b':' || s[5] != b':' {
+    let s: &[u8; 8] = s.try_into().ok()?;
+    if s[2] != b':' || s[5] != b':' {
         return None;
     }
     let (h, m, sec) = (digits(&s[0..2])?, digits(&s[3..5])?, digits(&s[6..8])?);
@@ -192,9 +199,12 @@ pub fn format_http_date(secs: u64) -> String {
     let weekday = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday.
     format!(
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[weekday],
+        DAYS.get(weekday).copied().unwrap_or("Thu"),
         d,
-        MONTHS[(m - 1) as usize],
+        MONTHS
+            .get(usize::try_from(m - 1).unwrap_or(0))
+            .copied()
+            .unwrap_or("Jan"),
         y,
         rem / 3600,
         rem % 3600 / 60,

@@ -226,7 +226,7 @@ impl Parser<'_> {
     }
 
     fn literal(&mut self, word: &str, v: Json) -> Result<Json, JsonError> {
-        if self.s[self.i..].starts_with(word.as_bytes()) {
+        if self.s.get(self.i..).is_some_and(|r| r.starts_with(word.as_bytes())) {
             self.i += word.len();
             Ok(v)
         } else {
@@ -330,7 +330,11 @@ impl Parser<'_> {
             }
         }
         // Only ASCII was consumed.
-        let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("0");
+        let text = self
+            .s
+            .get(start..self.i)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .unwrap_or("0");
         Ok(Json::Num(text.to_string()))
     }
 
@@ -415,7 +419,6 @@ impl Parser<'_> {
 
 /// Appends `s` as a JSON string literal, pure ASCII.
 pub fn quote(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     for c in s.chars() {
         match c {
@@ -430,7 +433,9 @@ pub fn quote(out: &mut String, s: &str) {
                 for u in c.encode_utf16(&mut units) {
                     out.push_str("\\u");
                     for shift in [12, 8, 4, 0] {
-                        out.push(HEX[usize::from((*u >> shift) & 0xf)] as char);
+                        out.push(
+                            char::from_digit(u32::from((*u >> shift) & 0xf), 16).unwrap_or('0'),
+                        );
                     }
                 }
             }

@@ -93,26 +93,24 @@ fn normalize_pct(s: &str) -> Cow<'_, str> {
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2])) {
-                let v = h * 16 + l;
-                if is_unreserved(v) {
-                    out.push(v);
-                } else {
-                    out.extend_from_slice(&[
-                        b'%',
-                        b[i + 1].to_ascii_uppercase(),
-                        b[i + 2].to_ascii_uppercase(),
-                    ]);
+    let mut rest = b;
+    while let Some((&c, tail)) = rest.split_first() {
+        if c == b'%' {
+            if let [h, l, after @ ..] = tail {
+                if let (Some(hv), Some(lv)) = (hex_val(*h), hex_val(*l)) {
+                    let v = hv * 16 + lv;
+                    if is_unreserved(v) {
+                        out.push(v);
+                    } else {
+                        out.extend_from_slice(&[b'%', h.to_ascii_uppercase(), l.to_ascii_uppercase()]);
+                    }
+                    rest = after;
+                    continue;
                 }
-                i += 3;
-                continue;
             }
         }
-        out.push(b[i]);
-        i += 1;
+        out.push(c);
+        rest = tail;
     }
     // Only ASCII was decoded and every other byte copied, so UTF-8 validity is preserved.
     match String::from_utf8(out) {
@@ -208,15 +206,21 @@ pub fn base_key(url: &url::Url, rule: &Rule) -> String {
     out
 }
 
+/// The upper-case hex digit for a nibble (`n < 16`).
+fn hex_upper(n: u8) -> char {
+    char::from_digit(u32::from(n), 16)
+        .unwrap_or('0')
+        .to_ascii_uppercase()
+}
+
 fn pct_encode_into(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in bytes {
         if is_unreserved(b) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
+            out.push(hex_upper(b >> 4));
+            out.push(hex_upper(b & 15));
         }
     }
 }

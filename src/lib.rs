@@ -9,6 +9,18 @@
 //! - a **thin adapter** (`worker`, only on `wasm32`) that turns Workers Request/Response/Cache/KV
 //!   calls into core inputs and carries out the plans the core returns.
 #![warn(missing_docs)]
+// A panic in the worker resets the wasm instance and fails every request in flight beside it
+// (issue 12): outside tests, no unwrap/expect/indexing/panic; each exception is allowed where it
+// stands, with its reason.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 #[cfg(target_arch = "wasm32")]
 mod worker;

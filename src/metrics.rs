@@ -103,14 +103,14 @@ impl Counters {
     /// Hits / (hits + misses) as a JSON number (4 decimals), `null` without lookups; bypasses
     /// are not part of the ratio.
     pub fn hit_ratio_json(&self) -> String {
-        let hits = self.hits_fresh + self.hits_stale;
-        json::ratio(hits, hits + self.misses)
+        let hits = self.hits_fresh.saturating_add(self.hits_stale);
+        json::ratio(hits, hits.saturating_add(self.misses))
     }
 
     /// Adds another set of counters.
     pub fn add(&mut self, o: &Counters) {
         for ((_, v), (_, n)) in self.fields_mut().into_iter().zip(o.named()) {
-            *v += n;
+            *v = v.saturating_add(n);
         }
     }
 
@@ -164,7 +164,8 @@ impl Snapshot {
             s.rule(k).add(&Counters::from_json(c));
         }
         for (k, n) in j.get("bypass_reasons")?.as_object()? {
-            *s.bypass_reasons.entry(k.clone()).or_default() += n.as_u64().unwrap_or(0);
+            let e = s.bypass_reasons.entry(k.clone()).or_default();
+            *e = e.saturating_add(n.as_u64().unwrap_or(0));
         }
         Some(s)
     }
@@ -174,7 +175,10 @@ impl Snapshot {
         if !self.rules.contains_key(rule) {
             self.rules.insert(rule.to_string(), Counters::default());
         }
-        // Inserted just above when absent.
+        #[allow(
+            clippy::expect_used,
+            reason = "inserted just above when absent; `entry` would allocate the key on every call"
+        )]
         self.rules.get_mut(rule).expect("present")
     }
 
@@ -191,10 +195,11 @@ impl Snapshot {
             self.rule(k).add(v);
         }
         for (k, v) in &o.bypass_reasons {
-            *self.bypass_reasons.entry(k.clone()).or_default() += v;
+            let e = self.bypass_reasons.entry(k.clone()).or_default();
+            *e = e.saturating_add(*v);
         }
-        self.kv_reads += o.kv_reads;
-        self.purges += o.purges;
+        self.kv_reads = self.kv_reads.saturating_add(o.kv_reads);
+        self.purges = self.purges.saturating_add(o.purges);
     }
 
     /// All rules summed (purges are counted per snapshot, not per rule).
@@ -203,7 +208,7 @@ impl Snapshot {
         for c in self.rules.values() {
             t.add(c);
         }
-        t.purges += self.purges;
+        t.purges = t.purges.saturating_add(self.purges);
         t
     }
 }
@@ -288,7 +293,7 @@ impl Aggregate {
                 &Obj::new()
                     .u64("t", b.t)
                     .u64("requests", c.requests)
-                    .u64("hits", c.hits_fresh + c.hits_stale)
+                    .u64("hits", c.hits_fresh.saturating_add(c.hits_stale))
                     .u64("misses", c.misses)
                     .u64("bypasses", c.bypasses)
                     .end(),

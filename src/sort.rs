@@ -20,7 +20,11 @@ pub fn sort_by_str<T>(v: &mut Vec<T>, key: impl Fn(&T) -> &str) {
     };
     let mut slots: Vec<Option<T>> = v.drain(..).map(Some).collect();
     // `order` is a permutation of 0..len, so every slot is taken exactly once.
-    v.extend(order.into_iter().filter_map(|i| slots[i].take()));
+    v.extend(
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+    );
 }
 
 /// Sorts and removes duplicates from a list of strings.
@@ -46,10 +50,11 @@ fn sift_down(a: &mut [(&str, usize)], mut root: usize, end: usize) {
         if child >= end {
             return;
         }
-        if child + 1 < end && a[child] < a[child + 1] {
+        // Both indices are below `end <= a.len()`: `get` is always `Some` here.
+        if child + 1 < end && a.get(child) < a.get(child + 1) {
             child += 1;
         }
-        if a[root] >= a[child] {
+        if a.get(root) >= a.get(child) {
             return;
         }
         a.swap(root, child);

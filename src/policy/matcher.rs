@@ -87,7 +87,10 @@ impl Query<'_> {
             if i >= *best {
                 return;
             }
-            let w = &self.rules[i as usize].when;
+            let Some(rule) = self.rules.get(i as usize) else {
+                continue;
+            };
+            let w = &rule.when;
             if w.method_ok(self.method) && w.ext_ok(self.path) {
                 *best = i;
                 return;
@@ -114,12 +117,14 @@ impl PathIndex {
                 PathPattern::Ext(e) => self.ext.entry(e.as_str().into()).or_default().push(i),
                 PathPattern::Glob { segments, globstar } => {
                     let mut n = 0usize;
-                    self.nodes[0].min = self.nodes[0].min.min(i);
+                    if let Some(root) = self.nodes.get_mut(0) {
+                        root.min = root.min.min(i);
+                    }
                     for s in segments {
-                        let next = match s {
-                            Segment::Literal(l) => self.nodes[n].lit.get(l.as_str()).copied(),
-                            Segment::Star => self.nodes[n].star,
-                        };
+                        let next = self.nodes.get(n).and_then(|node| match s {
+                            Segment::Literal(l) => node.lit.get(l.as_str()).copied(),
+                            Segment::Star => node.star,
+                        });
                         let next = match next {
                             Some(c) => c as usize,
                             None => {
@@ -128,22 +133,29 @@ impl PathIndex {
                                     min: NONE,
                                     ..Node::default()
                                 });
-                                match s {
-                                    Segment::Literal(l) => {
-                                        self.nodes[n].lit.insert(l.as_str().into(), c as u32);
+                                if let Some(node) = self.nodes.get_mut(n) {
+                                    match s {
+                                        Segment::Literal(l) => {
+                                            node.lit.insert(l.as_str().into(), c as u32);
+                                        }
+                                        Segment::Star => node.star = Some(c as u32),
                                     }
-                                    Segment::Star => self.nodes[n].star = Some(c as u32),
                                 }
                                 c
                             }
                         };
                         n = next;
-                        self.nodes[n].min = self.nodes[n].min.min(i);
+                        if let Some(node) = self.nodes.get_mut(n) {
+                            node.min = node.min.min(i);
+                        }
                     }
+                    let Some(node) = self.nodes.get_mut(n) else {
+                        continue;
+                    };
                     if *globstar {
-                        self.nodes[n].globstar.push(i);
+                        node.globstar.push(i);
                     } else {
-                        self.nodes[n].end.push(i);
+                        node.end.push(i);
                     }
                 }
             }
@@ -176,7 +188,9 @@ impl PathIndex {
 
     /// `rest` is the unconsumed path after a `/`; `None` once every segment is consumed.
     fn walk(&self, node: usize, rest: Option<&str>, q: &Query<'_>, best: &mut u32) {
-        let n = &self.nodes[node];
+        let Some(n) = self.nodes.get(node) else {
+            return;
+        };
         if n.min >= *best {
             return;
         }

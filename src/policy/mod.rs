@@ -144,7 +144,7 @@ impl StatusTtl {
     /// The TTL configured for `status`, exact code first, then its class.
     pub fn get(&self, status: u16) -> Option<u64> {
         if let Ok(i) = self.exact.binary_search_by_key(&status, |(c, _)| *c) {
-            return Some(self.exact[i].1);
+            return self.exact.get(i).map(|(_, t)| *t);
         }
         self.class.get(usize::from(status / 100)).copied().flatten()
     }
@@ -166,7 +166,11 @@ impl StatusTtl {
 
     fn set_exact(&mut self, code: u16, ttl: u64) {
         match self.exact.binary_search_by_key(&code, |(c, _)| *c) {
-            Ok(i) => self.exact[i].1 = ttl,
+            Ok(i) => {
+                if let Some(e) = self.exact.get_mut(i) {
+                    e.1 = ttl;
+                }
+            }
             Err(i) => self.exact.insert(i, (code, ttl)),
         }
     }
@@ -229,9 +233,10 @@ impl HostPattern {
         match self {
             HostPattern::Exact(h) => host == h,
             HostPattern::Subdomains(s) => {
-                host.len() > s.len() + 1
-                    && host.ends_with(s.as_str())
-                    && host.as_bytes()[host.len() - s.len() - 1] == b'.'
+                // `host` is `<label(s)>.<s>`: a dot just before the suffix, something before it.
+                host.strip_suffix(s.as_str())
+                    .and_then(|p| p.strip_suffix('.'))
+                    .is_some_and(|p| !p.is_empty())
             }
         }
     }
@@ -620,10 +625,10 @@ impl Policy {
     /// `path` should be the normalised path ([`crate::key::normalize_path`]); `host` may carry a
     /// port and any case. Uses the compiled index: no allocation, sub-linear in the rule count.
     pub fn match_rule(&self, method: &str, host: &str, path: &str) -> &Rule {
-        match self.matcher.find(&self.rules, method, host, path) {
-            Some(i) => &self.rules[i],
-            None => &self.defaults,
-        }
+        self.matcher
+            .find(&self.rules, method, host, path)
+            .and_then(|i| self.rules.get(i))
+            .unwrap_or(&self.defaults)
     }
 
     /// Reference implementation of [`Policy::match_rule`]: a linear scan (tests and benches).

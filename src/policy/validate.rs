@@ -319,14 +319,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        let mut cur = Vec::with_capacity(prev.len());
+        let mut left = i + 1;
+        cur.push(left);
+        // `diag` is prev[j], `up` is prev[j + 1], `left` is cur[j].
+        for ((cb, diag), up) in b.iter().zip(&prev).zip(prev.iter().skip(1)) {
+            let v = (diag + usize::from(ca != *cb)).min(up + 1).min(left + 1);
+            cur.push(v);
+            left = v;
         }
         prev = cur;
     }
-    prev[b.len()]
+    prev.last().copied().unwrap_or(0)
 }
 
 const SETTINGS_TABLES: &[&str] = &["cookies", "query", "key"];
@@ -582,19 +586,20 @@ fn header_names(
 }
 
 fn status_key(k: &str) -> Result<(u16, bool), String> {
-    let b = k.as_bytes();
-    let well_formed = b.len() == 3
-        && b[0].is_ascii_digit()
-        && ((b[1].is_ascii_digit() && b[2].is_ascii_digit())
-            || (b[1].eq_ignore_ascii_case(&b'x') && b[2].eq_ignore_ascii_case(&b'x')));
+    let (well_formed, class, first) = match *k.as_bytes() {
+        [d0, d1, d2] if d0.is_ascii_digit() => {
+            let class = d1.eq_ignore_ascii_case(&b'x') && d2.eq_ignore_ascii_case(&b'x');
+            (class || (d1.is_ascii_digit() && d2.is_ascii_digit()), class, d0)
+        }
+        _ => (false, false, b'0'),
+    };
     if !well_formed {
         return Err(format!(
             "{k:?} is not a status code or class (use \"404\" or \"4xx\")"
         ));
     }
-    let class = b[1].eq_ignore_ascii_case(&b'x');
     let code = if class {
-        u16::from(b[0] - b'0')
+        u16::from(first - b'0')
     } else {
         k.parse::<u16>().unwrap_or(0)
     };
@@ -693,7 +698,9 @@ fn apply_settings(base: &mut Rule, raw: &RawDefaults, sink: &mut Sink<'_>, scope
                 Ok((code, class)) => {
                     if let Some(ttl) = duration(v, sink, scope, &field) {
                         if class {
-                            base.status_ttl.class[usize::from(code)] = Some(ttl);
+                            if let Some(slot) = base.status_ttl.class.get_mut(usize::from(code)) {
+                                *slot = Some(ttl);
+                            }
                         } else {
                             base.status_ttl.set_exact(code, ttl);
                         }
@@ -1195,8 +1202,9 @@ fn conditions_cover(a: &Conditions, b: &Conditions) -> bool {
 
 fn shadow_warnings(rules: &[Rule], sink: &mut Sink<'_>) {
     for (j, b) in rules.iter().enumerate() {
-        if let Some(a) = rules[..j]
+        if let Some(a) = rules
             .iter()
+            .take(j)
             .find(|a| conditions_cover(&a.when, &b.when))
         {
             let scope = Scope::rule(j, Some(&b.name));

@@ -57,14 +57,13 @@ fn kv_key(kind: &str, value: &str) -> String {
         out.push_str(kind);
         out.push('#');
         for b in digest {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
         }
         out
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The KV key of a tag's record.
 pub fn tag_key(tag: &str) -> String {

@@ -86,7 +86,7 @@ pub fn purge_id(now_ms: u64, random: u64) -> String {
 fn base36(mut n: u64, width: usize) -> String {
     let mut digits = Vec::new();
     loop {
-        digits.push(ALPHABET[(n % 36) as usize]);
+        digits.push(ALPHABET.get((n % 36) as usize).copied().unwrap_or(b'0'));
         n /= 36;
         if n == 0 {
             break;

@@ -107,7 +107,7 @@ test("traffic shows up live (request count and hit ratio) without a reload", asy
       const req = Number(document.getElementById("requests-total").dataset.value ?? "0");
       const ratio = parseFloat(document.getElementById("hit-ratio").textContent);
       return req > prev && ratio > 0;
-    }, before.requests, { timeout: 12_000, polling: 250 });
+    }, before.requests, { timeout: 30_000, polling: 250 }); // generous: CI is a noisy 2-core machine
   } finally {
     trickling = false;
     await trickle;

@@ -1,6 +1,39 @@
 // Shared helpers for the e2e suites: one stack (demo origin + edgecache under wrangler dev) per file.
 import { before, after } from "node:test";
+import diagnostics from "node:diagnostics_channel";
 import { startStack, runningGroups } from "../../scripts/stack.mjs";
+
+// Where a request that gets no answer is held (issue 12): undici's diagnostics channels note when
+// each fetch is created, written to a socket and answered, so a timeout can say whether the
+// request never left this process (client pool) or was sent and got no response head (wrangler's
+// proxy, workerd or the worker). Keyed by path; only requests in flight are kept.
+const inflight = new Map();
+const key = (origin, path) => `${origin}${path}`;
+diagnostics.channel("undici:request:create").subscribe(({ request }) => {
+  inflight.set(key(request.origin, request.path), { created: performance.now(), sent: null, head: null });
+});
+diagnostics.channel("undici:client:sendHeaders").subscribe(({ request, socket }) => {
+  const t = inflight.get(key(request.origin, request.path));
+  if (t) Object.assign(t, { sent: performance.now(), port: socket?.localPort });
+});
+diagnostics.channel("undici:request:headers").subscribe(({ request }) => {
+  const t = inflight.get(key(request.origin, request.path));
+  if (t) t.head = performance.now();
+});
+// Answered: forgotten. Failed (a timeout aborts it): kept until `whereHeld` reads it.
+diagnostics.channel("undici:request:trailers").subscribe(({ request }) => inflight.delete(key(request.origin, request.path)));
+/** Where the request for `url` stands, for an error message. */
+function whereHeld(url) {
+  const u = new URL(url);
+  const k = key(u.origin, `${u.pathname}${u.search}`);
+  const t = inflight.get(k);
+  inflight.delete(k);
+  if (!t) return "no trace";
+  const at = (x) => `+${Math.round(x - t.created)} ms`;
+  if (t.sent == null) return "never written to a socket (held in the client's pool)";
+  if (t.head == null) return `written to the socket (local port ${t.port}) at ${at(t.sent)}, no response head: held by wrangler's proxy, workerd or the worker`;
+  return `response head at ${at(t.head)}, body not finished`;
+}
 
 /** Starts a stack before the file's tests and stops it after; returns a handle filled in by `before`. */
 export function useStack(opts = {}) {
@@ -60,7 +93,8 @@ export const isHit = (r) => /^edgecache; hit(;|$)/.test(ours(r));
 
 /**
  * GET (or `init.method`) `path` on `base` (absolute URLs are used as they are), never following
- * redirects, bounded to 12 s. Resolves to `{ status, headers, text, ms, cs, json(), why }`;
+ * redirects, bounded to 30 s (generous: CI is a noisy 2-core machine; a test's own timeout is
+ * the tighter bound). Resolves to `{ status, headers, text, ms, cs, json(), why }`;
  * `why` describes the response for assertion messages. Network errors become plain Errors
  * (the test runner cannot print DOMException / undici causes).
  */
@@ -68,10 +102,11 @@ export async function request(base, path, init = {}) {
   const t0 = performance.now();
   let r, text;
   try {
-    r = await fetch(path.startsWith("http") ? path : `${base}${path}`, { redirect: "manual", signal: AbortSignal.timeout(12_000), ...init });
+    r = await fetch(path.startsWith("http") ? path : `${base}${path}`, { redirect: "manual", signal: AbortSignal.timeout(30_000), ...init });
     text = await r.text();
   } catch (e) {
-    throw new Error(`${init.method ?? "GET"} ${path}: ${e?.name}: ${e?.message}${e?.cause ? ` (${e.cause.code ?? e.cause.message})` : ""} after ${Math.round(performance.now() - t0)} ms`);
+    const url = path.startsWith("http") ? path : `${base}${path}`;
+    throw new Error(`${init.method ?? "GET"} ${path}: ${e?.name}: ${e?.message}${e?.cause ? ` (${e.cause.code ?? e.cause.message})` : ""} after ${Math.round(performance.now() - t0)} ms; ${whereHeld(url)}`);
   }
   const out = { status: r.status, headers: r.headers, text, ms: performance.now() - t0, cs: r.headers.get("cache-status") ?? "" };
   out.json = () => {

@@ -1,6 +1,6 @@
 // Issue 6: purging through the real stack — the CMS publish flow, URL / prefix / everything /
 // soft / hard purges, the webhook's refusals (each purging nothing), 50 concurrent purges, the
-// purge log, and two figures (KV reads per hit, local purge-to-miss latency).
+// purge log, and that KV record reads are memoised (the figures are in bench/run, part 6).
 //
 // Rules used (edgecache.toml): /lab/** (respect: entries live by the origin's max-age=300),
 // /articles/* (cap), / (override). Every lab entry carries its own Cache-Tag, so tests never share
@@ -13,7 +13,7 @@ import { useStack, uniq, lab, originCount, sleep, ours, isHit, request } from ".
 import { DEV_SECRETS } from "../../scripts/stack.mjs";
 
 const h = useStack();
-const T = { timeout: 15_000 };
+const T = { timeout: 60_000 }; // generous: CI is a noisy 2-core machine
 
 const req = (path, init) => request(h.w, path, init);
 function assertFreshHit(r, msg = "") {
@@ -178,7 +178,7 @@ test("soft purge: served stale once with detail=soft-purge while it revalidates,
   assert.equal(r1.text, r0.text, "the stale body");
   // The background revalidation reaches the origin and stores the new copy.
   const t0 = Date.now();
-  while ((await originCount(h, p)) < 2 && Date.now() - t0 < 4000) await sleep(50);
+  while ((await originCount(h, p)) < 2 && Date.now() - t0 < 20_000) await sleep(50);
   assert.equal(await originCount(h, p), 2, "one background revalidation");
   await sleep(200); // the revalidation is counted when it arrives; let it be stored
   const r2 = await req(u);
@@ -199,7 +199,7 @@ test("purge everything (dashboard token): every entry is a miss", T, async () =>
   for (const u of us) assertFreshHit(await req(u), `(refetched) ${u}`);
 });
 
-test("every bad call gets its status and a JSON error, and purges nothing", { timeout: 30_000 }, async () => {
+test("every bad call gets its status and a JSON error, and purges nothing", { timeout: 90_000 }, async () => {
   const tag = `bad-${randomBytes(4).toString("hex")}`;
   const sentinel = tagged(uniq("/lab/bad"), tag);
   await prime(sentinel);
@@ -253,7 +253,7 @@ test("every bad call gets its status and a JSON error, and purges nothing", { ti
   assertFreshHit(await req(sentinel), "(still a hit at the end)");
 });
 
-test("50 concurrent webhook calls for 50 different tags are all effective", { timeout: 30_000 }, async () => {
+test("50 concurrent webhook calls for 50 different tags are all effective", { timeout: 90_000 }, async () => {
   const run = randomBytes(3).toString("hex");
   const items = Array.from({ length: 50 }, (_, i) => ({ tag: `c50-${run}-${i}`, u: tagged(uniq("/lab/c50"), `c50-${run}-${i}`) }));
   await Promise.all(items.map(async ({ u }) => assertStoredMiss(await req(u), u)));
@@ -279,7 +279,7 @@ test("concurrent soft and hard purges of one tag: the hard one is never lost", T
   assertPurgedMiss(await req(u), "(a soft purge landing after the hard one does not weaken it)");
 });
 
-test("GET /__edgecache/purges lists recent purges, newest first, bounded", { timeout: 30_000 }, async () => {
+test("GET /__edgecache/purges lists recent purges, newest first, bounded", { timeout: 120_000 }, async () => {
   const r0 = await req("/__edgecache/purges");
   assert.equal(r0.status, 401, r0.why);
   const run = randomBytes(3).toString("hex");
@@ -297,44 +297,34 @@ test("GET /__edgecache/purges lists recent purges, newest first, bounded", { tim
   assert.equal(e.soft, false);
 });
 
-test("figures: KV reads per hit (1000 hits on 50 tagged entries) and purge-to-miss latency", { timeout: 40_000 }, async () => {
+// The figures (KV reads per hit over 1000 hits, purge-to-miss latency) are in bench/run, part 6.
+// Here only what must hold at any speed: each record key is read from KV at most once per isolate
+// memo period (2 s), however many hits there are. Modest concurrency, generous timeouts.
+test("KV record reads are memoised: at most one read per record key per memo period", { timeout: 120_000 }, async () => {
+  const slow = () => ({ signal: AbortSignal.timeout(60_000) });
   const stats = async () => {
-    const r = await req("/__edgecache/api/stats", { headers: { authorization: `Bearer ${DEV_SECRETS.ADMIN_TOKEN}` } });
+    const r = await req("/__edgecache/api/stats", { headers: { authorization: `Bearer ${DEV_SECRETS.ADMIN_TOKEN}` }, ...slow() });
     assert.equal(r.status, 200, r.why);
     return r.json();
   };
   const run = randomBytes(3).toString("hex");
-  const us = Array.from({ length: 50 }, (_, i) => tagged(uniq("/lab/kv"), `kv-${run}-${i}`));
-  for (const u of us) assertStoredMiss(await req(u), u);
+  const n = 10;
+  const us = Array.from({ length: n }, (_, i) => tagged(uniq("/lab/kv"), `kv-${run}-${i}`));
+  for (const u of us) assertStoredMiss(await req(u, slow()), u);
   const s0 = await stats();
   const t0 = performance.now();
   let hits = 0;
-  for (let round = 0; round < 20; round++) {
-    const rs = await Promise.all(us.map((u) => req(u)));
-    hits += rs.filter(isHit).length;
+  for (let round = 0; round < 5; round++) {
+    const rs = await Promise.all(us.map((u) => req(u, slow())));
+    rs.forEach((r) => assertFreshHit(r));
+    hits += rs.length;
   }
   const secs = (performance.now() - t0) / 1000;
-  const s1 = await stats();
-  const reads = s1.kv_reads - s0.kv_reads;
-  assert.equal(hits, 1000, "all 1000 were hits");
-  console.log(`figure: KV reads per hit = ${(reads / hits).toFixed(3)} (${reads} KV reads over ${hits} hits on 50 tagged entries, ${secs.toFixed(1)} s)`);
-  // Each of the 102 record keys (50 url:, 50 tag:, all, prefix-gate) is read from KV at most once
-  // per isolate memo period (2 s), however many hits there are.
-  const bound = 102 * (Math.ceil(secs / 2) + 1);
-  assert.ok(reads <= bound, `at most one KV read per record key per memo period: ${reads} > ${bound}`);
-  if (secs < 8) assert.ok(reads / hits < 1, `fewer than one KV read per hit: ${reads}/${hits}`);
-
-  const lat = [];
-  for (let i = 0; i < 5; i++) {
-    const tag = `lat-${run}-${i}`;
-    const u = tagged(uniq("/lab/lat"), tag);
-    await prime(u);
-    await purgeOk({ tags: [tag] });
-    const t = performance.now();
-    const r = await req(u);
-    assertPurgedMiss(r, "(immediately after the 202)");
-    lat.push(performance.now() - t);
-  }
-  lat.sort((a, b) => a - b);
-  console.log(`figure: purge-to-miss latency (local) = first request after the 202 is a miss in ${lat.length}/${lat.length} runs; response in ${lat.map((x) => x.toFixed(0)).join(", ")} ms (median ${lat[2].toFixed(0)} ms)`);
+  const reads = (await stats()).kv_reads - s0.kv_reads;
+  assert.equal(hits, 5 * n);
+  // The record keys of these entries: n url:, n tag:, `all`, the prefix gate. Tests run one at a
+  // time, so no other test's reads land in this window.
+  const keys = 2 * n + 2;
+  const bound = keys * (Math.ceil(secs / 2) + 1);
+  assert.ok(reads <= bound, `at most one KV read per record key per memo period: ${reads} > ${bound} (${secs.toFixed(1)} s)`);
 });

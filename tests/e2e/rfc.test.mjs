@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { useStack, uniq, lab, originCount, originStats, ours, isHit, request } from "./helpers.mjs";
 
 const h = useStack();
-const T = { timeout: 15_000 };
+const T = { timeout: 60_000 }; // generous: CI is a noisy 2-core machine
 
 const req = (path, init) => request(h.w, path, init);
 const ttlOf = (r) => Number(/; ttl=(-?\d+)/.exec(ours(r))?.[1] ?? NaN);

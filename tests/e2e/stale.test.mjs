@@ -14,7 +14,7 @@ import { useStack, uniq, lab, originCount, originStats, sleep, ours, isHit, requ
 import { ROOT } from "../../scripts/stack.mjs";
 
 const h = useStack();
-const T = { timeout: 15_000 };
+const T = { timeout: 60_000 }; // generous: CI is a noisy 2-core machine
 
 const req = (path, init) => request(h.w, path, init);
 function assertHit(r, msg = "") {
@@ -57,10 +57,11 @@ function sieOriginTimeout() {
   return secs((own ?? def)?.[1] ?? "10s");
 }
 
-test("200 concurrent requests for a cold URL make exactly one origin request", T, async () => {
+// Modest concurrency (the herd of 200 is bench/run part 5): enough to collapse, bounded for CI.
+test("50 concurrent requests for a cold URL make exactly one origin request", T, async () => {
   const p = uniq("/slow/collapse");
   const u = `${p}?ms=1500`;
-  const rs = await Promise.all(Array.from({ length: 200 }, () => req(u)));
+  const rs = await Promise.all(Array.from({ length: 50 }, () => req(u)));
   const statuses = rs.map((r) => r.status);
   assert.deepEqual([...new Set(statuses)], [200], `statuses: ${JSON.stringify(statuses.filter((s) => s !== 200).slice(0, 5))} ${rs.find((r) => r.status !== 200)?.why ?? ""}`);
   const bodies = new Set(rs.map((r) => r.text));
@@ -72,10 +73,12 @@ test("200 concurrent requests for a cold URL make exactly one origin request", T
 
 test("stale-while-revalidate: the stale entry is served at once and refreshed once in the background", T, async () => {
   const p = uniq("/lab/swr/t");
-  const u = lab(p, { delay: 1500 }); // the delay is in the query, so in the key: every origin fetch is slow
+  // The delay is in the query, so in the key: every origin fetch takes 4 s. A stale answer that
+  // comes in less than that did not wait for the origin (no other bound on the machine's speed).
+  const u = lab(p, { delay: 4000 });
   const r1 = await req(u);
   assert.equal(r1.status, 200);
-  assert.ok(r1.ms >= 1400, `first fetch waits for the origin (${Math.round(r1.ms)} ms)`);
+  assert.ok(r1.ms >= 3900, `first fetch waits for the origin (${Math.round(r1.ms)} ms)`);
   assertMissStored(r1);
   assert.equal(r1.json().count, 1);
 
@@ -84,19 +87,26 @@ test("stale-while-revalidate: the stale entry is served at once and refreshed on
   assert.equal(r2.status, 200);
   // ttl ≤ 0: stale (RFC 9111 §4.2: fresh only while age < lifetime, so 0 at the boundary is stale).
   assert.match(ours(r2), /^edgecache; hit; ttl=(0|-\d+)(;.*)?; detail=stale-while-revalidate(;|$)/, r2.why);
-  assert.ok(r2.ms < 500, `served without waiting for the origin: ${r2.why}`);
+  assert.ok(r2.ms < 4000, `served without waiting for the origin: ${r2.why}`);
   assert.equal(r2.text, r1.text, "the stale body");
 
-  // One background revalidation (the origin counts a request when it arrives; it answers 1.5 s later).
-  const reached = await until(async () => (await originCount(h, p)) >= 2, 4000);
+  // One background revalidation (the origin counts a request when it arrives; it answers 4 s later).
+  const reached = await until(async () => (await originCount(h, p)) >= 2, 20_000);
   assert.ok(reached, `a background revalidation reached the origin (count ${await originCount(h, p)})`);
-  await sleep(2000); // let it finish and be stored
-  assert.equal(await originCount(h, p), 2, "exactly one background revalidation");
-
-  const r3 = await req(u);
+  // Until it is stored, requests get the stale copy and start no other revalidation. (The new
+  // copy is itself stale at once: the origin took longer than the 1 s TTL, so the request that
+  // first gets it may start the next revalidation; count the origin before each request.)
+  let r3;
+  let fetchesBefore = 0;
+  await until(async () => {
+    fetchesBefore = await originCount(h, p);
+    r3 = await req(u);
+    return r3.json().count === 2;
+  }, 30_000, 500);
   assert.equal(r3.status, 200);
   assert.ok(isHit(r3), `the refreshed entry is served from the cache: ${r3.why}`);
   assert.equal(r3.json().count, 2, "the following request sees the new content");
+  assert.equal(fetchesBefore, 2, "exactly one background revalidation until the new copy was served");
 });
 
 test("304 revalidation transfers no body, serves the stored one and refreshes the TTL", T, async () => {
@@ -169,7 +179,7 @@ test("stale-if-error: origin hanging past the rule's origin_timeout → the stal
     assert.equal(r2.status, 200, r2.why);
     assert.equal(r2.text, r1.text);
     assert.match(ours(r2), /^edgecache; fwd=stale(;.*)?; detail=stale-if-error(;|$)/, r2.why);
-    assert.ok(r2.ms < (sieTimeout + 3) * 1000, `answered after the origin timeout: ${r2.why}`);
+    assert.ok(r2.ms < (sieTimeout + 10) * 1000, `answered after the origin timeout (+ a generous bound): ${r2.why}`);
   } finally {
     await setFail([p], null);
   }
