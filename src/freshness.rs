@@ -121,7 +121,8 @@ fn digits(s: &[u8]) -> Option<u64> {
         return None;
     }
     s.iter().try_fold(0u64, |acc, b| {
-        acc.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))
+        acc.checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))
     })
 }
 

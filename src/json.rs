@@ -226,7 +226,11 @@ impl Parser<'_> {
     }
 
     fn literal(&mut self, word: &str, v: Json) -> Result<Json, JsonError> {
-        if self.s.get(self.i..).is_some_and(|r| r.starts_with(word.as_bytes())) {
+        if self
+            .s
+            .get(self.i..)
+            .is_some_and(|r| r.starts_with(word.as_bytes()))
+        {
             self.i += word.len();
             Ok(v)
         } else {

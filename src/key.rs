@@ -102,7 +102,11 @@ fn normalize_pct(s: &str) -> Cow<'_, str> {
                     if is_unreserved(v) {
                         out.push(v);
                     } else {
-                        out.extend_from_slice(&[b'%', h.to_ascii_uppercase(), l.to_ascii_uppercase()]);
+                        out.extend_from_slice(&[
+                            b'%',
+                            h.to_ascii_uppercase(),
+                            l.to_ascii_uppercase(),
+                        ]);
                     }
                     rest = after;
                     continue;

@@ -589,7 +589,11 @@ fn status_key(k: &str) -> Result<(u16, bool), String> {
     let (well_formed, class, first) = match *k.as_bytes() {
         [d0, d1, d2] if d0.is_ascii_digit() => {
             let class = d1.eq_ignore_ascii_case(&b'x') && d2.eq_ignore_ascii_case(&b'x');
-            (class || (d1.is_ascii_digit() && d2.is_ascii_digit()), class, d0)
+            (
+                class || (d1.is_ascii_digit() && d2.is_ascii_digit()),
+                class,
+                d0,
+            )
         }
         _ => (false, false, b'0'),
     };

@@ -64,7 +64,6 @@ fn kv_key(kind: &str, value: &str) -> String {
     }
 }
 
-
 /// The KV key of a tag's record.
 pub fn tag_key(tag: &str) -> String {
     kv_key("tag", tag)

@@ -288,8 +288,8 @@ pub enum RefreshPlan {
     Serve,
     /// Answer from the view, and start a refresh in the background (`wait_until`).
     ServeAndRefresh,
-    /// The view is missing or too old to answer: wait for a refresh (the one in flight if
-    /// any), then answer.
+    /// The view is missing or too old to answer: read the snapshot (this request's own read:
+    /// the adapter cannot await another request's I/O), then answer.
     Wait,
 }
 
@@ -420,8 +420,8 @@ impl PurgeView {
         }
     }
 
-    /// Marks a refresh as started at `now_ms`; `false` when one is already in flight (the
-    /// caller then joins it instead of starting another: one read per isolate at a time).
+    /// Marks a refresh as started at `now_ms`; `false` when one is already in flight (then no
+    /// background refresh is started: one per isolate at a time).
     pub fn begin_refresh(&mut self, now_ms: u64) -> bool {
         if self.in_flight(now_ms) {
             return false;
@@ -742,7 +742,7 @@ mod tests {
         assert_eq!(v.plan(NOW), RefreshPlan::Wait);
         assert_eq!(check(&v, NOW, NOW - 10_000, &[]), ViewVerdict::NeedsRecords);
         assert!(v.begin_refresh(NOW));
-        // Another hit meanwhile joins the refresh in flight.
+        // Another hit meanwhile waits too (the adapter reads again for it: no cross-request I/O).
         assert_eq!(v.plan(NOW + 5), RefreshPlan::Wait);
         assert!(!v.begin_refresh(NOW + 5));
         v.finish_refresh(NOW, Some(PurgeSnapshot::new(0)), NOW + 20);

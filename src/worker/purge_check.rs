@@ -5,7 +5,8 @@
 //! the view is older than its refresh interval, the hit starts one refresh in the background
 //! (`ctx.wait_until`): one KV read of [`purge::SNAPSHOT_KEY`], whatever the number of tags.
 //! Only an isolate without a usable view (its first hit, or idle for two intervals) waits for
-//! that read, joining the one in flight if any. An entry stored before the snapshot's `since`
+//! a read, its own: a request never awaits I/O started by another request (workerd ties I/O to
+//! its request; it may never settle elsewhere). An entry stored before the snapshot's `since`
 //! is checked against the per-record keys as before (memoised per isolate for a couple of
 //! seconds, read with `cacheTtl`): those reads can wait on KV, and only for such old entries.
 //! A purge received by this isolate updates its view and its memo at once.
@@ -25,13 +26,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::{Context, Env};
 
-/// A refresh of the view, running on its own (a JS promise), that any hit can wait for.
+/// A background refresh of the view, running on its own (a JS promise).
 type Refresh = js_sys::Promise;
 
 thread_local! {
     static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
     static VIEW: RefCell<Option<PurgeView>> = const { RefCell::new(None) };
-    static IN_FLIGHT: RefCell<Option<(u64, Refresh)>> = const { RefCell::new(None) };
     /// A background refresh started by a hit, for the request's `ctx.wait_until`.
     static STARTED: RefCell<Option<Refresh>> = const { RefCell::new(None) };
 }
@@ -79,33 +79,31 @@ pub fn note_local(env: &Env, key: &str, record: PurgeRecord) {
     with_view(env, |v| v.note_local(key, record));
 }
 
-/// The refresh in flight, or a new one started at `now_ms` (`true`: new). `None` only if the
-/// view says one is in flight that this isolate does not hold (never expected).
-fn refresh(env: &Env, now_ms: u64) -> Option<(Refresh, bool)> {
+/// Reads the snapshot and installs it in the view; `started_ms` as given to
+/// [`PurgeView::begin_refresh`].
+async fn refresh(env: &Env, started_ms: u64) {
+    let snap = read_snapshot(env).await;
+    // The clock after the read: the moment these records are known to this isolate.
+    let done_ms = super::conv::now_ms();
+    if let Some(s) = &snap {
+        for (k, r) in s.iter() {
+            note(k, Some(r), done_ms);
+        }
+    }
+    with_view(env, |v| v.finish_refresh(started_ms, snap, done_ms));
+}
+
+/// Starts a background refresh at `now_ms` unless one is in flight (one per isolate).
+fn refresh_in_background(env: &Env, now_ms: u64) {
     if !with_view(env, |v| v.begin_refresh(now_ms)) {
-        return IN_FLIGHT.with(|f| f.borrow().as_ref().map(|(_, r)| (r.clone(), false)));
+        return;
     }
     let env = env.clone();
-    let fut = wasm_bindgen_futures::future_to_promise(async move {
-        let snap = read_snapshot(&env).await;
-        // The clock after the read: the moment these records are known to this isolate.
-        let done_ms = super::conv::now_ms();
-        if let Some(s) = &snap {
-            for (k, r) in s.iter() {
-                note(k, Some(r), done_ms);
-            }
-        }
-        with_view(&env, |v| v.finish_refresh(now_ms, snap, done_ms));
-        IN_FLIGHT.with(|f| {
-            let mut f = f.borrow_mut();
-            if f.as_ref().is_some_and(|(t, _)| *t == now_ms) {
-                *f = None;
-            }
-        });
+    let p = wasm_bindgen_futures::future_to_promise(async move {
+        refresh(&env, now_ms).await;
         Ok(wasm_bindgen::JsValue::UNDEFINED)
     });
-    IN_FLIGHT.with(|f| *f.borrow_mut() = Some((now_ms, fut.clone())));
-    Some((fut, true))
+    STARTED.with(|s| *s.borrow_mut() = Some(p));
 }
 
 /// One KV read of the snapshot. Absent (no purge since this version was deployed): the ledger
@@ -204,16 +202,15 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     let mut now = now_ms;
     match with_view(env, |v| v.plan(now_ms)) {
         RefreshPlan::Serve => {}
-        RefreshPlan::ServeAndRefresh => {
-            if let Some((fut, true)) = refresh(env, now_ms) {
-                STARTED.with(|s| *s.borrow_mut() = Some(fut));
-            }
-        }
+        RefreshPlan::ServeAndRefresh => refresh_in_background(env, now_ms),
         RefreshPlan::Wait => {
-            if let Some((fut, _)) = refresh(env, now_ms) {
-                let _ = wasm_bindgen_futures::JsFuture::from(fut).await;
-                now = super::conv::now_ms().max(now_ms);
-            }
+            // This request's own read, even if another is in flight: workerd ties I/O to the
+            // request that started it, so awaiting another request's read may never finish
+            // (e.g. that client went away). Only an isolate's first hits, or hits after two
+            // idle intervals, get here.
+            let _ = with_view(env, |v| v.begin_refresh(now_ms));
+            refresh(env, now_ms).await;
+            now = super::conv::now_ms().max(now_ms);
         }
     }
     // URL purges name the URL, not a variant: compare without the folded-in vary part.
