@@ -54,9 +54,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             origin,
             debug,
         };
-        let resp = serve::handle(req, url, &c).await;
-        purge_check::keep_refresh_alive(&ctx);
-        resp
+        serve::handle(req, url, &c).await
     };
     // Counters go to the metrics hub every few seconds, off the request path.
     if let Some(snap) = metrics::take_due(conv::now_ms(), false) {

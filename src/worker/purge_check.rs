@@ -3,7 +3,8 @@
 //!
 //! A hit is answered from the [`PurgeView`] the isolate holds (no KV read on the hit path). When
 //! the view is older than its refresh interval, the hit starts one refresh in the background
-//! (`ctx.wait_until`): one KV read of [`purge::SNAPSHOT_KEY`], whatever the number of tags.
+//! (spawned: see [`refresh_in_background`]): one KV read of [`purge::SNAPSHOT_KEY`], whatever
+//! the number of tags.
 //! Only an isolate without a usable view (its first hit, or idle for two intervals) waits for
 //! a read, its own: a request never awaits I/O started by another request (workerd ties I/O to
 //! its request; it may never settle elsewhere). An entry stored before the snapshot's `since`
@@ -24,27 +25,11 @@ use crate::purge::{
 };
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::{Context, Env};
-
-/// A background refresh of the view, running on its own (a JS promise).
-type Refresh = js_sys::Promise;
+use worker::Env;
 
 thread_local! {
     static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
     static VIEW: RefCell<Option<PurgeView>> = const { RefCell::new(None) };
-    /// A background refresh started by a hit, for the request's `ctx.wait_until`.
-    static STARTED: RefCell<Option<Refresh>> = const { RefCell::new(None) };
-}
-
-/// Registers the background refresh a hit of this request started (if any) with the request's
-/// `wait_until`, so the runtime lets it finish after the response. The fetch entry point calls
-/// it after every site request (the refresh itself is already running).
-pub fn keep_refresh_alive(ctx: &Context) {
-    if let Some(p) = STARTED.with(|s| s.borrow_mut().take()) {
-        ctx.wait_until(async move {
-            let _ = wasm_bindgen_futures::JsFuture::from(p).await;
-        });
-    }
 }
 
 /// Notes that this isolate holds `record` under `key` now (see [`SeenRecords::note`]).
@@ -94,16 +79,21 @@ async fn refresh(env: &Env, started_ms: u64) {
 }
 
 /// Starts a background refresh at `now_ms` unless one is in flight (one per isolate).
+///
+/// It is spawned, not handed to `ctx.wait_until`: the hit that starts it runs inside the
+/// lifecycle, which has no `Context`, and registering it later from whichever request comes
+/// next ties it to another request's I/O (workerd then broke that request's response body: the
+/// hostile e2e's concurrent hits hung). The read is one KV get, usually done long before the
+/// starting request's response; if the runtime drops it, the view counts it as lost after
+/// [`purge::REFRESH_TIMEOUT_MS`] and a later hit starts another.
 fn refresh_in_background(env: &Env, now_ms: u64) {
     if !with_view(env, |v| v.begin_refresh(now_ms)) {
         return;
     }
     let env = env.clone();
-    let p = wasm_bindgen_futures::future_to_promise(async move {
+    wasm_bindgen_futures::spawn_local(async move {
         refresh(&env, now_ms).await;
-        Ok(wasm_bindgen::JsValue::UNDEFINED)
     });
-    STARTED.with(|s| *s.borrow_mut() = Some(p));
 }
 
 /// One KV read of the snapshot. Absent (no purge since this version was deployed): the ledger
@@ -196,7 +186,7 @@ pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Op
 }
 
 /// The purge state of a stored entry at `now_ms`: from the isolate's view (starting a
-/// background refresh when it is due: [`keep_refresh_alive`] registers it with the request),
+/// background refresh when it is due: [`refresh_in_background`]),
 /// or from the per-record keys for an entry older than the snapshot's window.
 pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     let mut now = now_ms;
