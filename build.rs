@@ -2,8 +2,8 @@
 //! policy parser nor the validator.
 //!
 //! The file is `EDGECACHE_POLICY` or `edgecache.toml` (relative to the crate root). This script
-//! includes the crate's own policy modules (`src/policy/`, and the `cookies`, `duration`, `key`,
-//! `json` and `sort` modules they use) and runs the very same loader as `edgecache check`,
+//! includes the crate's own policy modules (`src/policy/`, and the `cookies`, `duration`,
+//! `forward`, `key`, `json` and `sort` modules they use) and runs the very same loader as `edgecache check`,
 //! `Policy::from_toml_str`. Outputs in `$OUT_DIR`:
 //! - `policy.json`: the resolved policy (`policy::embed::to_json`), included by
 //!   `src/embedded.rs`. Before writing it, the script decodes it again and requires the very same
@@ -24,6 +24,8 @@
 mod cookies;
 #[path = "src/duration.rs"]
 mod duration;
+#[path = "src/forward.rs"]
+mod forward;
 #[path = "src/json.rs"]
 mod json;
 #[path = "src/key.rs"]

@@ -275,6 +275,7 @@ export async function startOrigin(opts = {}) {
   const timers = new Set();
   const failRules = new Map(); // path or prefix* → mode
   const labCounts = new Map();
+  const reflectCounts = new Map();
   const slowCounts = new Map();
   let slowTotal = 0;
   let stats;
@@ -502,6 +503,45 @@ ${paras}
     pump();
   }
 
+  // --- Reflect: a naive origin that believes every header it is sent ---------
+
+  /**
+   * `/reflect/<anything>` (GET/HEAD): what a framework that trusts forwarding headers would
+   * build. The effective host, scheme, port and prefix come from X-Forwarded-* / Forwarded /
+   * X-Host, the target from X-Original-URL / X-Rewrite-URL, the method from the method-override
+   * headers, and path parameters (`;x`) are ignored as Tomcat/Spring do. The page (HTML, or
+   * JSON with `?type=json`) embeds a script URL on the effective host and a dump of everything
+   * received, and says `Cache-Control: public, max-age=60`: whatever reaches this origin unkeyed
+   * would be cached for everybody.
+   */
+  function reflect(req, res, url) {
+    const h = req.headers;
+    const first = (...names) => names.map((n) => h[n]).find((v) => v != null && v !== '');
+    const fwd = /(?:^|[;,\s])host=("?)([^;,"]+)\1/i.exec(h.forwarded ?? '')?.[2];
+    const fwdProto = /(?:^|[;,\s])proto=("?)([^;,"]+)\1/i.exec(h.forwarded ?? '')?.[2];
+    const host = first('x-forwarded-host', 'x-host', 'x-forwarded-server', 'x-original-host', 'x-http-host-override') ?? fwd ?? h.host ?? '';
+    const scheme = first('x-forwarded-proto', 'x-forwarded-scheme') ?? fwdProto ?? (h['x-forwarded-ssl'] === 'on' ? 'https' : 'http');
+    const port = first('x-forwarded-port');
+    const prefix = first('x-forwarded-prefix') ?? '';
+    const target = first('x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-forwarded-uri') ?? req.url;
+    const method = first('x-http-method-override', 'x-http-method', 'x-method-override') ?? req.method;
+    const effectivePath = url.pathname.replace(/;[^/]*/g, '');
+    const origin = `${scheme}://${host}${port ? `:${port}` : ''}${prefix}`;
+    const dump = {
+      path: url.pathname, effectivePath, url: req.url, method: req.method, effectiveMethod: method,
+      host: h.host ?? null, effectiveHost: host, target, script: `${origin}/assets/app.js`,
+      headers: h, count: (reflectCounts.get(url.pathname) ?? 0) + 1,
+    };
+    reflectCounts.set(url.pathname, dump.count);
+    const headers = { 'Cache-Control': 'public, max-age=60' };
+    if (url.searchParams.get('type') === 'json') return json(res, 200, headers, dump);
+    const data = JSON.stringify(dump).replaceAll('<', '\\u003c');
+    html(res, 200, headers, page('Reflect', `<h1>Hello from ${esc(origin)}</h1>
+<script src="${esc(dump.script)}"></script>
+<p>Effective request: ${esc(method)} ${esc(target)} (path ${esc(effectivePath)})</p>
+<script type="application/json" id="reflect">${data}</script>`));
+  }
+
   // --- CMS ----------------------------------------------------------------
 
   async function callPurgeWebhook(id, soft) {
@@ -648,6 +688,7 @@ ${rows}
     }
     if (path === '/fail' || path.startsWith('/fail/')) return fail(req, res, url.searchParams.get('mode') ?? '500');
     if (path === '/lab' || path.startsWith('/lab/')) return lab(req, res, url, path, buf);
+    if (path.startsWith('/reflect/') && get) return reflect(req, res, url);
     if (path === '/cms' && get) return cmsIndex(res);
     if ((mm = /^\/cms\/edit\/([0-9]+)$/.exec(path)) && get) {
       const a = articles.get(Number(mm[1]));

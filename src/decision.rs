@@ -73,6 +73,12 @@ pub enum BypassReason {
     Authorization,
     /// A protocol upgrade (WebSocket) or other request a cache cannot serve.
     Upgrade,
+    /// A GET/HEAD with a body (`Content-Length` > 0 or `Transfer-Encoding`): an origin that
+    /// reads it would answer per body, which is not in the key ("fat GET" poisoning).
+    Body,
+    /// A GET/HEAD with a method-override header (`X-HTTP-Method-Override`, ...): frameworks that
+    /// honour it run another method, whose answer must not be shared as the GET's.
+    MethodOverride(&'static str),
 }
 
 impl BypassReason {
@@ -84,6 +90,8 @@ impl BypassReason {
             BypassReason::Cookie(_) => "cookie",
             BypassReason::Authorization => "authorization",
             BypassReason::Upgrade => "upgrade",
+            BypassReason::Body => "get-body",
+            BypassReason::MethodOverride(_) => "method-override",
         }
     }
 
@@ -149,15 +157,32 @@ pub struct CachePlan<'p> {
     pub rule: &'p Rule,
     /// The cache key (an absolute URL for the Cache API).
     pub key: String,
-    /// Headers for the origin request: cookies filtered per rule, client conditionals removed
-    /// (edgecache sends its own validators), hop-by-hop fields removed.
+    /// Headers for the origin request: only the allowlist of [`crate::forward`] (the key's
+    /// headers and host, content negotiation, cookies as the rule keeps them, the rule's
+    /// `forward_unkeyed`); validators are edgecache's own ([`revalidation_headers`]).
     pub origin_headers: HeaderMap,
+    /// Path and query the origin is sent: those of the key ([`crate::key::origin_path_and_query`]),
+    /// never the client's raw target. Build the origin URL with [`CachePlan::origin_url`].
+    pub origin_path_and_query: String,
+    /// Each header sent to the origin and why (explain).
+    pub forwarded: Vec<(http::HeaderName, crate::forward::Why)>,
+    /// Request headers not sent to the origin (explain).
+    pub headers_dropped: Vec<http::HeaderName>,
     /// The request's cache directives.
     pub directives: RequestDirectives,
     /// HEAD: served from the GET entry, no body.
     pub head: bool,
     /// Cookies removed before the origin fetch (names), for explain.
     pub cookies_dropped: Vec<String>,
+}
+
+impl CachePlan<'_> {
+    /// The origin URL to fetch: `base` (the origin's scheme, authority and path prefix) followed
+    /// by [`CachePlan::origin_path_and_query`], so the origin sees the path and query the key
+    /// was computed from.
+    pub fn origin_url(&self, base: &url::Url) -> url::Url {
+        crate::key::origin_url(base, &self.origin_path_and_query)
+    }
 }
 
 /// What to do with a request.
@@ -225,6 +250,12 @@ pub fn plan_request<'p>(
     if headers.contains_key(http::header::UPGRADE) {
         return bypass(BypassReason::Upgrade);
     }
+    if crate::forward::has_body(headers) {
+        return bypass(BypassReason::Body);
+    }
+    if let Some(h) = crate::forward::method_override(headers) {
+        return bypass(BypassReason::MethodOverride(h));
+    }
     let cookie_header = joined(headers, &COOKIE);
     if let Some(c) = cookie_header.as_deref() {
         if let Some(name) = find_bypass_cookie(c, &rule.cookies.bypass) {
@@ -235,12 +266,7 @@ pub fn plan_request<'p>(
         return bypass(BypassReason::Authorization);
     }
 
-    let mut origin_headers = headers.clone();
-    crate::storable::strip_hop_by_hop(&mut origin_headers);
-    for h in CLIENT_CONDITIONALS {
-        origin_headers.remove(h);
-    }
-    origin_headers.remove(COOKIE);
+    let mut kept_cookie = None;
     let mut cookies_dropped = Vec::new();
     if let Some(c) = cookie_header.as_deref() {
         let kept = match rule.cookies.mode {
@@ -257,14 +283,29 @@ pub fn plan_request<'p>(
                 cookies_dropped.push(name.to_string());
             }
         }
-        if let Some(k) = kept.and_then(|k| HeaderValue::from_str(&k).ok()) {
-            origin_headers.insert(COOKIE, k);
+        kept_cookie = kept.and_then(|k| HeaderValue::from_str(&k).ok());
+    }
+    // Hop-by-hop fields (RFC 9110 §7.6.1) and the client's conditionals never reach the origin
+    // (edgecache sends its own validators); of the rest, only the allowlist.
+    let mut end_to_end = headers.clone();
+    crate::storable::strip_hop_by_hop(&mut end_to_end);
+    for h in CLIENT_CONDITIONALS {
+        end_to_end.remove(h);
+    }
+    let fwd = crate::forward::shared_request_headers(rule, url, &end_to_end, kept_cookie);
+    let mut headers_dropped = fwd.dropped;
+    for name in headers.keys() {
+        if !end_to_end.contains_key(name) && !headers_dropped.contains(name) {
+            headers_dropped.push(name.clone());
         }
     }
     RequestPlan::Cache(Box::new(CachePlan {
         rule,
         key: cache_key(url, rule, headers),
-        origin_headers,
+        origin_headers: fwd.headers,
+        origin_path_and_query: crate::key::origin_path_and_query(url, rule),
+        forwarded: fwd.sent,
+        headers_dropped,
         directives: RequestDirectives::from_headers(headers),
         head: method == Method::HEAD,
         cookies_dropped,
@@ -295,6 +336,8 @@ pub enum MissReason {
     VaryMismatch,
     /// Stale beyond every window and without validators.
     Expired,
+    /// The stored body is shorter than the origin announced (cut on the way).
+    Incomplete,
 }
 
 impl MissReason {
@@ -306,6 +349,7 @@ impl MissReason {
             MissReason::Purged => "purged",
             MissReason::VaryMismatch => "vary-miss",
             MissReason::Expired => "expired",
+            MissReason::Incomplete => "incomplete",
         }
     }
 
@@ -521,14 +565,33 @@ pub fn is_origin_error(status: u16) -> bool {
 
 /// Headers for the conditional revalidation request (RFC 9111 §4.3.1): the stored validators.
 ///
-/// Contract: `base` (the plan's origin headers: the client's selecting fields, §4.3.1 "MUST
-/// ... include the stored request header fields identified by the Vary header field") without
-/// `Range`/`If-Range` — the cache validates its complete stored response, and a 206 could not
-/// freshen it (RFC 9110 §14.2) — plus `If-None-Match` with the stored `ETag` (put in quotes
-/// when the origin sent a bare token, which is not an entity-tag, RFC 9110 §8.8.3) and
-/// `If-Modified-Since` with the stored `Last-Modified`.
-pub fn revalidation_headers(meta: &EntryMeta, base: &HeaderMap) -> HeaderMap {
+/// Contract: `base` (the plan's origin headers) plus the request's fields named by the stored
+/// response's `Vary` (§4.3.1 "MUST ... include the stored request header fields identified by
+/// the Vary header field"; `req_headers` selected the entry, so their values are the stored
+/// ones; safe to forward although not in the key, since the entry is only reused for requests
+/// with the same values, §4.1) without `Range`/`If-Range` — the cache validates its complete
+/// stored response, and a 206 could not freshen it (RFC 9110 §14.2) — plus `If-None-Match` with
+/// the stored `ETag` (put in quotes when the origin sent a bare token, which is not an
+/// entity-tag, RFC 9110 §8.8.3) and `If-Modified-Since` with the stored `Last-Modified`.
+pub fn revalidation_headers(
+    meta: &EntryMeta,
+    base: &HeaderMap,
+    req_headers: &HeaderMap,
+) -> HeaderMap {
     let mut h = base.clone();
+    for (name, _) in &meta.vary {
+        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        // Cookie, Authorization and Host reach the origin only as their own settings say.
+        let own = [COOKIE, AUTHORIZATION, http::header::HOST].contains(&name);
+        if own || h.contains_key(&name) || crate::storable::HOP_BY_HOP.contains(&name.as_str()) {
+            continue;
+        }
+        for v in req_headers.get_all(&name) {
+            h.append(name.clone(), v.clone());
+        }
+    }
     h.remove(http::header::RANGE);
     h.remove(http::header::IF_RANGE);
     if let Some(v) = meta
@@ -647,6 +710,9 @@ pub enum DontStore {
     TooLarge,
     /// The request said `no-store`.
     RequestNoStore,
+    /// Web cache deception armor: the `Content-Type` contradicts the path's extension
+    /// (see [`crate::deception`]).
+    ContentTypeMismatch,
 }
 
 impl DontStore {
@@ -659,6 +725,7 @@ impl DontStore {
             DontStore::ZeroTtl => "zero-ttl",
             DontStore::TooLarge => "too-large",
             DontStore::RequestNoStore => "request-no-store",
+            DontStore::ContentTypeMismatch => "content-type-mismatch",
         }
     }
 }
@@ -746,6 +813,18 @@ pub fn plan_store(
     };
     check_storable(&Method::GET, resp.status, req_headers, &headers, cc, &opts)
         .map_err(|e| no_freshness(DontStore::Rfc(e)))?;
+    if rule.deception_armor {
+        let path = plan
+            .origin_path_and_query
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        if crate::deception::path_ext(path)
+            .is_some_and(|ext| crate::deception::contradicts(ext, resp.status, &headers))
+        {
+            return Err(DontStore::ContentTypeMismatch);
+        }
+    }
     if has_set_cookie {
         // Never stored with it; check_storable refused it unless the rule strips it.
         headers.remove(SET_COOKIE);

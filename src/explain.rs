@@ -32,6 +32,16 @@ pub struct Explanation {
     pub mode: &'static str,
     /// What happens to the request's cookies.
     pub cookies: String,
+    /// Request headers sent to the origin, each as `name (why)` (see [`crate::forward::Why`]);
+    /// on a bypass, every header (forwarded untouched).
+    pub forwarded: Vec<String>,
+    /// Request headers the key holds: the rule's `key.vary` (and `cookie` in `allow` mode),
+    /// `host` when the key includes it. Empty on bypass.
+    pub keyed: Vec<String>,
+    /// Request headers not sent to the origin (empty on bypass).
+    pub not_forwarded: Vec<String>,
+    /// The path and query the origin is sent (the key's; on bypass, the client's).
+    pub origin_target: String,
     /// The whole explanation as text (what the CLI prints).
     pub text: String,
 }
@@ -51,6 +61,10 @@ impl Explanation {
             .str("sie", &self.sie)
             .str("mode", self.mode)
             .str("cookies", &self.cookies)
+            .strs("forwarded", &self.forwarded)
+            .strs("keyed", &self.keyed)
+            .strs("not_forwarded", &self.not_forwarded)
+            .str("origin_target", &self.origin_target)
             .str("text", &self.text)
             .end()
     }
@@ -116,6 +130,14 @@ pub fn explain(
     let plan = plan_request(policy, &method, &url, headers);
     let rule = plan.rule();
     let fmt = |s: u64| format_duration(s);
+    let cached = matches!(plan, RequestPlan::Cache(_));
+    let mut forwarded: Vec<String> = Vec::new();
+    let mut keyed: Vec<String> = Vec::new();
+    let mut not_forwarded: Vec<String> = Vec::new();
+    let mut origin_target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
     let (reason, key, cookies) = match &plan {
         RequestPlan::Bypass { reason, .. } => {
             let why = match reason {
@@ -128,7 +150,16 @@ pub fn explain(
                     "authorization: the request carries Authorization and the rule is not public_authorization".into()
                 }
                 crate::decision::BypassReason::Upgrade => "upgrade: protocol upgrades are never cached".into(),
+                crate::decision::BypassReason::Body => {
+                    "get-body: a GET/HEAD with a body is never served from or stored in the cache".into()
+                }
+                crate::decision::BypassReason::MethodOverride(h) => format!(
+                    "method-override: {h} may turn the GET into another method; never cached"
+                ),
             };
+            for name in headers.keys() {
+                forwarded.push(format!("{} (bypass: untouched)", name.as_str()));
+            }
             (why, String::new(), "forwarded untouched".to_string())
         }
         RequestPlan::Cache(c) => {
@@ -148,6 +179,30 @@ pub fn explain(
                     c.cookies_dropped.join(", ")
                 )
             };
+            for (name, why) in &c.forwarded {
+                forwarded.push(format!("{} ({})", name.as_str(), why.as_str()));
+            }
+            keyed = rule
+                .key
+                .vary
+                .iter()
+                .map(|h| h.as_str().to_string())
+                .collect();
+            if rule.cookies.mode == crate::policy::CookieMode::Allow {
+                keyed.push("cookie (cookies.allow)".into());
+            }
+            if rule.key.include_host {
+                keyed.push("host".into());
+            }
+            for name in &c.headers_dropped {
+                let known = crate::forward::KNOWN_UNKEYED_INPUTS.contains(&name.as_str());
+                not_forwarded.push(if known {
+                    format!("{} (unkeyed input)", name.as_str())
+                } else {
+                    name.as_str().to_string()
+                });
+            }
+            origin_target = c.origin_path_and_query.clone();
             (format!("cacheable: {how}"), c.key.clone(), cookies)
         }
     };
@@ -176,8 +231,20 @@ pub fn explain(
         text.push_str(&format!("browser ttl {}\n", fmt(rule.browser_ttl)));
     }
     text.push_str(&format!("cookies     {cookies}\n"));
+    text.push_str(&format!("origin gets {origin_target}\n"));
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "(none)".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    text.push_str(&format!("forwarded   {}\n", list(&forwarded)));
+    if cached {
+        text.push_str(&format!("keyed       {}\n", list(&keyed)));
+        text.push_str(&format!("dropped     {}\n", list(&not_forwarded)));
+    }
     // A bypassed request is never cached: no TTLs apply to it (empty strings).
-    let cached = !key.is_empty();
     let ttl = |secs: u64| if cached { fmt(secs) } else { String::new() };
     Ok(Explanation {
         decision: plan.as_str(),
@@ -191,6 +258,10 @@ pub fn explain(
         key,
         mode: rule.origin_cache_control.as_str(),
         cookies,
+        forwarded,
+        keyed,
+        not_forwarded,
+        origin_target,
         text,
     })
 }

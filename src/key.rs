@@ -13,7 +13,8 @@
 //! - **path** normalised without changing its meaning (RFC 3986 §6.2.2): percent-encoded
 //!   unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded, other percent-encodings get
 //!   upper-case hex digits (`%2f` → `%2F`, never decoded), dot-segments are removed
-//!   (RFC 3986 §5.2.4), an empty path becomes `/`.
+//!   (RFC 3986 §5.2.4), an empty path becomes `/`. A `%` that starts no escape becomes `%25`
+//!   (so the result is never read as another escape: normalising twice changes nothing).
 //! - **query**: each `name[=value]` pair gets the same percent normalisation; pairs are dropped
 //!   per the rule's query mode (`ignore` drops all, `allow` keeps listed names, `deny` drops listed
 //!   names; `name_*` is a prefix), empty pairs and any parameter starting with `__ec_` (reserved,
@@ -86,7 +87,8 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// Decode percent-encoded unreserved characters and upper-case the hex of the others.
+/// Decode percent-encoded unreserved characters, upper-case the hex of the others, and escape
+/// a `%` that starts no escape as `%25`.
 fn normalize_pct(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
         return Cow::Borrowed(s);
@@ -113,7 +115,14 @@ fn normalize_pct(s: &str) -> Cow<'_, str> {
                 }
             }
         }
-        out.push(c);
+        if c == b'%' {
+            // A `%` that starts no escape is itself escaped, so that the result is never read
+            // as a different escape afterwards (`%4%41` → `%254A`, not `%4A`, which a second
+            // pass — or the origin — would read as `J`): normalising is idempotent.
+            out.extend_from_slice(b"%25");
+        } else {
+            out.push(c);
+        }
         rest = tail;
     }
     // Only ASCII was decoded and every other byte copied, so UTF-8 validity is preserved.
@@ -202,12 +211,37 @@ pub fn base_key(url: &url::Url, rule: &Rule) -> String {
             out.push_str(&p.to_string());
         }
     }
-    out.push_str(&normalize_path(url.path()));
-    if let Some(q) = url.query().and_then(|q| normalize_query(q, &rule.query)) {
-        out.push('?');
-        out.push_str(&q);
-    }
+    out.push_str(&origin_path_and_query(url, rule));
     out
+}
+
+/// The path and query of the key (normalised path, the kept parameters normalised and sorted):
+/// exactly what the origin is sent on a shared request, so that the origin's answer depends on
+/// nothing the key does not hold (a path the cache and the origin read differently, or a
+/// parameter dropped from the key but reflected by the origin, would let one request decide
+/// what every request with that key is served). [`base_key`] is the scheme and host followed by
+/// this string.
+pub fn origin_path_and_query(url: &url::Url, rule: &Rule) -> String {
+    let path = normalize_path(url.path());
+    match url.query().and_then(|q| normalize_query(q, &rule.query)) {
+        Some(q) => format!("{path}?{q}"),
+        None => path.into_owned(),
+    }
+}
+
+/// The origin URL of a shared request: the origin base (scheme, authority, and a path prefix
+/// without its trailing `/`) followed by [`origin_path_and_query`]. Query and path are set as
+/// they are (already normalised and percent-encoded).
+pub fn origin_url(base: &url::Url, path_and_query: &str) -> url::Url {
+    let mut u = base.clone();
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let prefix = base.path().trim_end_matches('/');
+    u.set_path(&format!("{prefix}{path}"));
+    u.set_query(query);
+    u
 }
 
 /// The upper-case hex digit for a nibble (`n < 16`).
@@ -379,7 +413,9 @@ mod tests {
         ("/%7euser/%2f%2F", "/~user/%2F%2F"),
         ("/%41%42%2e%2E/x", "/AB../x"),
         ("/a/%2E%2E/b", "/b"),
-        ("/%zz/%4", "/%zz/%4"),
+        ("/%zz/%4", "/%25zz/%254"),
+        ("/%4%41", "/%254A"),
+        ("/%%41", "/%25A"),
         ("/caf%c3%a9", "/caf%C3%A9"),
         ("relative", "/relative"),
         ("//double", "//double"),

@@ -339,6 +339,7 @@ pub enum FlightOutcome {
 #[derive(Debug, Clone)]
 struct Flight {
     token: u64,
+    started_ms: u64,
     deadline_ms: u64,
     finished: Option<(FlightOutcome, u64)>,
 }
@@ -374,6 +375,7 @@ impl Isolate {
             key.to_string(),
             Flight {
                 token,
+                started_ms: now_ms,
                 deadline_ms,
                 finished: None,
             },
@@ -387,6 +389,14 @@ impl Isolate {
             .get(key)
             .filter(|f| f.finished.is_none() && now_ms <= f.deadline_ms)
             .map(|f| f.token)
+    }
+
+    /// The running flight's token and start, if one runs.
+    fn running_since(&self, key: &str, now_ms: u64) -> Option<(u64, u64)> {
+        self.flights
+            .get(key)
+            .filter(|f| f.finished.is_none() && now_ms <= f.deadline_ms)
+            .map(|f| (f.token, f.started_ms))
     }
 
     /// Records how flight `token` of `key` ended.
@@ -679,6 +689,8 @@ impl<'p> Exchange<'p> {
     /// If-Modified-Since may be compared with it (RFC 9111 §4.3.2).
     fn hit_fields(&self) -> Vec<HeaderName> {
         let mut v = client_header_names(self.rule());
+        // To tell a whole stored body from one cut on the way (see `whole`).
+        v.push(CONTENT_LENGTH);
         if self.req.headers.contains_key(http::header::RANGE) {
             // Rewritten for a 206 or a 416 (RFC 9110 §14).
             v.extend(RANGE_FIELDS.map(HeaderName::from_static));
@@ -802,6 +814,23 @@ impl<'p> Exchange<'p> {
         let Some(plan) = self.plan() else {
             return Action::Finish;
         };
+        // An entry written by a flight that is still storing is not trusted until its body is
+        // whole (a runtime may show what arrived so far): wait for the flight like its waiters.
+        if let Some((token, since)) = iso.running_since(&plan.key, now.ms) {
+            if entry.meta.stored_at_ms >= since && !collapsed {
+                self.metrics.push(Metric::Miss);
+                self.state = State::Waiting {
+                    token,
+                    kind: FetchKind::Miss(MissReason::Absent),
+                    prior: None,
+                };
+                return Action::Wait { ms: WAITER_POLL_MS };
+            }
+        }
+        if !whole(&entry) {
+            // A body cut on the way must never become a hit (the next store replaces it).
+            return self.miss(iso, MissReason::Incomplete, now);
+        }
         let hit = plan_hit(
             plan.rule,
             &entry.meta,
@@ -929,12 +958,13 @@ impl<'p> Exchange<'p> {
         };
         let headers = match &prior {
             // RFC 9111 §4.3.1: the stored validators.
-            Some(p) => revalidation_headers(&p.meta, &plan.origin_headers),
+            Some(p) => revalidation_headers(&p.meta, &plan.origin_headers, &self.req.headers),
             None => plan.origin_headers.clone(),
         };
         let req = OriginRequest {
             method: "GET".into(),
-            url: decision::origin_url(&self.origin, &self.req.url),
+            // The key's own path and query (issue 14): the origin answers for exactly the key.
+            url: plan.origin_url(&self.origin),
             headers,
             client_body: false,
             timeout_ms: plan.rule.origin_timeout.saturating_mul(1000),
@@ -1135,7 +1165,9 @@ impl<'p> Exchange<'p> {
             fetch_ms: head.response_ms.saturating_sub(head.request_ms),
         };
         let mut s = plan_store(plan, &self.req.headers, &oresp, now.rand)?;
-        s.meta.size = content_length(&head.headers).unwrap_or(0);
+        // The length a whole stored copy has: known only for an unencoded body (the runtime may
+        // decode a content-coded one). A stored copy of another length was cut on the way.
+        s.meta.size = identity_length(&head.headers).unwrap_or(0);
         let keep = s.meta.edge_keep_secs(now.secs(), VALIDATOR_KEEP_SECS);
         let headers = storage_fields(&s.headers, &s.meta, keep);
         Ok((
@@ -1547,6 +1579,33 @@ impl<'p> Exchange<'p> {
 /// "null body status" aside): 200–599. A 101 travels only as the origin's own response.
 pub fn answerable_status(status: u16) -> bool {
     (200..=599).contains(&status)
+}
+
+/// Whether a stored body is as long as the origin announced (when it announced a length for an
+/// unencoded body): a runtime may commit what arrived before a body broke off.
+fn whole(entry: &Stored) -> bool {
+    let stored = content_length(&entry.headers);
+    match (entry.meta.size, stored) {
+        (0, _) | (_, None) => true,
+        (want, Some(have)) => want == have,
+    }
+}
+
+/// The body length of an unencoded response (`Content-Length` without a content coding); none
+/// when `Transfer-Encoding` is present, which overrides `Content-Length` (RFC 9112 §6.3).
+pub fn identity_length(h: &HeaderMap) -> Option<u64> {
+    if h.contains_key(http::header::TRANSFER_ENCODING) {
+        return None;
+    }
+    let coded = h
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity") && !v.trim().is_empty());
+    if coded {
+        None
+    } else {
+        content_length(h)
+    }
 }
 
 /// The announced body length, if any and valid.

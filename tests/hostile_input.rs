@@ -164,7 +164,7 @@ proptest! {
             let _ = plan_hit(plan.rule, &store.meta, &req, &plan.directives, PurgeState::Soft, t, r);
             let _ = store.meta.ttl(t);
             let _ = store.meta.edge_keep_secs(t, 3600);
-            let _ = revalidation_headers(&store.meta, &plan.origin_headers);
+            let _ = revalidation_headers(&store.meta, &plan.origin_headers, &req);
             let _ = client_headers(plan.rule, &store.headers, true, Some(store.meta.age(t)), &cs, None);
         }
     }

@@ -1149,3 +1149,104 @@ fn expires_and_pragma_come_back_on_a_hit() {
     );
     assert_eq!(header(&r, "pragma").as_deref(), Some("x-custom"));
 }
+
+#[test]
+fn a_stored_body_shorter_than_announced_is_never_a_hit() {
+    let mut w = World::new();
+    w.script(
+        "/cut",
+        vec![
+            ok(200, &[("content-length", "10")], "0123456789"),
+            ok(200, &[("content-length", "10")], "0123456789"),
+        ],
+    );
+    w.get("/cut");
+    // The runtime committed a cut body: 4 of 10 bytes.
+    for e in w.cache.values_mut() {
+        e.body.truncate(4);
+        e.headers
+            .insert("content-length", HeaderValue::from_static("4"));
+    }
+    let r = w.get("/cut");
+    assert!(!r.is_hit(), "{}", r.cache_status());
+    assert!(
+        r.cache_status().contains("detail=incomplete"),
+        "{}",
+        r.cache_status()
+    );
+    assert_eq!(r.text(), "0123456789");
+    let r = w.get("/cut");
+    assert!(r.is_hit());
+    assert_eq!(w.fetches("/cut"), 2);
+}
+
+#[test]
+fn an_entry_whose_store_is_still_running_is_not_served_until_the_store_ends() {
+    let policy_p = policy();
+    let mut w = World::new();
+    // A leader fetched and answered; its store has not finished (the body still streams).
+    let mut leader = Exchange::new(policy_p, req("GET", "/inprog", &[]), origin_base(), false);
+    let now = Now {
+        ms: w.now,
+        rand: 0.5,
+    };
+    leader.step(&mut w.iso, Event::Start, now);
+    leader.step(&mut w.iso, Event::Found(None), now);
+    let a = leader.step(
+        &mut w.iso,
+        Event::Origin(Ok(OriginHead {
+            status: 200,
+            headers: HeaderMap::new(),
+            request_ms: w.now,
+            response_ms: w.now + 10,
+        })),
+        now,
+    );
+    let Action::Respond {
+        store: Some(cmd), ..
+    } = a
+    else {
+        panic!("{a:?}")
+    };
+    // The runtime shows what arrived so far under the key.
+    w.cache.insert(
+        cmd.key.clone(),
+        CacheEntry {
+            status: 200,
+            headers: cmd.headers.clone(),
+            body: b"partial".to_vec(),
+        },
+    );
+    // A second request finds it while the store runs: it waits instead of serving it.
+    let mut other = Exchange::new(policy_p, req("GET", "/inprog", &[]), origin_base(), false);
+    other.step(&mut w.iso, Event::Start, now);
+    let meta = edgecache::meta::EntryMeta::decode(
+        cmd.headers
+            .get(META_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .expect("meta"),
+    )
+    .expect("decodes");
+    let a = other.step(
+        &mut w.iso,
+        Event::Found(Some(Stored {
+            meta,
+            status: 200,
+            headers: HeaderMap::new(),
+        })),
+        now,
+    );
+    assert!(matches!(a, Action::CheckPurge(_)), "{a:?}");
+    let a = other.step(&mut w.iso, Event::Purge(PurgeState::Clean), now);
+    assert_eq!(
+        a,
+        Action::Wait {
+            ms: edgecache::lifecycle::WAITER_POLL_MS
+        }
+    );
+    // The store fails: the waiter fetches for itself.
+    let a = leader.step(&mut w.iso, Event::Stored(false), now);
+    assert_eq!(a, Action::Finish);
+    let a = other.step(&mut w.iso, Event::Done, now);
+    assert!(matches!(a, Action::Fetch(_)), "{a:?}");
+}

@@ -1404,7 +1404,7 @@ mod respect_mode {
         ]);
         let st = store(RESPECT, &req, 200, &resp).unwrap();
         let pl = plan(&p, &req);
-        let out = revalidation_headers(&st.meta, &pl.origin_headers);
+        let out = revalidation_headers(&st.meta, &pl.origin_headers, &req);
         assert_eq!(out["if-none-match"], "\"abcdef\"");
         assert_eq!(out["if-modified-since"], at(-9).as_str());
         assert_eq!(out["abc"], "123");

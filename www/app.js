@@ -364,6 +364,8 @@ $("explain-form").addEventListener("submit", async (ev) => {
 function renderExplain(j) {
   const decision = String(j.decision ?? "unknown");
   const has = (v) => v !== undefined && v !== null && v !== "";
+  // Header lists (forwarded / keyed / not forwarded): "none" when empty, absent from old workers.
+  const list = (v) => (Array.isArray(v) ? (v.length ? v.join(", ") : h("span", { class: "muted" }, "none")) : undefined);
   const stale = [has(j.swr) ? `while revalidating ${ttl(j.swr)}` : null, has(j.sie) ? `if error ${ttl(j.sie)}` : null].filter(Boolean).join(" · ");
   const rows = [
     ["Rule", has(j.rule) ? (Number.isInteger(j.rule_index) ? `#${j.rule_index} ${j.rule}` : String(j.rule)) : undefined],
@@ -373,6 +375,10 @@ function renderExplain(j) {
     ["Serve stale", stale || undefined],
     ["Reason", j.reason],
     ["Cookies", j.cookies],
+    ["Origin gets", has(j.origin_target) ? h("code", {}, String(j.origin_target)) : undefined],
+    ["Forwarded", list(j.forwarded)],
+    ["Keyed", decision === "bypass" ? undefined : list(j.keyed)],
+    ["Not forwarded", decision === "bypass" ? undefined : list(j.not_forwarded)],
   ].filter(([, v]) => has(v));
   $("explain-result").replaceChildren(
     h("div", { class: "decision-line" },

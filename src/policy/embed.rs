@@ -88,6 +88,8 @@ fn rule_json(r: &Rule, base: &Rule) -> String {
         cookies,
         query,
         key,
+        forward_unkeyed,
+        deception_armor,
         configured,
     } = r;
     let mut o = Obj::new().u64("index", *index as u64).str("name", name);
@@ -156,6 +158,12 @@ fn rule_json(r: &Rule, base: &Rule) -> String {
     }
     if *key != base.key {
         o = o.raw("key", &key_json(key));
+    }
+    if *forward_unkeyed != base.forward_unkeyed {
+        o = o.raw("forward_unkeyed", &headers_json(forward_unkeyed));
+    }
+    if *deception_armor != base.deception_armor {
+        o = o.bool("deception_armor", *deception_armor);
     }
     if *configured != base.configured {
         o = o.raw("configured", &configured_json(configured));
@@ -322,6 +330,8 @@ fn rule(j: &Json, base: &Rule) -> Option<Rule> {
         cookies,
         query,
         key,
+        forward_unkeyed,
+        deception_armor,
         configured,
     } = &mut r;
     let mut named = (false, false);
@@ -396,6 +406,8 @@ fn rule(j: &Json, base: &Rule) -> Option<Rule> {
                     include_host: flag(v, "include_host")?,
                 }
             }
+            "forward_unkeyed" => *forward_unkeyed = header_names(v)?,
+            "deception_armor" => *deception_armor = v.as_bool()?,
             "configured" => {
                 *configured = Configured {
                     edge_ttl: flag(v, "edge_ttl")?,
@@ -510,7 +522,12 @@ mod tests {
         let src = include_str!("../../tests/fixtures/policy-roundtrip.toml");
         let loaded = Policy::from_toml_str(src, "policy-roundtrip.toml")
             .unwrap_or_else(|e| panic!("fixture invalid:\n{e}"));
-        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        // The only warnings allowed: forward_unkeyed, which is warned about by design.
+        assert!(
+            loaded.warnings.iter().all(|w| w.field == "forward_unkeyed"),
+            "{:?}",
+            loaded.warnings
+        );
         let want = loaded.policy;
         let got = round_trip(&want);
         assert_same(&got, &want);
@@ -524,6 +541,9 @@ mod tests {
         assert!(all().any(|r| r.query.allow.matches("café_au_lait")));
         assert!(all().any(|r| r.when.paths.iter().any(|p| p.to_string() == "/a\"b\\c/*/é")));
         assert!(all().any(|r| r.status_ttl.get(404).is_some() && r.status_ttl.get(302).is_some()));
+        assert!(all().any(|r| r.forward_unkeyed.len() == 2));
+        assert!(all().any(|r| r.forward_unkeyed.is_empty() && r.deception_armor));
+        assert!(all().any(|r| !r.deception_armor));
         for mode in [OriginMode::Respect, OriginMode::Override, OriginMode::Cap] {
             assert!(all().any(|r| r.origin_cache_control == mode), "{mode:?}");
         }

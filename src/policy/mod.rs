@@ -438,6 +438,16 @@ pub struct Rule {
     pub query: QueryPolicy,
     /// Cache key composition.
     pub key: KeyPolicy,
+    /// Request headers forwarded to the origin on shared requests although they are not in the
+    /// key (lower-case, sorted, unique; never `cookie`, `authorization` or `host`). Everything
+    /// outside the key and the safe list is dropped otherwise (see [`crate::forward`]); naming a
+    /// header here lets whoever sends it choose what everybody gets if the origin reflects it,
+    /// so `edgecache check` warns about it.
+    pub forward_unkeyed: Vec<http::HeaderName>,
+    /// Web cache deception armor: a 2xx response whose `Content-Type` contradicts the extension
+    /// of the requested path (HTML for `.css`, JSON for `.jpg`, ...) is not stored
+    /// (see [`crate::deception`]). On by default.
+    pub deception_armor: bool,
     /// Which freshness settings the policy itself wrote (in this rule or in `[defaults]`) rather
     /// than inheriting from the built-in defaults. `respect` mode applies only these, so a
     /// minimal `respect` policy is a plain RFC 9111 shared cache.
@@ -503,6 +513,8 @@ impl Rule {
                 vary: Vec::new(),
                 include_host: true,
             },
+            forward_unkeyed: Vec::new(),
+            deception_armor: true,
             configured: Configured::default(),
         }
     }

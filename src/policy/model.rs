@@ -179,6 +179,12 @@ macro_rules! raw_settings {
             /// Cache key composition.
             #[serde(skip_serializing_if = "Option::is_none")]
             pub key: Option<RawKey>,
+            /// Request headers forwarded to the origin without being in the key.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub forward_unkeyed: Option<Vec<String>>,
+            /// Refuse to store responses whose Content-Type contradicts the path's extension.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub deception_armor: Option<bool>,
         }
     };
 }

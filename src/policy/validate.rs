@@ -836,6 +836,68 @@ fn apply_settings(base: &mut Rule, raw: &RawDefaults, sink: &mut Sink<'_>, scope
             base.key.include_host = b;
         }
     }
+    if let Some(l) = &raw.forward_unkeyed {
+        forward_unkeyed(base, l, sink, scope);
+    }
+    if let Some(b) = raw.deception_armor {
+        base.deception_armor = b;
+    }
+}
+
+/// `forward_unkeyed`: header names reaching the origin on shared requests without being in the
+/// key. Valid names are accepted with a warning (each is an unkeyed input, see
+/// [`crate::forward`]); the headers with their own settings are refused.
+fn forward_unkeyed(base: &mut Rule, list: &[String], sink: &mut Sink<'_>, scope: &Scope) {
+    let field = "forward_unkeyed";
+    let Some(mut h) = header_names(list, MAX_VARY, sink, scope, field) else {
+        return;
+    };
+    let own = [
+        (http::header::COOKIE, "cookies.mode / cookies.allow"),
+        (http::header::AUTHORIZATION, "public_authorization"),
+        (http::header::HOST, "key.include_host"),
+    ];
+    let mut ok = true;
+    for (name, setting) in own {
+        if h.contains(&name) {
+            sink.err(
+                scope,
+                field,
+                format!("{name:?} cannot be listed here; it is governed by {setting}"),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return;
+    }
+    h.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    h.dedup();
+    if !h.is_empty() {
+        let names: Vec<&str> = h.iter().map(http::HeaderName::as_str).collect();
+        let known: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| crate::forward::KNOWN_UNKEYED_INPUTS.contains(n))
+            .collect();
+        let mut msg = format!(
+            "{} reach{} the origin on cached requests without being in the cache key: if the              origin reflects {} in a response, whoever sends {} decides what everybody is              served (cache poisoning); prefer key.vary",
+            names.join(", "),
+            if names.len() == 1 { "es" } else { "" },
+            if names.len() == 1 { "it" } else { "them" },
+            if names.len() == 1 { "it" } else { "them" },
+        );
+        if !known.is_empty() {
+            msg.push_str(&format!(
+                "; {} {} known cache-poisoning vector{}",
+                known.join(", "),
+                if known.len() == 1 { "is a" } else { "are" },
+                if known.len() == 1 { "" } else { "s" },
+            ));
+        }
+        sink.warn(scope, field, msg);
+    }
+    base.forward_unkeyed = h;
 }
 
 /// `pass` would send the user's cookies to the origin while sharing the response.
@@ -1092,6 +1154,8 @@ pub(crate) fn validate(parsed: Parsed, file: &str) -> Result<Loaded, PolicyError
                 ("stale_if_error", r.stale_if_error.is_some()),
                 ("status_ttl", r.status_ttl.is_some()),
                 ("tags", r.tags.is_some()),
+                ("forward_unkeyed", r.forward_unkeyed.is_some()),
+                ("deception_armor", r.deception_armor.is_some()),
             ]
             .iter()
             .filter(|(_, set)| *set)
@@ -1246,6 +1310,8 @@ impl RawRule {
             cookies: self.cookies.clone(),
             query: self.query.clone(),
             key: self.key.clone(),
+            forward_unkeyed: self.forward_unkeyed.clone(),
+            deception_armor: self.deception_armor,
         }
     }
 }

@@ -8,6 +8,8 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use js_sys::{Promise, Uint8Array};
+use std::cell::Cell;
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
@@ -204,6 +206,20 @@ pub fn guard(
     expect: Option<u64>,
     limit: Option<u64>,
 ) -> ReadableStream {
+    guard_flagged(body, gap_ms, expect, limit, None)
+}
+
+/// [`guard`] for a copy being stored: with `failed`, a failure (its own checks, or an error from
+/// upstream) sets the flag and ENDS the stream instead of erroring it. An errored body can leave
+/// `cache.put` pending for good (and the local cache blocked behind it); a cleanly ended one
+/// settles, and whoever stored it deletes the copy it knows is not whole.
+pub fn guard_flagged(
+    body: ReadableStream,
+    gap_ms: Option<u64>,
+    expect: Option<u64>,
+    limit: Option<u64>,
+    failed: Option<Rc<Cell<bool>>>,
+) -> ReadableStream {
     let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
     let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
     struct St {
@@ -216,45 +232,56 @@ pub fn guard(
         total: 0,
         done: false,
     };
-    let s = futures_util::stream::unfold(st, move |mut st| async move {
-        if st.done {
-            return None;
-        }
-        let next = match gap_ms {
-            Some(ms) => {
-                let timer = Box::pin(Delay::from(std::time::Duration::from_millis(ms)));
-                match select(st.inner.next(), timer).await {
-                    Either::Left((n, _)) => n,
-                    Either::Right(_) => {
-                        st.done = true;
-                        return Some((Err(JsValue::from_str(CUT_GAP)), st));
+    let s = futures_util::stream::unfold(st, move |mut st| {
+        let failed = failed.clone();
+        async move {
+            if st.done {
+                return None;
+            }
+            // Ends the stream on a failure: an error, or (for a stored copy) a flagged clean end.
+            let cut = |st: St, e: JsValue| match &failed {
+                Some(f) => {
+                    f.set(true);
+                    None
+                }
+                None => Some((Err(e), st)),
+            };
+            let next = match gap_ms {
+                Some(ms) => {
+                    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(ms)));
+                    match select(st.inner.next(), timer).await {
+                        Either::Left((n, _)) => n,
+                        Either::Right(_) => {
+                            st.done = true;
+                            return cut(st, JsValue::from_str(CUT_GAP));
+                        }
                     }
                 }
-            }
-            None => st.inner.next().await,
-        };
-        match next {
-            Some(Ok(chunk)) => {
-                let n = chunk
-                    .dyn_ref::<Uint8Array>()
-                    .map_or(0, |a| u64::from(a.byte_length()));
-                st.total = st.total.saturating_add(n);
-                if limit.is_some_and(|l| st.total > l) {
+                None => st.inner.next().await,
+            };
+            match next {
+                Some(Ok(chunk)) => {
+                    let n = chunk
+                        .dyn_ref::<Uint8Array>()
+                        .map_or(0, |a| u64::from(a.byte_length()));
+                    st.total = st.total.saturating_add(n);
+                    if limit.is_some_and(|l| st.total > l) {
+                        st.done = true;
+                        return cut(st, JsValue::from_str(CUT_LARGE));
+                    }
+                    Some((Ok(chunk), st))
+                }
+                Some(Err(e)) => {
                     st.done = true;
-                    return Some((Err(JsValue::from_str(CUT_LARGE)), st));
+                    cut(st, e)
                 }
-                Some((Ok(chunk), st))
-            }
-            Some(Err(e)) => {
-                st.done = true;
-                Some((Err(e), st))
-            }
-            None => {
-                st.done = true;
-                if expect.is_some_and(|n| n != st.total) {
-                    return Some((Err(JsValue::from_str(CUT_SHORT)), st));
+                None => {
+                    st.done = true;
+                    if expect.is_some_and(|n| n != st.total) {
+                        return cut(st, JsValue::from_str(CUT_SHORT));
+                    }
+                    None
                 }
-                None
             }
         }
     });
@@ -302,4 +329,34 @@ pub fn slice(body: ReadableStream, start: u64, end: u64) -> ReadableStream {
     wasm_streams::ReadableStream::from_stream(s)
         .into_raw()
         .unchecked_into()
+}
+
+/// The stream through the runtime's `FixedLengthStream(len)`: the response then carries
+/// `Content-Length: len`, and a body that ends short errors there, so the client sees the
+/// connection closed before Content-Length (RFC 9112 §8) and a store of it fails, instead of a
+/// complete-looking short body. `None` where the runtime has no `FixedLengthStream`.
+pub fn fixed_length(body: &ReadableStream, len: u64) -> Option<ReadableStream> {
+    let g = js_sys::global();
+    let ctor: js_sys::Function = js_sys::Reflect::get(&g, &JsValue::from_str("FixedLengthStream"))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    #[allow(clippy::cast_precision_loss, reason = "lengths stay far below 2^53")]
+    let args = js_sys::Array::of1(&JsValue::from_f64(len as f64));
+    let ts = js_sys::Reflect::construct(&ctor, &args).ok()?;
+    let writable: web_sys::WritableStream =
+        js_sys::Reflect::get(&ts, &JsValue::from_str("writable"))
+            .ok()?
+            .dyn_into()
+            .ok()?;
+    let readable: ReadableStream = js_sys::Reflect::get(&ts, &JsValue::from_str("readable"))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let piping = body.pipe_to(&writable);
+    // The pipe's own outcome is seen by the readers; a rejection here is not an error of ours.
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = JsFuture::from(piping).await;
+    });
+    Some(readable)
 }

@@ -11,7 +11,8 @@ use crate::lifecycle::{
 };
 use crate::meta::{EntryMeta, META_HEADER};
 use http::HeaderMap;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{ReadableStream, Response};
 use worker::{Context, Env};
@@ -45,6 +46,10 @@ struct Held {
     dropped: u64,
     /// The longest gap between origin body chunks: the last origin request's timeout.
     gap_ms: u64,
+    /// The origin body's announced length (no content coding), once its body is taken.
+    expect: Option<u64>,
+    /// The last origin response's announced length (see `lifecycle::identity_length`).
+    origin_len: Option<u64>,
 }
 
 /// What one action led to.
@@ -58,6 +63,8 @@ enum Step {
 struct StoreJob {
     key: String,
     resp: Response,
+    /// Set when the stored body errored on the way (cut, stalled, too large).
+    failed: Rc<Cell<bool>>,
 }
 
 fn now() -> Now {
@@ -156,15 +163,49 @@ async fn background(mut ex: Exchange<'static>, mut held: Held, mut ev: Event, en
     }
 }
 
+/// Runs a store to its end. A body that errored on the way is never left in the cache: a runtime
+/// may commit what arrived before the error (the local one does) and `cache.put` resolves
+/// whether or not it stored anything (Cloudflare's docs), so once the body has failed the entry
+/// is deleted again, without waiting for a put that may never settle.
 async fn finish_store(job: StoreJob) -> bool {
-    match io::cache_put(&job.key, &job.resp).await {
-        Ok(()) => true,
-        Err(e) => {
-            worker::console_log!("edgecache: not stored {}: {e}", job.key);
+    use futures_util::future::{select, Either};
+    let put = Box::pin(io::cache_put(&job.key, &job.resp));
+    let failed = job.failed.clone();
+    let watch = Box::pin(async move {
+        while !failed.get() {
+            worker::Delay::from(std::time::Duration::from_millis(STORE_WATCH_MS)).await;
+        }
+        // Let a put that is still committing what arrived finish first.
+        worker::Delay::from(std::time::Duration::from_millis(STORE_SETTLE_MS)).await;
+    });
+    let put = match select(put, watch).await {
+        Either::Left((r, _)) => Some(r),
+        Either::Right(_) => None,
+    };
+    if job.failed.get() {
+        worker::console_error!(
+            "edgecache: not stored {}: the body failed on the way",
+            job.key
+        );
+        if let Err(e) = io::cache_delete(&job.key).await {
+            worker::console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
+        }
+        return false;
+    }
+    match put {
+        Some(Ok(())) => true,
+        Some(Err(e)) => {
+            worker::console_error!("edgecache: not stored {}: {e}", job.key);
             false
         }
+        None => false,
     }
 }
+
+/// How often a running store looks at its body's fate (milliseconds).
+const STORE_WATCH_MS: u64 = 50;
+/// How long after its body failed a store's partial commit is given before it is deleted.
+const STORE_SETTLE_MS: u64 = 500;
 
 /// Carries out one action.
 async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
@@ -192,6 +233,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             held.gap_ms = req.timeout_ms;
             match io::fetch(&req, body, &mut held.dropped).await {
                 Ok((head, resp)) => {
+                    held.origin_len = crate::lifecycle::identity_length(&head.headers);
                     held.origin = Some(resp);
                     Step::Next(Event::Origin(Ok(head)))
                 }
@@ -306,14 +348,8 @@ async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
 fn origin_body(held: &mut Held, gap_ms: u64) -> Option<ReadableStream> {
     let resp = held.origin.take()?;
     let body = resp.body()?;
-    let h = resp.headers();
-    let encoded =
-        io::get_field(&h, "content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-    let expect = if encoded {
-        None
-    } else {
-        io::get_field(&h, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
-    };
+    let expect = held.origin_len;
+    held.expect = expect;
     Some(io::guard(body, Some(gap_ms.max(1)), expect, None))
 }
 
@@ -375,7 +411,7 @@ async fn answer_with(
                 Some(s) => {
                     let (to_client, to_store) = if client_wants {
                         let (a, b) = io::tee(&s);
-                        (Some(a), b)
+                        (Some(with_length(held, a)), b)
                     } else {
                         (None, s)
                     };
@@ -385,7 +421,9 @@ async fn answer_with(
                 None => None,
             }
         }
-        None => body_stream(held, &answer.body).await,
+        None => body_stream(held, &answer.body)
+            .await
+            .map(|s| with_length(held, s)),
     };
     let body = match (&answer.body, client_body) {
         (Body::Fixed(b), _) => JsBody::Bytes(b.clone()),
@@ -399,12 +437,23 @@ async fn answer_with(
 
 fn store_job(held: &mut Held, cmd: &StoreCmd, body: ReadableStream) -> Result<StoreJob, String> {
     let headers = io::js_fields(&cmd.headers, &mut held.dropped)?;
-    let limited = io::guard(body, None, None, Some(cmd.max_body));
+    let failed = Rc::new(Cell::new(false));
+    let limited = io::guard_flagged(body, None, None, Some(cmd.max_body), Some(failed.clone()));
     let resp = io::response(cmd.status, &headers, JsBody::Stream(limited))?;
     Ok(StoreJob {
         key: cmd.key.clone(),
         resp,
+        failed,
     })
+}
+
+/// An origin body of announced length goes on with that length enforced (see
+/// [`io::fixed_length`]); others as they are.
+fn with_length(held: &Held, s: ReadableStream) -> ReadableStream {
+    match held.expect {
+        Some(n) => io::fixed_length(&s, n).unwrap_or(s),
+        None => s,
+    }
 }
 
 async fn store_only(held: &mut Held, cmd: &StoreCmd) -> Option<StoreJob> {

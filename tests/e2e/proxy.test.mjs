@@ -16,14 +16,19 @@ test("GET passes status, headers and body through, with a Cache-Status", async (
   assert.match(via.headers.get("cache-status") ?? "", /^edgecache; /);
 });
 
-test("the query string and request headers reach the origin", async () => {
+test("the query string and the allowed request headers reach the origin", async () => {
   const p = uniq("/lab/proxy");
   const r = await fetch(`${h.w}${p}?b=2&a=1`, { headers: { "x-custom": "hello", accept: "application/json" } });
   assert.equal(r.status, 200);
   const j = await r.json();
   assert.equal(j.path, p);
   assert.deepEqual(j.query, { b: ["2"], a: ["1"] });
-  assert.equal(j.headers["x-custom"], "hello");
+  assert.equal(j.url, `${p}?a=1&b=2`, "the origin is sent the key's (sorted) query");
+  assert.equal(j.headers.accept, "application/json");
+  // A cacheable request carries only the allowlist (issue 14); a bypassed one carries everything.
+  assert.equal(j.headers["x-custom"], undefined);
+  const b = await fetch(`${h.w}${p}`, { method: "POST", body: "x", headers: { "x-custom": "hello" } });
+  assert.equal((await b.json()).headers["x-custom"], "hello");
 });
 
 test("POST body and method are forwarded and the response is not cached", async () => {
