@@ -13,13 +13,16 @@
 //   5. stampede     origin fetches and client latency for a herd on a cold and on an expired key
 //   6. purge        KV reads per hit (1000 hits on 50 tagged entries, 50 at a time) and local
 //                   purge-to-miss latency (moved here from the e2e suite: figures are not tests)
+//   8. kv reads     KV reads per 1000 hits (purge state) at 50 req/s and at 1 req/s, paced, on 50
+//                   entries with 10 tags each, counted by edgecache's own metrics (one isolate)
 //   7. streaming    (issue 17) time to first byte on a miss (2 MB at ~400 KB/s) from the origin,
 //                   edgecache and the JS worker; 4 concurrent misses of large bodies (64 MB with
 //                   Content-Length, stored; 256 MB chunked, over max_body_size) with peak RSS
 //
 // Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=4,
-// BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7.
-// BENCH_STREAM_MB=64,256 (part 7 body sizes).
+// BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7,8.
+// BENCH_STREAM_MB=64,256 (part 7 body sizes), BENCH_KV_FAST_SECS=20 (part 8 at 50 req/s),
+// BENCH_KV_SLOW_SECS=120 (part 8 at 1 req/s).
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
@@ -39,9 +42,11 @@ const S = {
   tracePages: env("BENCH_TRACE_PAGES", 300),
   traceConcurrency: env("BENCH_TRACE_CONCURRENCY", 16),
   herd: env("BENCH_HERD", 200),
+  kvFastSecs: env("BENCH_KV_FAST_SECS", 20),
+  kvSlowSecs: env("BENCH_KV_SLOW_SECS", 120),
   hitPath: "/articles/1",
 };
-const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6,7").split(",").map((s) => s.trim()));
+const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6,7,8").split(",").map((s) => s.trim()));
 const T0 = Number(process.env.BENCH_T0_MS ?? Date.now());
 const T_NODE = Date.now();
 const OUT = join(ROOT, "bench", "out");
@@ -163,9 +168,9 @@ await part("4 size and start-up", async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Servers for parts 1, 2, 5, 6
+// Servers for parts 1, 2, 5, 6, 7
 // ---------------------------------------------------------------------------------------------
-const needServers = ["1", "2", "5", "6", "7"].some((p) => PARTS.has(p));
+const needServers = ["1", "2", "5", "6", "7", "8"].some((p) => PARTS.has(p));
 try {
   if (needServers) {
     say("starting the demo origin, edgecache (wrangler dev) and the JS worker (wrangler dev)");
@@ -472,6 +477,52 @@ try {
     }
     results.parts.streaming = out;
   });
+
+  // -------------------------------------------------------------------------------------------
+  // 8. KV reads per 1000 hits at paced rates (the purge state: issue 16)
+  // -------------------------------------------------------------------------------------------
+  if (needServers) await part("8 kv reads", async () => {
+    const e = live.edgecache.url;
+    const auth = { authorization: `Bearer ${DEV_SECRETS.ADMIN_TOKEN}` };
+    const kvReads = async () => JSON.parse((await get(`${e}/__edgecache/api/stats`, auth)).body).kv_reads;
+    const run = `${process.pid}-${Date.now().toString(36)}`;
+    // 50 entries with 10 tags each: the per-record path would read 13 keys per entry per memo period.
+    const urls = Array.from({ length: 50 }, (_, i) => {
+      const tags = Array.from({ length: 10 }, (_, j) => `kvb-${run}-${i}-${j}`).join(",");
+      return `${e}/lab/kvb-${run}-${i}?h=${encodeURIComponent("Cache-Control:max-age=3600")}&h=${encodeURIComponent(`Cache-Tag:${tags}`)}`;
+    });
+    for (const u of urls) await get(u);
+    const agent = new (await import("node:http")).Agent({ keepAlive: true, maxSockets: 8 });
+    const paced = async (rate, secs) => {
+      const n = Math.round(rate * secs);
+      const k0 = await kvReads();
+      const t0 = performance.now();
+      const pending = [];
+      let hits = 0;
+      const ms = [];
+      for (let i = 0; i < n; i++) {
+        const due = t0 + (i * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        pending.push(get(urls[i % urls.length], {}, agent).then((r) => {
+          if (isEdgecacheHit(r.headers)) hits++;
+          ms.push(r.ms);
+        }));
+      }
+      await Promise.all(pending);
+      await sleep(500); // a background refresh started by the last hits is counted too
+      const reads = (await kvReads()) - k0;
+      ms.sort((a, b) => a - b);
+      const q = (p) => r1(ms[Math.min(ms.length - 1, Math.floor(p * ms.length))], 2);
+      return { rate, seconds: secs, requests: n, hits, kv_reads: reads, per_1000_hits: hits ? r1((reads * 1000) / hits, 1) : null, p50: q(0.5), p99: q(0.99) };
+    };
+    const fast = await paced(50, S.kvFastSecs);
+    say(`part 8: 50 req/s for ${S.kvFastSecs} s: ${fast.hits} hits, ${fast.kv_reads} KV reads (${fast.per_1000_hits} per 1000 hits), p50 ${fast.p50} ms, p99 ${fast.p99} ms`);
+    const slow = await paced(1, S.kvSlowSecs);
+    say(`part 8: 1 req/s for ${S.kvSlowSecs} s: ${slow.hits} hits, ${slow.kv_reads} KV reads (${slow.per_1000_hits} per 1000 hits), p50 ${slow.p50} ms, p99 ${slow.p99} ms`);
+    agent.destroy();
+    results.parts.kv_reads = { tags_per_entry: 10, entries: urls.length, fast, slow };
+  });
 } catch (e) {
   results.errors.push(`servers: ${e.stack ?? e}`);
   say(`FAILED: ${e.message ?? e}`);
@@ -567,6 +618,12 @@ if (pg) {
   row("6 purge", `KV reads per hit (${pg.kv.hits} hits on 50 tagged entries, 50 at a time, ${pg.kv.seconds} s)`, `${pg.kv.reads_per_hit} (${pg.kv.kv_reads} reads)`, "< 1", ok(pg.kv.reads_per_hit != null && pg.kv.reads_per_hit < 1));
   row("6 purge", "requests answered (of 1000)", `${pg.kv.requests - pg.kv.errors}`, "1000", ok(pg.kv.errors === 0));
   row("6 purge", "purge-to-miss (local): first request after the 202 is a miss", `${pg.purge_to_miss.missed_at_once}/${pg.purge_to_miss.runs}, median ${pg.purge_to_miss.median_ms} ms`, "all", ok(pg.purge_to_miss.missed_at_once === pg.purge_to_miss.runs));
+}
+const kr = results.parts.kv_reads;
+if (kr) {
+  for (const x of [kr.fast, kr.slow]) {
+    row("7 kv reads", `KV reads per 1000 hits at ${x.rate} req/s (${x.hits} hits, ${kr.tags_per_entry} tags/entry)`, `${x.per_1000_hits} (${x.kv_reads} reads; p50 ${x.p50} ms, p99 ${x.p99} ms)`, "≤ 50", ok(x.per_1000_hits != null && x.per_1000_hits <= 50));
+  }
 }
 
 const wall = Math.round((Date.now() - T0) / 1000);

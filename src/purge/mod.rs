@@ -11,6 +11,9 @@
 //!
 //! With the zone purge accelerator configured ([`zone`]), the ledger then also asks Cloudflare's
 //! zone purge API to delete the stored copies everywhere at once.
+//! The ledger also publishes every recent record under one key ([`PurgeSnapshot`]); an
+//! isolate answers hits from its [`PurgeView`] of it, refreshed in the background, and reads
+//! the per-record keys only for entries older than the snapshot's window.
 
 mod error;
 mod keys;
@@ -19,6 +22,7 @@ mod memo;
 mod record;
 mod request;
 mod seen;
+mod snapshot;
 pub mod zone;
 
 pub use error::PurgeError;
@@ -33,3 +37,8 @@ pub use memo::{RecordMemo, DEFAULT_MEMO_MAX_ENTRIES, DEV_MEMO_TTL_MS};
 pub use record::{merge, PurgeRecord, PurgeVerdict, PURGE_SKEW_MS};
 pub use request::{is_json_content_type, parse_purge_request, PurgeLimits, PurgeRequest};
 pub use seen::{SeenRecords, SEEN_MAX_ENTRIES};
+pub use snapshot::{
+    next_publish_ms, propagation_bound_secs, PurgeSnapshot, PurgeView, RefreshPlan, ViewVerdict,
+    DEFAULT_REFRESH_MS, KV_PROPAGATION_SECS, KV_WRITE_MIN_INTERVAL_MS, LOCAL_MAX_ENTRIES,
+    REFRESH_TIMEOUT_MS, RETRY_AFTER_FAILURE_MS, SNAPSHOT_KEY, SNAPSHOT_MAX_BYTES,
+};

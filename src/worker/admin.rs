@@ -15,8 +15,15 @@ use worker::{Cache, Env, Method, Request, Response, Result};
 pub const PREFIX: &str = "/__edgecache";
 
 /// Upper bound (seconds) for a purge to take effect at every location: KV propagation (up to
-/// 60 s) + the KV `cacheTtl` of record reads (30 s) + the isolate memo (2 s).
-pub const PROPAGATION_BOUND_SECS: u64 = 92;
+/// 60 s) + the KV `cacheTtl` of the snapshot read (30 s) + the oldest view an isolate answers a
+/// hit from (two refresh intervals: 60 s by default), so 150 s by default
+/// ([`purge::propagation_bound_secs`]).
+fn propagation_bound_secs(env: &Env) -> u64 {
+    purge::propagation_bound_secs(
+        super::purge_check::KV_CACHE_TTL_SECS,
+        super::purge_check::refresh_ms(env),
+    )
+}
 
 fn secret(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
@@ -321,6 +328,7 @@ async fn purge(mut req: Request, env: &Env) -> Result<Response> {
     });
     for k in &keys {
         super::purge_check::note(k, Some(record), seen);
+        super::purge_check::note_local(env, k, record);
     }
     let cache = Cache::default();
     let mut urls = Vec::new();
@@ -343,7 +351,7 @@ async fn purge(mut req: Request, env: &Env) -> Result<Response> {
         .raw("recorded", &recorded)
         .u64("keys", keys.len() as u64)
         .u64("at_ms", now)
-        .u64("propagation_bound_secs", PROPAGATION_BOUND_SECS);
+        .u64("propagation_bound_secs", propagation_bound_secs(env));
     let out = match zone_queued {
         Some(z) => out.str("zone_purge", z).end(),
         None => out.end(),
@@ -353,6 +361,17 @@ async fn purge(mut req: Request, env: &Env) -> Result<Response> {
 
 fn ledger(env: &Env) -> Result<worker::Stub> {
     env.durable_object("PURGE_LEDGER")?.get_by_name("global")
+}
+
+/// The purge snapshot from the ledger itself (which publishes it to KV if it never did): used
+/// when KV has none yet. `None` when the ledger cannot be reached or answers anything else.
+pub async fn ledger_snapshot(env: &Env) -> Option<purge::PurgeSnapshot> {
+    let req = conv::request("https://ledger/snapshot", "GET", None, None, false).ok()?;
+    let mut ans = ledger(env).ok()?.fetch_with_request(req).await.ok()?;
+    if ans.status_code() != 200 {
+        return None;
+    }
+    purge::PurgeSnapshot::decode(&ans.text().await.ok()?)
 }
 
 /// The metrics hub stub.

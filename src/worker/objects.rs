@@ -17,7 +17,7 @@ use super::conv::json;
 use crate::json::{Arr, Json, Obj};
 use crate::metrics::{Aggregate, Snapshot};
 use crate::purge::zone::ZoneJob;
-use crate::purge::{self, PurgeLogEntry, PurgeRecord};
+use crate::purge::{self, PurgeLogEntry, PurgeRecord, PurgeSnapshot};
 use crate::webhook_sig::{self, ReplayGuard};
 use std::cell::RefCell;
 use wasm_bindgen::JsValue;
@@ -89,6 +89,10 @@ pub struct PurgeLedger {
     replay: RefCell<ReplayGuard>,
     /// Serialises `/purge` commands (see the module docs).
     lock: futures_util::lock::Mutex<()>,
+    /// When the snapshot was last written to KV, and the alarm time last set (ms; in memory:
+    /// after a restart the first snapshot write goes out at once, and the alarm is asked for).
+    snapshot_put_ms: std::cell::Cell<Option<u64>>,
+    alarm_at_ms: std::cell::Cell<Option<u64>>,
 }
 
 impl DurableObject for PurgeLedger {
@@ -101,6 +105,8 @@ impl DurableObject for PurgeLedger {
                 10_000,
             )),
             lock: futures_util::lock::Mutex::new(()),
+            snapshot_put_ms: std::cell::Cell::new(None),
+            alarm_at_ms: std::cell::Cell::new(None),
         }
     }
 
@@ -168,6 +174,7 @@ impl DurableObject for PurgeLedger {
                 for r in futures_util::future::join_all(puts).await {
                     r?;
                 }
+                self.add_to_snapshot(&merged_all, now).await?;
                 for (key, enc) in merged_all {
                     storage.put_raw(&format!("r:{key}"), enc).await?;
                 }
@@ -186,6 +193,19 @@ impl DurableObject for PurgeLedger {
                 }
                 json(200, r#"{"replayed":false}"#)
             }
+            "/snapshot" => {
+                let _one_at_a_time = self.lock.lock().await;
+                let now = js_sys::Date::now() as u64;
+                let text = self.load_snapshot(now).await.encode();
+                if self.snapshot_put_ms.get().is_none() {
+                    self.state
+                        .storage()
+                        .put_raw(SNAP_TEXT, text.as_str())
+                        .await?;
+                    self.publish_snapshot(&text, now).await?;
+                }
+                Response::ok(text)
+            }
             "/log" => {
                 let log = get_log(&self.state).await;
                 let newest_first = log_json(log.iter().rev());
@@ -203,6 +223,14 @@ impl DurableObject for PurgeLedger {
         let _one_at_a_time = self.lock.lock().await;
         let storage = self.state.storage();
         let now = js_sys::Date::now() as u64;
+        // The alarm also publishes a deferred snapshot (see `publish_snapshot`).
+        self.alarm_at_ms.set(None);
+        if let Some(text) = get_raw(&self.state, SNAP_TEXT)
+            .await
+            .and_then(|v| v.as_string())
+        {
+            self.publish_snapshot(&text, now).await?;
+        }
         let mut prune_at = get_raw(&self.state, PRUNE_AT_KEY)
             .await
             .and_then(|v| v.as_f64())
@@ -226,9 +254,7 @@ impl DurableObject for PurgeLedger {
             .flatten()
             .min();
         if let Some(at) = next {
-            storage
-                .set_alarm(at.saturating_sub(now).min(i64::MAX as u64) as i64)
-                .await?;
+            self.arm_alarm(at, now).await?;
         }
         Response::ok("alarm")
     }
@@ -382,6 +408,133 @@ impl PurgeLedger {
 
 /// Storage key prefix of zone purge jobs.
 const ZONE_JOB_PREFIX: &str = "z:";
+
+/// Ledger storage: the snapshot's encoding.
+const SNAP_TEXT: &str = "snapshot";
+
+/// The purge snapshot (see `purge::PurgeSnapshot`): every record the ledger holds, bounded, in
+/// one KV key that isolates read once per refresh interval.
+impl PurgeLedger {
+    /// Adds the records just written to KV to the snapshot, stores it and publishes it (now, or
+    /// from the alarm when KV's one-write-per-second limit says wait).
+    async fn add_to_snapshot(&self, merged: &[(&String, String)], now: u64) -> Result<()> {
+        let mut snap = self.load_snapshot(now).await;
+        for (key, enc) in merged {
+            if let Some(r) = PurgeRecord::decode(enc) {
+                snap.add(key, r);
+            }
+        }
+        snap.fit(
+            purge::SNAPSHOT_MAX_BYTES,
+            now,
+            crate::decision::MAX_ENTRY_KEEP_SECS,
+        );
+        let text = snap.encode();
+        self.state
+            .storage()
+            .put_raw(SNAP_TEXT, text.as_str())
+            .await?;
+        self.publish_snapshot(&text, now).await
+    }
+
+    /// The snapshot stored, else one built from the held records (the first time, e.g. right
+    /// after this version is deployed: complete, since every record that can still matter is
+    /// held). Read from storage each time (no copy in memory that could go stale).
+    async fn load_snapshot(&self, now: u64) -> PurgeSnapshot {
+        let stored = get_raw(&self.state, SNAP_TEXT)
+            .await
+            .and_then(|v| v.as_string())
+            .and_then(|t| PurgeSnapshot::decode(&t));
+        match stored {
+            Some(s) => s,
+            None => {
+                let mut s = PurgeSnapshot::new(0);
+                for (key, r) in self.held_records().await {
+                    s.add(&key, r);
+                }
+                s.fit(
+                    purge::SNAPSHOT_MAX_BYTES,
+                    now,
+                    crate::decision::MAX_ENTRY_KEEP_SECS,
+                );
+                s
+            }
+        }
+    }
+
+    /// Every record held beside KV (`r:<key>` in storage).
+    async fn held_records(&self) -> Vec<(String, PurgeRecord)> {
+        let Ok(map) = self
+            .state
+            .storage()
+            .list_with_options(worker::ListOptions::new().prefix("r:"))
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in map.entries() {
+            let Ok(pair) = entry else { continue };
+            let pair = js_sys::Array::from(&pair);
+            let key = pair.get(0).as_string().unwrap_or_default();
+            let rec = pair
+                .get(1)
+                .as_string()
+                .and_then(|v| PurgeRecord::decode(&v));
+            if let (Some(k), Some(r)) = (key.strip_prefix("r:"), rec) {
+                out.push((k.to_string(), r));
+            }
+        }
+        out
+    }
+
+    /// Writes the snapshot `text` (as stored) to KV if KV allows a write to the key now;
+    /// otherwise, or when the write fails, arms the alarm, which writes the stored one.
+    async fn publish_snapshot(&self, text: &str, now: u64) -> Result<()> {
+        let at = purge::next_publish_ms(now, self.snapshot_put_ms.get());
+        if at <= now {
+            let put = match self
+                .env
+                .kv(super::purge_check::BINDING)?
+                .put_bytes(purge::SNAPSHOT_KEY, text.as_bytes())
+            {
+                Ok(b) => b.execute().await.is_ok(),
+                Err(_) => false,
+            };
+            if put {
+                self.snapshot_put_ms.set(Some(now));
+                return Ok(());
+            }
+            worker::console_error!(
+                "edgecache: purge snapshot write failed; retrying from the alarm"
+            );
+        }
+        let retry = now.saturating_add(purge::KV_WRITE_MIN_INTERVAL_MS);
+        self.arm_alarm(if at > now { at } else { retry }, now).await
+    }
+
+    /// Sets the object's alarm to `at_ms` (epoch ms) unless one is already set no later than
+    /// that (known from memory, else asked for).
+    async fn arm_alarm(&self, at_ms: u64, now: u64) -> Result<()> {
+        // An alarm at or before `now` is the one running (or about to): it does not count.
+        let soon_enough = |c: u64| c > now && c <= at_ms;
+        if self.alarm_at_ms.get().is_some_and(soon_enough) {
+            return Ok(());
+        }
+        let storage = self.state.storage();
+        let current = storage.get_alarm().await.ok().flatten();
+        if let Some(c) = current.filter(|c| *c > 0).map(|c| c as u64) {
+            if soon_enough(c) {
+                self.alarm_at_ms.set(Some(c));
+                return Ok(());
+            }
+        }
+        let offset = at_ms.saturating_sub(now).min(i64::MAX as u64) as i64;
+        storage.set_alarm(offset).await?;
+        self.alarm_at_ms.set(Some(at_ms));
+        Ok(())
+    }
+}
 
 /// The request body read as JSON by `from_json` (`None` when it is not JSON or not that shape).
 async fn read_json<T>(req: &mut Request, from_json: fn(&Json) -> Option<T>) -> Result<Option<T>> {
