@@ -3,7 +3,7 @@
 //!
 //! The file is `EDGECACHE_POLICY` or `edgecache.toml` (relative to the crate root). This script
 //! includes the crate's own policy modules (`src/policy/`, and the `cookies`, `duration`,
-//! `forward`, `key`, `json` and `sort` modules they use) and runs the very same loader as `edgecache check`,
+//! `unkeyed`, `path`, `key`, `json` and `sort` modules they use) and runs the very same loader as `edgecache check`,
 //! `Policy::from_toml_str`. Outputs in `$OUT_DIR`:
 //! - `policy.json`: the resolved policy (`policy::embed::to_json`), included by
 //!   `src/embedded.rs`. Before writing it, the script decodes it again and requires the very same
@@ -24,16 +24,18 @@
 mod cookies;
 #[path = "src/duration.rs"]
 mod duration;
-#[path = "src/forward.rs"]
-mod forward;
 #[path = "src/json.rs"]
 mod json;
 #[path = "src/key.rs"]
 mod key;
+#[path = "src/path.rs"]
+mod path;
 #[path = "src/policy/mod.rs"]
 mod policy;
 #[path = "src/sort.rs"]
 mod sort;
+#[path = "src/unkeyed.rs"]
+mod unkeyed;
 
 use std::{env, fs, io::ErrorKind, path::Path, path::PathBuf};
 
@@ -42,6 +44,8 @@ const INCLUDED: &[&str] = &[
     "src/cookies.rs",
     "src/duration.rs",
     "src/key.rs",
+    "src/unkeyed.rs",
+    "src/path.rs",
     "src/policy/mod.rs",
     "src/policy/embed.rs",
     "src/policy/matcher.rs",

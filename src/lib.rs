@@ -41,6 +41,7 @@ pub mod lifecycle;
 pub mod meta;
 pub mod metrics;
 pub mod origin;
+pub mod path;
 pub mod policy;
 pub mod purge;
 pub mod range;
@@ -48,6 +49,7 @@ pub mod sort;
 pub mod status;
 pub mod storable;
 pub mod tags;
+pub mod unkeyed;
 pub mod variance;
 pub mod webhook_sig;
 

@@ -8,7 +8,7 @@
 //! wins; when none matches, the synthetic rule named `"default"` (the resolved defaults) applies.
 //!
 //! ## Match syntax (all conditions of a rule must hold; each list matches if any entry matches)
-//! - `path`: patterns against the normalised request path ([`crate::key::normalize_path`]):
+//! - `path`: patterns against the normalised request path ([`crate::path::normalize_path`]):
 //!   - exact: `"/about"` (matches only `/about`, not `/about/`);
 //!   - glob: segments split on `/`; a segment `*` matches exactly one non-empty segment
 //!     (`"/blog/*/comments"`); a final segment `**` matches the path before it and everything
@@ -634,7 +634,7 @@ impl Policy {
 
     /// The first rule matching the request, or the default rule.
     ///
-    /// `path` should be the normalised path ([`crate::key::normalize_path`]); `host` may carry a
+    /// `path` should be the normalised path ([`crate::path::normalize_path`]); `host` may carry a
     /// port and any case. Uses the compiled index: no allocation, sub-linear in the rule count.
     pub fn match_rule(&self, method: &str, host: &str, path: &str) -> &Rule {
         self.matcher

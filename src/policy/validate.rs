@@ -878,7 +878,7 @@ fn forward_unkeyed(base: &mut Rule, list: &[String], sink: &mut Sink<'_>, scope:
         let known: Vec<&str> = names
             .iter()
             .copied()
-            .filter(|n| crate::forward::KNOWN_UNKEYED_INPUTS.contains(n))
+            .filter(|n| crate::unkeyed::KNOWN_UNKEYED_INPUTS.contains(n))
             .collect();
         let mut msg = format!(
             "{} reach{} the origin on cached requests without being in the cache key: if the              origin reflects {} in a response, whoever sends {} decides what everybody is              served (cache poisoning); prefer key.vary",
@@ -943,7 +943,7 @@ fn path_pattern(p: &str) -> Result<PathPattern, String> {
             "{p:?}: a path pattern cannot contain '?', '#', spaces or control characters"
         ));
     }
-    let normal = crate::key::normalize_path(p);
+    let normal = crate::path::normalize_path(p);
     if normal != p {
         return Err(format!(
             "{p:?} is not a normalised path; write it as {normal:?}"

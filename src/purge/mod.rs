@@ -19,6 +19,7 @@ mod error;
 mod keys;
 mod log;
 mod memo;
+mod prefix;
 mod record;
 mod request;
 mod seen;

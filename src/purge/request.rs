@@ -5,7 +5,7 @@
 //! request is valid and returned, or an error says what is wrong and nothing is purged.
 
 use super::error::{truncate, PurgeError};
-use super::keys::normalise_prefix;
+use super::prefix::normalise_prefix;
 use crate::json::Json;
 
 /// A validated purge request.
