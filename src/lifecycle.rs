@@ -1169,6 +1169,29 @@ impl<'p> Exchange<'p> {
         if let Some(t) = token {
             iso.streaming(&key, t, now.ms);
         }
+        // The fetching client gets the Set-Cookie of a response stored without it (rule
+        // `set_cookie = "strip"`); nobody else ever does.
+        let own: Vec<HeaderValue> = head.headers.get_all(SET_COOKIE).iter().cloned().collect();
+        self.store_and_answer(kind, token, head.status, cmd, &stored, cs, &own, now)
+    }
+
+    /// Stores `cmd` (whose entry `stored` describes): alone for a background refresh, else
+    /// beside the client's answer, which gets `own_set_cookie` on top of the stored fields.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per origin outcome"
+    )]
+    fn store_and_answer(
+        &mut self,
+        kind: FetchKind,
+        token: Option<u64>,
+        status: u16,
+        cmd: StoreCmd,
+        stored: &decision::Store,
+        mut cs: CacheStatus,
+        own_set_cookie: &[HeaderValue],
+        now: Now,
+    ) -> Action {
         if kind == FetchKind::Refresh {
             self.state = State::Storing {
                 token,
@@ -1180,19 +1203,18 @@ impl<'p> Exchange<'p> {
         cs.ttl = Some(stored.meta.ttl(now_s));
         let debug = self.debug_value(true);
         let mut h = client_headers(
-            plan.rule,
+            self.rule(),
             &stored.headers,
             true,
             Some(stored.meta.age(now_s)),
             &cs,
             debug.as_deref(),
         );
-        // The fetching client gets the Set-Cookie of a response stored without it (rule
-        // `set_cookie = "strip"`); nobody else ever does.
-        for v in head.headers.get_all(SET_COOKIE) {
+        for v in own_set_cookie {
             h.append(SET_COOKIE, v.clone());
         }
-        self.answer_and_store(head.status, h, Body::Origin, cmd, token)
+        let body = cmd.body.clone();
+        self.answer_and_store(status, h, body, cmd, token)
     }
 
     /// Whether and how to store an origin response head: the store command and what
@@ -1280,25 +1302,7 @@ impl<'p> Exchange<'p> {
                 cmd.headers = storage_fields(&s.headers, &s.meta, keep);
                 cmd.body = Body::Stored;
                 cs.stored = true;
-                if kind == FetchKind::Refresh {
-                    self.state = State::Storing {
-                        token,
-                        refresh: true,
-                    };
-                    return Action::Store(Box::new(cmd));
-                }
-                let now_s = now.secs();
-                cs.ttl = Some(s.meta.ttl(now_s));
-                let debug = self.debug_value(true);
-                let h = client_headers(
-                    plan.rule,
-                    &s.headers,
-                    true,
-                    Some(s.meta.age(now_s)),
-                    &cs,
-                    debug.as_deref(),
-                );
-                self.answer_and_store(stored.status, h, Body::Stored, cmd, token)
+                self.store_and_answer(kind, token, stored.status, cmd, &s, cs, &[], now)
             }
             Err(reason) => {
                 if let Some(t) = token {
