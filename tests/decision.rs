@@ -14,8 +14,7 @@ use edgecache::meta::{EntryMeta, META_HEADER, META_VERSION};
 use edgecache::policy::{Policy, Rule};
 use edgecache::status::{CacheStatus, Fwd};
 use edgecache::storable::NotStorable;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use url::Url;
+use http::{HeaderMap, Method};
 
 /// Fixed "now": Wed, 01 Jan 2025 00:00:00 GMT.
 const NOW: u64 = 1_735_689_600;
@@ -69,26 +68,8 @@ stale_if_error = "1h"
 
 // ---------------------------------------------------------------- helpers
 
-fn policy(src: &str) -> Policy {
-    Policy::from_toml_str(src, "test.toml")
-        .unwrap_or_else(|e| panic!("{e}"))
-        .policy
-}
-
-fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    h
-}
-
-fn url(s: &str) -> Url {
-    Url::parse(s).unwrap()
-}
+mod common;
+use common::{hm, policy, url};
 
 /// Date relative to NOW.
 fn at(offset: i64) -> String {

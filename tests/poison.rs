@@ -10,7 +10,7 @@ use edgecache::explain::explain;
 use edgecache::forward::{Why, KNOWN_UNKEYED_INPUTS, METHOD_OVERRIDE, SAFE_UNKEYED};
 use edgecache::key::cache_key;
 use edgecache::policy::Policy;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, Method};
 use proptest::prelude::*;
 use url::Url;
 
@@ -25,26 +25,8 @@ origin_cache_control = "override"
 edge_ttl = "10m"
 "#;
 
-fn policy(src: &str) -> Policy {
-    Policy::from_toml_str(src, "test.toml")
-        .unwrap_or_else(|e| panic!("{e}"))
-        .policy
-}
-
-fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    h
-}
-
-fn url(s: &str) -> Url {
-    Url::parse(s).unwrap()
-}
+mod common;
+use common::{hm, policy, url};
 
 fn cache_plan<'p>(p: &'p Policy, u: &str, h: &HeaderMap) -> CachePlan<'p> {
     match plan_request(p, &Method::GET, &url(u), h) {
