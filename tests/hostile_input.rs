@@ -15,7 +15,7 @@ use edgecache::decision::{
 use edgecache::json::Json;
 use edgecache::meta::EntryMeta;
 use edgecache::metrics::{Aggregate, Snapshot};
-use edgecache::policy::Policy;
+use edgecache::policy::{OriginMode, Policy};
 use edgecache::purge::PurgeLogEntry;
 use edgecache::status::{CacheStatus, Fwd};
 use edgecache::storable::merge_304_headers;
@@ -155,7 +155,19 @@ proptest! {
         let mut merged = resp.clone();
         merge_304_headers(&mut merged, &req);
         if let Ok(store) = plan_store(&plan, &req, &o, r) {
-            prop_assert!(status < 500, "a 5xx is never stored (status {status})");
+            // A 5xx is stored only in `respect` mode and only when the origin says so (RFC 9111
+            // §3: explicit freshness, e.g. `Expires`, even an invalid one), a status_ttl names
+            // its code, or it is a 501 (heuristically cacheable); see `plan_store`.
+            let said = ["cache-control", "cdn-cache-control", "cloudflare-cdn-cache-control", "expires"]
+                .iter()
+                .any(|h| resp.contains_key(*h));
+            prop_assert!(
+                status < 500
+                    || (plan.rule.origin_cache_control == OriginMode::Respect
+                        && (said || plan.rule.status_ttl.get(status).is_some() || status == 501)),
+                "a 5xx is stored only as the origin says, in respect mode (status {status}, rule {})",
+                plan.rule.name
+            );
             let text = store.meta.encode();
             prop_assert!(HeaderValue::from_str(&text).is_ok(), "the metadata is a valid header value: {text}");
             let back = EntryMeta::decode(&text);

@@ -90,7 +90,11 @@ fn demo_policy_is_valid_without_warnings() {
     assert_eq!(p.defaults.index, p.rules.len());
     // A policy to copy: nothing in it exists for the tests alone.
     for r in &p.rules {
-        assert!(!r.name.starts_with("lab"), "test rule {} in edgecache.toml", r.name);
+        assert!(
+            !r.name.starts_with("lab"),
+            "test rule {} in edgecache.toml",
+            r.name
+        );
     }
 }
 
@@ -114,7 +118,11 @@ fn the_test_policy_is_the_demo_policy_plus_lab_rules() {
     }
     let lab = t.rules.get(demo.rules.len()..).unwrap_or_default();
     for r in lab {
-        assert!(r.name.starts_with("lab"), "{}: test rules are named lab*", r.name);
+        assert!(
+            r.name.starts_with("lab"),
+            "{}: test rules are named lab*",
+            r.name
+        );
     }
     let h = "demo.example";
     for (path, want) in [
