@@ -202,7 +202,10 @@ pub async fn fetch(
 extern "C" {
     /// See `splitBody` in guard.js.
     #[wasm_bindgen(js_name = splitBody, catch)]
-    #[allow(clippy::too_many_arguments, reason = "the JavaScript function's own arguments")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the JavaScript function's own arguments"
+    )]
     fn split_body(
         body: &ReadableStream,
         gap_ms: Option<f64>,
@@ -241,7 +244,10 @@ impl Flag {
     }
 }
 
-#[allow(clippy::cast_precision_loss, reason = "lengths and timeouts stay far below 2^53")]
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "lengths and timeouts stay far below 2^53"
+)]
 fn num(n: Option<u64>) -> Option<f64> {
     n.map(|n| n as f64)
 }

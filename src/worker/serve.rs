@@ -346,13 +346,13 @@ async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
 /// Where a body stream comes from.
 #[derive(Clone, Copy)]
 enum Src {
-    /// The origin: each reader guards it (the gaps between chunks, the announced length).
+    /// The origin: checked on its way by `io::split` (the gaps between chunks, the length).
     Origin { gap_ms: u64, expect: Option<u64> },
     /// The cache.
     Stored,
 }
 
-/// The origin body as the runtime gives it (unguarded: see [`to_client`] and [`store_job`]).
+/// The origin body as the runtime gives it (checked where it is split: [`to_client`], `answer_with`).
 fn origin_body(held: &mut Held) -> Option<(ReadableStream, Src)> {
     let resp = held.origin.take()?;
     let body = resp.body()?;
@@ -457,7 +457,13 @@ async fn answer_with(
             // One reader feeds both copies in step (see io::split).
             Some((s, src)) => {
                 let failed = io::Flag::new();
-                let out = io::split(&s, src.checks(Some(cmd.max_body)), &failed, client_wants, true)?;
+                let out = io::split(
+                    &s,
+                    src.checks(Some(cmd.max_body)),
+                    &failed,
+                    client_wants,
+                    true,
+                )?;
                 job = out
                     .store
                     .and_then(|b| store_job(held, cmd, b, failed.clone()).ok());
