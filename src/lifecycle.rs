@@ -31,8 +31,8 @@
 
 use crate::conditional::Precondition;
 use crate::decision::{
-    self, client_header_names, client_headers, not_modified_headers, plan_hit, plan_request,
-    plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan, DontStore,
+    self, client_header_names, client_headers, miss_origin_headers, not_modified_headers, plan_hit,
+    plan_request, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan, DontStore,
     HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
 };
 use crate::meta::EntryMeta;
@@ -185,6 +185,9 @@ pub enum Body {
         /// Last byte (inclusive).
         end: u64,
     },
+    /// A `multipart/byteranges` body (RFC 9110 §14.6): fixed bytes and ranges of the stored
+    /// entry's body, ranges in ascending order (one pass over the stored body).
+    StoredParts(Vec<crate::range::Segment>),
 }
 
 /// How the answer's header fields are built.
@@ -543,6 +546,8 @@ pub struct Exchange<'p> {
     miss_reason: Option<MissReason>,
     /// The parsed method (GET until [`Event::Start`] parsed it).
     method: Method,
+    /// A draw from the latest event's [`Now`] (a multipart boundary).
+    seed: u64,
 }
 
 impl<'p> Exchange<'p> {
@@ -568,6 +573,7 @@ impl<'p> Exchange<'p> {
             metrics: Vec::new(),
             miss_reason: None,
             method: Method::GET,
+            seed: 0,
         }
     }
 
@@ -604,6 +610,13 @@ impl<'p> Exchange<'p> {
 
     /// Feeds one event; returns the next action.
     pub fn step(&mut self, iso: &mut Isolate, ev: Event, now: Now) -> Action {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a draw in [0, 1) scaled below 2^53"
+        )]
+        let draw = (now.rand * 9_007_199_254_740_992.0) as u64;
+        self.seed = draw ^ now.ms.rotate_left(29);
         let state = std::mem::replace(&mut self.state, State::Done);
         match (state, ev) {
             (State::Start, _) => self.start(),
@@ -1014,6 +1027,12 @@ impl<'p> Exchange<'p> {
         let headers = match &prior {
             // RFC 9111 §4.3.1: the stored validators.
             Some(p) => revalidation_headers(&p.meta, &plan.origin_headers, &self.req.headers),
+            // §4.3.2: with no usable stored response the cache "MUST NOT evaluate" the client's
+            // conditionals: they go to the origin verbatim (malformed ones too).
+            None if matches!(kind, FetchKind::Miss(_)) => {
+                miss_origin_headers(&plan.origin_headers, &self.req.headers)
+            }
+            // A 304 that freshened nothing (§4.3.3: "MUST use the full response"): unconditional.
             None => plan.origin_headers.clone(),
         };
         let timeout_ms = plan.rule.origin_timeout.saturating_mul(1000);
@@ -1141,7 +1160,17 @@ impl<'p> Exchange<'p> {
         };
         let key = plan.key.clone();
         let mut cs = self.fetch_status(kind, head.status);
-        let (cmd, stored) = match self.plan_store_for(&plan, &head, now) {
+        // RFC 9111 §4.3.2: a miss forwarded the client's own conditionals (`fetch_as`); the
+        // origin's 304 or 412 answers that client alone and is never stored (a 304 never is,
+        // §3; a 412 is not the response to the unconditional request the key stands for).
+        let forwarded_conditionals =
+            matches!(kind, FetchKind::Miss(_)) && crate::conditional::is_conditional(&self.req.headers);
+        let planned = if forwarded_conditionals && matches!(head.status, 304 | 412) {
+            Err(DontStore::Status(head.status))
+        } else {
+            self.plan_store_for(&plan, &head, now)
+        };
+        let (cmd, stored) = match planned {
             Ok(s) => s,
             Err(reason) => {
                 if let Some(t) = token {
@@ -1419,10 +1448,15 @@ impl<'p> Exchange<'p> {
             entry.meta.size,
         );
         range.apply_headers(&mut h);
+        // RFC 2046 §5.1.1: a boundary the body cannot contain; 64 random bits make a collision
+        // with stored bytes negligible.
+        let boundary = format!("edgecache-{:016x}", self.seed);
+        let parts = crate::range::apply_multipart(&range, &mut h, &boundary);
         let ranged = !matches!(range, RangePlan::Full);
         let (status, body) = match range {
             RangePlan::Full => (entry.status, Body::Stored),
             RangePlan::Partial { start, end, .. } => (206, Body::StoredRange { start, end }),
+            RangePlan::Multipart { .. } => (206, Body::StoredParts(parts)),
             RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
         };
         // Fields the core may change, those kept in the metadata (put back only where the

@@ -1635,8 +1635,9 @@ mod respect_mode {
     // ------------------------------------------------------------ RFC 9110 §14 ranges
 
     /// RFC 9110 §14: a Range on a stored complete 200 gives a 206 with Content-Range and
-    /// Content-Length, 416 with `bytes */len` when unsatisfiable, the full 200 for several
-    /// ranges or a failed If-Range; a 206 from the origin is never stored as complete.
+    /// Content-Length, 416 with `bytes */len` when unsatisfiable, several ranges as
+    /// multipart/byteranges (coalesced when close), the full 200 for ranges out of order or a
+    /// failed If-Range; a 206 from the origin is never stored as complete.
     #[test]
     fn rfc9110_s14_ranges_from_a_complete_stored_response() {
         let resp = hm(&[
@@ -1668,7 +1669,24 @@ mod respect_mode {
             (u.status(), u.content_range().as_deref()),
             (416, Some("bytes */100"))
         );
-        assert_eq!(r("bytes=0-1, 5-6", None), RangePlan::Full);
+        // §14.2: close ranges may be coalesced into one part; far ones make a multipart 206
+        // (§14.6); ranges out of order may be ignored.
+        assert_eq!(
+            r("bytes=0-1, 5-6", None),
+            RangePlan::Partial {
+                start: 0,
+                end: 6,
+                len: 100
+            }
+        );
+        assert_eq!(
+            r("bytes=0-1, 95-", None),
+            RangePlan::Multipart {
+                parts: vec![(0, 1), (95, 99)],
+                len: 100
+            }
+        );
+        assert_eq!(r("bytes=95-, 0-1", None), RangePlan::Full);
         assert_eq!(r("bytes=0-9", Some("\"v1\"")).status(), 206);
         assert_eq!(r("bytes=0-9", Some("\"v0\"")), RangePlan::Full);
         assert_eq!(

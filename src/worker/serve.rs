@@ -366,6 +366,12 @@ async fn body_stream(held: &mut Held, body: &Body) -> Option<ReadableStream> {
             let b = stored_body(held).await?;
             Some(io::slice(b, *start, *end))
         }
+        Body::StoredParts(segs) => {
+            let b = stored_body(held).await?;
+            let len = crate::range::body_length(segs);
+            let s = io::segments(b, segs.clone());
+            Some(io::fixed_length(&s, len).unwrap_or(s))
+        }
         Body::Empty | Body::Fixed(_) => None,
     }
 }

@@ -11,6 +11,7 @@ use edgecache::lifecycle::{
 };
 use edgecache::meta::{EntryMeta, META_HEADER};
 use edgecache::policy::Policy;
+use edgecache::range::Segment;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::HashMap;
 
@@ -429,6 +430,19 @@ impl World {
                     .unwrap_or(usize::MAX)
                     .min(all.len());
                 all[s..e].to_vec()
+            }
+            Body::StoredParts(segs) => {
+                let all = t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default();
+                let mut out = Vec::new();
+                for seg in segs {
+                    match seg {
+                        Segment::Bytes(b) => out.extend_from_slice(b),
+                        Segment::Range { start, end } => {
+                            out.extend_from_slice(&all[*start as usize..=*end as usize])
+                        }
+                    }
+                }
+                out
             }
         }
     }
