@@ -32,8 +32,8 @@
 use crate::conditional::Precondition;
 use crate::decision::{
     self, client_header_names, client_headers, miss_origin_headers, not_modified_headers, plan_hit,
-    plan_request, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan, DontStore,
-    HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
+    plan_request, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan,
+    DontStore, HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
 };
 use crate::meta::EntryMeta;
 use crate::policy::{Policy, Rule};
@@ -185,9 +185,11 @@ pub enum Body {
         /// Last byte (inclusive).
         end: u64,
     },
-    /// A `multipart/byteranges` body (RFC 9110 §14.6): fixed bytes and ranges of the stored
-    /// entry's body, ranges in ascending order (one pass over the stored body).
-    StoredParts(Vec<crate::range::Segment>),
+    /// Pieces of a body (a range answer, RFC 9110 §14: one range, or a `multipart/byteranges`
+    /// body, §14.6): fixed bytes and ranges, ranges in ascending order (one pass). The ranges
+    /// are of the stored entry's body; with a [`StoreCmd`] beside the answer, of the body being
+    /// stored (a tee).
+    Parts(Vec<crate::range::Segment>),
 }
 
 /// How the answer's header fields are built.
@@ -1163,8 +1165,8 @@ impl<'p> Exchange<'p> {
         // RFC 9111 §4.3.2: a miss forwarded the client's own conditionals (`fetch_as`); the
         // origin's 304 or 412 answers that client alone and is never stored (a 304 never is,
         // §3; a 412 is not the response to the unconditional request the key stands for).
-        let forwarded_conditionals =
-            matches!(kind, FetchKind::Miss(_)) && crate::conditional::is_conditional(&self.req.headers);
+        let forwarded_conditionals = matches!(kind, FetchKind::Miss(_))
+            && crate::conditional::is_conditional(&self.req.headers);
         let planned = if forwarded_conditionals && matches!(head.status, 304 | 412) {
             Err(DontStore::Status(head.status))
         } else {
@@ -1243,7 +1245,7 @@ impl<'p> Exchange<'p> {
             h.append(SET_COOKIE, v.clone());
         }
         let body = cmd.body.clone();
-        self.answer_and_store(status, h, body, cmd, token)
+        self.answer_and_store(status, h, body, stored.meta.size, cmd, token)
     }
 
     /// Whether and how to store an origin response head: the store command and what
@@ -1362,13 +1364,16 @@ impl<'p> Exchange<'p> {
         }
     }
 
-    /// Answers with a response that is being stored: the client's conditionals are answered
-    /// from it (RFC 9111 §4.3.2) while the body still goes to the cache.
+    /// Answers with a response that is being stored (its body `len` bytes long, 0: unknown):
+    /// the client's conditionals (RFC 9111 §4.3.2) and range (RFC 9110 §14) are answered from
+    /// it, exactly as a later hit on the stored copy would answer them, while the whole body
+    /// still goes to the cache.
     fn answer_and_store(
         &mut self,
         status: u16,
-        h: HeaderMap,
+        mut h: HeaderMap,
         body: Body,
+        len: u64,
         cmd: StoreCmd,
         token: Option<u64>,
     ) -> Action {
@@ -1377,6 +1382,12 @@ impl<'p> Exchange<'p> {
             Precondition::NotModified => (304, not_modified_headers(&h), Body::Empty),
             Precondition::Failed => (412, precondition_failed_headers(&h), Body::Empty),
             Precondition::Serve => {
+                let (status, parts) = self.range_answer(status, &mut h, len);
+                let body = match parts {
+                    None => body,
+                    Some(p) if p.is_empty() => Body::Empty,
+                    Some(p) => Body::Parts(p),
+                };
                 let b = self.body_for(status, body);
                 (status, h, b)
             }
@@ -1393,6 +1404,35 @@ impl<'p> Exchange<'p> {
             }),
             store: Some(Box::new(cmd)),
         }
+    }
+
+    /// The answer to this request's `Range` (RFC 9110 §14) from a complete response (`status`,
+    /// fields `h`, a body of `len` bytes, 0: unknown): its status and the pieces of the body to
+    /// send (`None`: all of it; empty: none, a 416). Edits `h` for the answer.
+    fn range_answer(
+        &self,
+        status: u16,
+        h: &mut HeaderMap,
+        len: u64,
+    ) -> (u16, Option<Vec<crate::range::Segment>>) {
+        use crate::range::Segment;
+        let range = crate::range::plan_range(&self.method, &self.req.headers, status, h, len);
+        range.apply_headers(h);
+        let parts = crate::range::apply_multipart(&range, h, &self.boundary());
+        match range {
+            RangePlan::Full => (status, None),
+            RangePlan::Partial { start, end, .. } => {
+                (206, Some(vec![Segment::Range { start, end }]))
+            }
+            RangePlan::Multipart { .. } => (206, Some(parts)),
+            RangePlan::Unsatisfiable { .. } => (416, Some(Vec::new())),
+        }
+    }
+
+    /// A `multipart/byteranges` boundary: RFC 2046 §5.1.1 wants one the body cannot contain;
+    /// 64 random bits make a collision with stored bytes negligible.
+    fn boundary(&self) -> String {
+        format!("edgecache-{:016x}", self.seed)
     }
 
     /// Serves a stored entry (fresh, stale, or standing in for an error), answering the
@@ -1448,15 +1488,12 @@ impl<'p> Exchange<'p> {
             entry.meta.size,
         );
         range.apply_headers(&mut h);
-        // RFC 2046 §5.1.1: a boundary the body cannot contain; 64 random bits make a collision
-        // with stored bytes negligible.
-        let boundary = format!("edgecache-{:016x}", self.seed);
-        let parts = crate::range::apply_multipart(&range, &mut h, &boundary);
+        let parts = crate::range::apply_multipart(&range, &mut h, &self.boundary());
         let ranged = !matches!(range, RangePlan::Full);
         let (status, body) = match range {
             RangePlan::Full => (entry.status, Body::Stored),
             RangePlan::Partial { start, end, .. } => (206, Body::StoredRange { start, end }),
-            RangePlan::Multipart { .. } => (206, Body::StoredParts(parts)),
+            RangePlan::Multipart { .. } => (206, Body::Parts(parts)),
             RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
         };
         // Fields the core may change, those kept in the metadata (put back only where the

@@ -126,7 +126,11 @@ pub enum Segment {
 /// a delimiter line `--boundary`, its `Content-Type` (the stored one, when it has one) and
 /// `Content-Range`, an empty line and the bytes; then the close delimiter `--boundary--`.
 /// Empty for a plan that is not `Multipart`.
-pub fn multipart_segments(plan: &RangePlan, content_type: Option<&str>, boundary: &str) -> Vec<Segment> {
+pub fn multipart_segments(
+    plan: &RangePlan,
+    content_type: Option<&str>,
+    boundary: &str,
+) -> Vec<Segment> {
     let RangePlan::Multipart { parts, len } = plan else {
         return Vec::new();
     };
@@ -153,7 +157,9 @@ pub fn multipart_segments(plan: &RangePlan, content_type: Option<&str>, boundary
             end: *end,
         });
     }
-    out.push(Segment::Bytes(format!("\r\n--{boundary}--\r\n").into_bytes()));
+    out.push(Segment::Bytes(
+        format!("\r\n--{boundary}--\r\n").into_bytes(),
+    ));
     out
 }
 
@@ -685,7 +691,10 @@ mod tests {
                 b"--B\r\nContent-Range: bytes 0-9/1000\r\n\r\n".to_vec()
             ))
         );
-        assert_eq!(segs.last(), Some(&Segment::Bytes(b"\r\n--B--\r\n".to_vec())));
+        assert_eq!(
+            segs.last(),
+            Some(&Segment::Bytes(b"\r\n--B--\r\n".to_vec()))
+        );
         // 20 body bytes, two part heads (38 and 44 bytes) and the close delimiter (9).
         assert_eq!(body_length(&segs), 2 * 10 + 38 + 44 + 9);
     }

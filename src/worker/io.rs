@@ -347,7 +347,14 @@ pub fn segments(body: ReadableStream, segs: Vec<crate::range::Segment>) -> Reada
     let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
     // (stored stream, offset of `chunk`'s first byte, current chunk, segments left, the range
     // being sent, finished)
-    let st = (inner, 0u64, None::<Uint8Array>, segs.into_iter(), None::<(u64, u64)>, false);
+    let st = (
+        inner,
+        0u64,
+        None::<Uint8Array>,
+        segs.into_iter(),
+        None::<(u64, u64)>,
+        false,
+    );
     let s = futures_util::stream::unfold(st, |mut st| async move {
         let (inner, pos, chunk, rest, cur, done) = &mut st;
         if *done {

@@ -375,12 +375,16 @@ impl World {
             }
             Action::Respond { answer, store } => {
                 assert!(t.got.is_none(), "answered twice");
-                let body_src = match (&answer.body, &store) {
-                    (Body::Empty, Some(s)) => s.body.clone(),
-                    (b, _) => b.clone(),
+                // With a store beside it, the client gets (pieces of) the body being stored.
+                let bytes = match &store {
+                    Some(s) => self.body_bytes(t, &s.body),
+                    None => self.body_bytes(t, &answer.body),
                 };
-                let bytes = self.body_bytes(t, &body_src);
-                t.got = Some(self.client_response(t, &answer, bytes.clone()));
+                let to_client = match (&answer.body, &store) {
+                    (Body::Parts(segs), Some(_)) => assemble(segs, &bytes),
+                    _ => bytes.clone(),
+                };
+                t.got = Some(self.client_response(t, &answer, to_client));
                 match store {
                     Some(s) => {
                         let ok = self.put(&s.key, s.status, &s.headers, bytes, s.max_body);
@@ -431,18 +435,9 @@ impl World {
                     .min(all.len());
                 all[s..e].to_vec()
             }
-            Body::StoredParts(segs) => {
+            Body::Parts(segs) => {
                 let all = t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default();
-                let mut out = Vec::new();
-                for seg in segs {
-                    match seg {
-                        Segment::Bytes(b) => out.extend_from_slice(b),
-                        Segment::Range { start, end } => {
-                            out.extend_from_slice(&all[*start as usize..=*end as usize])
-                        }
-                    }
-                }
-                out
+                assemble(segs, &all)
             }
         }
     }
@@ -519,3 +514,16 @@ pub fn header(g: &Got, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The bytes of a body made of `segs`, ranges taken from `all`.
+pub fn assemble(segs: &[Segment], all: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for seg in segs {
+        match seg {
+            Segment::Bytes(b) => out.extend_from_slice(b),
+            Segment::Range { start, end } => {
+                out.extend_from_slice(&all[*start as usize..=*end as usize])
+            }
+        }
+    }
+    out
+}
