@@ -178,13 +178,6 @@ pub enum Body {
     Origin,
     /// The stored entry's body (the lookup's stream if still unread, else read again).
     Stored,
-    /// Bytes `start..=end` of the stored entry's body (a range request, RFC 9110 §14).
-    StoredRange {
-        /// First byte.
-        start: u64,
-        /// Last byte (inclusive).
-        end: u64,
-    },
     /// Pieces of a body (a range answer, RFC 9110 §14: one range, or a `multipart/byteranges`
     /// body, §14.6): fixed bytes and ranges, ranges in ascending order (one pass). The ranges
     /// are of the stored entry's body; with a [`StoreCmd`] beside the answer, of the body being
@@ -1382,12 +1375,8 @@ impl<'p> Exchange<'p> {
             Precondition::NotModified => (304, not_modified_headers(&h), Body::Empty),
             Precondition::Failed => (412, precondition_failed_headers(&h), Body::Empty),
             Precondition::Serve => {
-                let (status, parts) = self.range_answer(status, &mut h, len);
-                let body = match parts {
-                    None => body,
-                    Some(p) if p.is_empty() => Body::Empty,
-                    Some(p) => Body::Parts(p),
-                };
+                let basis = h.clone();
+                let (status, body) = self.range_answer(status, &basis, &mut h, len, body);
                 let b = self.body_for(status, body);
                 (status, h, b)
             }
@@ -1407,25 +1396,30 @@ impl<'p> Exchange<'p> {
     }
 
     /// The answer to this request's `Range` (RFC 9110 §14) from a complete response (`status`,
-    /// fields `h`, a body of `len` bytes, 0: unknown): its status and the pieces of the body to
-    /// send (`None`: all of it; empty: none, a 416). Edits `h` for the answer.
+    /// fields `basis`, a body of `len` bytes, 0: unknown, that `whole` sends): its status and
+    /// body — `whole` itself, the pieces of it to send (206), or none (416). Edits `h`, the
+    /// answer's fields.
     fn range_answer(
         &self,
         status: u16,
+        basis: &HeaderMap,
         h: &mut HeaderMap,
         len: u64,
-    ) -> (u16, Option<Vec<crate::range::Segment>>) {
+        whole: Body,
+    ) -> (u16, Body) {
         use crate::range::Segment;
-        let range = crate::range::plan_range(&self.method, &self.req.headers, status, h, len);
+        let range = crate::range::plan_range(&self.method, &self.req.headers, status, basis, len);
         range.apply_headers(h);
-        let parts = crate::range::apply_multipart(&range, h, &self.boundary());
         match range {
-            RangePlan::Full => (status, None),
+            RangePlan::Full => (status, whole),
             RangePlan::Partial { start, end, .. } => {
-                (206, Some(vec![Segment::Range { start, end }]))
+                (206, Body::Parts(vec![Segment::Range { start, end }]))
             }
-            RangePlan::Multipart { .. } => (206, Some(parts)),
-            RangePlan::Unsatisfiable { .. } => (416, Some(Vec::new())),
+            RangePlan::Multipart { .. } => {
+                let parts = crate::range::apply_multipart(&range, h, &self.boundary());
+                (206, Body::Parts(parts))
+            }
+            RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
         }
     }
 
@@ -1480,22 +1474,9 @@ impl<'p> Exchange<'p> {
             }
             Precondition::Serve => {}
         }
-        let range = crate::range::plan_range(
-            &self.method,
-            &self.req.headers,
-            entry.status,
-            &sub,
-            entry.meta.size,
-        );
-        range.apply_headers(&mut h);
-        let parts = crate::range::apply_multipart(&range, &mut h, &self.boundary());
-        let ranged = !matches!(range, RangePlan::Full);
-        let (status, body) = match range {
-            RangePlan::Full => (entry.status, Body::Stored),
-            RangePlan::Partial { start, end, .. } => (206, Body::StoredRange { start, end }),
-            RangePlan::Multipart { .. } => (206, Body::Parts(parts)),
-            RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
-        };
+        let (status, body) =
+            self.range_answer(entry.status, &sub, &mut h, entry.meta.size, Body::Stored);
+        let ranged = body != Body::Stored;
         // Fields the core may change, those kept in the metadata (put back only where the
         // origin sent them: the stored copy never has them) and the storage-only ones are
         // replaced; every other stored field goes out as stored (RFC 9111 §3.2). Each name is

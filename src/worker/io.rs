@@ -303,41 +303,6 @@ pub fn tee(s: &ReadableStream) -> (ReadableStream, ReadableStream) {
     (a.get(0).unchecked_into(), a.get(1).unchecked_into())
 }
 
-/// Bytes `start..=end` of a body stream (a range of a stored response); the rest is not read.
-pub fn slice(body: ReadableStream, start: u64, end: u64) -> ReadableStream {
-    let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
-    let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
-    let s = futures_util::stream::unfold((inner, 0u64), move |(mut inner, mut pos)| async move {
-        loop {
-            if pos > end {
-                return None;
-            }
-            let chunk = match inner.next().await? {
-                Ok(c) => c,
-                Err(e) => return Some((Err(e), (inner, u64::MAX))),
-            };
-            let Some(a) = chunk.dyn_ref::<Uint8Array>() else {
-                continue;
-            };
-            let next = pos.saturating_add(u64::from(a.byte_length()));
-            if next <= start {
-                pos = next; // entirely before the range
-                continue;
-            }
-            let from = start.saturating_sub(pos);
-            let to = end.saturating_add(1).min(next).saturating_sub(pos);
-            let part = a.subarray(
-                u32::try_from(from).unwrap_or(u32::MAX),
-                u32::try_from(to).unwrap_or(u32::MAX),
-            );
-            return Some((Ok(part.into()), (inner, next)));
-        }
-    });
-    wasm_streams::ReadableStream::from_stream(s)
-        .into_raw()
-        .unchecked_into()
-}
-
 /// A body made of `segs` (a `multipart/byteranges` answer, RFC 9110 §14.6): fixed bytes as
 /// they are, ranges read from `body` in one pass (they come in ascending order). A stored body
 /// that ends before a range does errors the stream (the client sees a cut, never a short part).

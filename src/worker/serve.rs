@@ -362,10 +362,6 @@ async fn body_stream(held: &mut Held, body: &Body) -> Option<ReadableStream> {
             origin_body(held, gap)
         }
         Body::Stored => stored_body(held).await,
-        Body::StoredRange { start, end } => {
-            let b = stored_body(held).await?;
-            Some(io::slice(b, *start, *end))
-        }
         Body::Parts(segs) => Some(parts(stored_body(held).await?, segs)),
         Body::Empty | Body::Fixed(_) => None,
     }

@@ -427,14 +427,6 @@ impl World {
                 t.entry_body_taken = true;
                 t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default()
             }
-            Body::StoredRange { start, end } => {
-                let all = t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default();
-                let s = usize::try_from(*start).unwrap_or(usize::MAX).min(all.len());
-                let e = usize::try_from(*end + 1)
-                    .unwrap_or(usize::MAX)
-                    .min(all.len());
-                all[s..e].to_vec()
-            }
             Body::Parts(segs) => {
                 let all = t.entry.as_ref().map(|e| e.body.clone()).unwrap_or_default();
                 assemble(segs, &all)
