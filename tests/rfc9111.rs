@@ -1709,6 +1709,7 @@ mod respect_mode {
 mod scenarios {
     use super::common::world::{req, Got, OriginAnswer, World};
     use super::{at, s};
+    use edgecache::lifecycle::OriginFailure;
     use edgecache::policy::Policy;
     use http::HeaderMap;
 
@@ -2345,6 +2346,84 @@ mod scenarios {
                     pause_s: 5,
                     req: cc("max-stale=100"),
                     body: Some(b"m".to_vec()),
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    /// §5.2.2.4: a `no-cache` response is stored but revalidated before every reuse (the
+    /// stored validators are sent; a 304 serves the stored body). §5.2.2.2: `must-revalidate`
+    /// forbids serving it stale when the origin fails, where stale-if-error otherwise would.
+    /// §5.2.2.10: `s-maxage` overrides `max-age` in a shared cache.
+    #[test]
+    fn s5_2_2_no_cache_must_revalidate_s_maxage() {
+        let etag = ("etag", s("\"v1\""));
+        let down = Some(OriginAnswer::Fail(OriginFailure::Unreachable, 20));
+        scenario(
+            "s5_2_2 directives",
+            "[defaults]\norigin_cache_control = \"respect\"\nstale_if_error = \"1h\"\n",
+            &[
+                Step {
+                    origin: origin(
+                        200,
+                        &[("cache-control", s("max-age=3600, no-cache")), etag.clone()],
+                        b"nc",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    origin: origin(304, &[etag.clone()], b""),
+                    via: Via::Origin,
+                    sent: vec![("if-none-match", s("\"v1\""))],
+                    body: Some(b"nc".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/sie",
+                    origin: origin(200, &[max_age(1)], b"old"),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    path: "/sie",
+                    pause_s: 5,
+                    origin: down.clone(),
+                    via: Via::Origin,
+                    body: Some(b"old".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/mr",
+                    origin: origin(
+                        200,
+                        &[("cache-control", s("max-age=1, must-revalidate"))],
+                        b"old",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    path: "/mr",
+                    pause_s: 5,
+                    origin: down,
+                    via: Via::Origin,
+                    ..get(502)
+                },
+                Step {
+                    path: "/sm",
+                    origin: origin(
+                        200,
+                        &[("cache-control", s("max-age=3600, s-maxage=0"))],
+                        b"a",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    path: "/sm",
+                    via: Via::Origin,
                     ..get(200)
                 },
             ],

@@ -3,7 +3,7 @@
 // specific response headers and checks what a second client gets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, lab, originCount, originStats, ours, isHit, request } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, originStats, ours, isHit, request, sleep } from "./helpers.mjs";
 
 const h = useStack();
 const T = { timeout: 60_000 }; // generous: CI is a noisy 2-core machine
@@ -208,4 +208,19 @@ test("ranges through the real Cache API: 206 on the miss and on hits, multipart/
   const r5 = await req(u);
   assert.equal(r5.text, body);
   assert.equal(await originCount(h, p), 1);
+  // A range of a large body on its miss: the client gets its 10 bytes, the cache the whole body.
+  const big = uniq("/lab/rfc-ranges-big");
+  const ub = lab(big, { bytes: 300000, headers: { "Cache-Control": "public, max-age=60" } });
+  const b1 = await req(ub, { headers: { range: "bytes=0-9" } });
+  assert.equal(b1.status, 206, b1.why);
+  assert.equal(b1.text, "edgecache-");
+  let b2;
+  for (let i = 0; i < 50; i++) { // the store finishes in the background
+    b2 = await req(ub);
+    if (isHit(b2)) break;
+    await sleep(100);
+  }
+  assertHit(b2, "(stored whole)");
+  assert.equal(b2.text.length, 300000);
+  assert.equal(await originCount(h, big), 1);
 });
