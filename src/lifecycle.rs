@@ -1424,9 +1424,9 @@ impl<'p> Exchange<'p> {
     }
 
     /// A `multipart/byteranges` boundary: RFC 2046 §5.1.1 wants one the body cannot contain;
-    /// 64 random bits make a collision with stored bytes negligible.
+    /// 64 random bits (in decimal) make a collision with stored bytes negligible.
     fn boundary(&self) -> String {
-        format!("edgecache-{:016x}", self.seed)
+        format!("edgecache-{}", self.seed)
     }
 
     /// Serves a stored entry (fresh, stale, or standing in for an error), answering the

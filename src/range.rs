@@ -135,27 +135,18 @@ pub fn multipart_segments(
         return Vec::new();
     };
     let mut out = Vec::with_capacity(parts.len().saturating_mul(2).saturating_add(1));
-    let mut first = true;
-    for (start, end) in parts {
-        let mut head = String::new();
-        if !first {
-            head.push_str("\r\n");
-        }
-        first = false;
-        head.push_str("--");
-        head.push_str(boundary);
-        head.push_str("\r\n");
-        if let Some(ct) = content_type {
-            head.push_str("Content-Type: ");
-            head.push_str(ct);
-            head.push_str("\r\n");
-        }
-        head.push_str(&format!("Content-Range: bytes {start}-{end}/{len}\r\n\r\n"));
+    let ct = content_type
+        .map(|c| format!("Content-Type: {c}\r\n"))
+        .unwrap_or_default();
+    for (i, &(start, end)) in parts.iter().enumerate() {
+        let lead = if i == 0 { "" } else { "\r\n" };
+        let len = *len;
+        let cr = RangePlan::Partial { start, end, len }
+            .content_range()
+            .unwrap_or_default();
+        let head = format!("{lead}--{boundary}\r\n{ct}Content-Range: {cr}\r\n\r\n");
         out.push(Segment::Bytes(head.into_bytes()));
-        out.push(Segment::Range {
-            start: *start,
-            end: *end,
-        });
+        out.push(Segment::Range { start, end });
     }
     out.push(Segment::Bytes(
         format!("\r\n--{boundary}--\r\n").into_bytes(),
