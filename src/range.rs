@@ -1,8 +1,10 @@
 //! Range requests answered from a complete stored response (RFC 9110 §14, §13.1.5).
 //!
 //! edgecache stores complete `200` responses only (a `206` is never stored as a complete one,
-//! RFC 9111 §3.3/§3: see `storable::check_storable`). When a client asks for a byte range of a
-//! stored `200`, [`plan_range`] says what to send; the adapter slices the body stream.
+//! RFC 9111 §3.3/§3: see `storable::check_storable`). When a client asks for byte ranges of a
+//! stored `200` (or of the `200` being stored), [`plan_range`] says what to send — one range, a
+//! `multipart/byteranges` body built by [`apply_multipart`], or a 416 — and the adapter reads
+//! the body's [`Segment`]s out of the stream in one pass.
 
 use crate::freshness::parse_http_date;
 use http::header::{DATE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
