@@ -1326,7 +1326,11 @@ impl<'p> Exchange<'p> {
                 cmd.headers = storage_fields(&s.headers, &s.meta, keep);
                 cmd.body = Body::Stored;
                 cs.stored = true;
-                self.store_and_answer(kind, token, stored.status, cmd, &s, cs, &[], now)
+                // As on a miss, the client whose request brought the 304 gets its Set-Cookie
+                // (rule `set_cookie = "strip"`: the stored copy never has it).
+                let own: Vec<HeaderValue> =
+                    head.headers.get_all(SET_COOKIE).iter().cloned().collect();
+                self.store_and_answer(kind, token, stored.status, cmd, &s, cs, &own, now)
             }
             Err(reason) => {
                 if let Some(t) = token {

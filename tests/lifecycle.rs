@@ -550,6 +550,51 @@ fn set_cookie_responses_are_never_stored_and_never_shared() {
     assert!(w.cache.is_empty());
 }
 
+/// RFC 9111 §4.3.4 under `set_cookie = "strip"`: the Set-Cookie of a 304 goes to the client
+/// whose revalidation brought it (as a miss's does), never into the stored copy or to others.
+#[test]
+fn a_304s_set_cookie_goes_to_the_revalidating_client_only() {
+    let src = "[defaults]\norigin_cache_control = \"respect\"\nset_cookie = \"strip\"\n";
+    let p: &'static Policy = Box::leak(Box::new(
+        Policy::from_toml_str(src, "t.toml").expect("policy").policy,
+    ));
+    let mut w = World::with_policy(p);
+    w.script(
+        "/a",
+        vec![
+            ok(
+                200,
+                &[("cache-control", "max-age=1"), ("etag", "\"v1\"")],
+                "body",
+            ),
+            ok(
+                304,
+                &[
+                    ("etag", "\"v1\""),
+                    ("cache-control", "max-age=60"),
+                    ("set-cookie", "s=2"),
+                ],
+                "",
+            ),
+        ],
+    );
+    assert_eq!(w.get("/a").status, 200);
+    w.advance(3000);
+    let r2 = w.get("/a");
+    assert_eq!((r2.status, r2.text().as_str()), (200, "body"));
+    assert!(
+        r2.cache_status().contains("fwd-status=304"),
+        "{}",
+        r2.cache_status()
+    );
+    assert_eq!(header(&r2, "set-cookie").as_deref(), Some("s=2"));
+    w.advance(1000);
+    let r3 = w.get("/a");
+    assert!(r3.is_hit(), "{}", r3.cache_status());
+    assert_eq!(header(&r3, "set-cookie"), None);
+    assert_eq!(w.fetches("/a"), 2);
+}
+
 #[test]
 fn respect_mode_hit_returns_the_origin_fields() {
     let mut w = World::new();
