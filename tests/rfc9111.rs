@@ -2374,7 +2374,7 @@ mod scenarios {
                     ..get(200)
                 },
                 Step {
-                    origin: origin(304, &[etag.clone()], b""),
+                    origin: origin(304, std::slice::from_ref(&etag), b""),
                     via: Via::Origin,
                     sent: vec![("if-none-match", s("\"v1\""))],
                     body: Some(b"nc".to_vec()),
