@@ -362,12 +362,16 @@ async fn body_stream(held: &mut Held, body: &Body) -> Option<ReadableStream> {
             origin_body(held, gap)
         }
         Body::Stored => stored_body(held).await,
-        Body::StoredRange { start, end } => {
-            let b = stored_body(held).await?;
-            Some(io::slice(b, *start, *end))
-        }
+        Body::Parts(segs) => Some(parts(stored_body(held).await?, segs)),
         Body::Empty | Body::Fixed(_) => None,
     }
+}
+
+/// The pieces `segs` of `body` (a range answer), with their exact length.
+fn parts(body: ReadableStream, segs: &[crate::range::Segment]) -> ReadableStream {
+    let len = crate::range::body_length(segs);
+    let s = io::segments(body, segs.to_vec());
+    io::fixed_length(&s, len).unwrap_or(s)
 }
 
 fn fields_for(held: &mut Held, fields: &Fields) -> Result<web_sys::Headers, String> {
@@ -413,7 +417,11 @@ async fn answer_with(
                 Some(s) => {
                     let (to_client, to_store) = if client_wants {
                         let (a, b) = io::tee(&s);
-                        (Some(with_length(held, a)), b)
+                        let a = match &answer.body {
+                            Body::Parts(segs) => parts(a, segs),
+                            _ => with_length(held, a),
+                        };
+                        (Some(a), b)
                     } else {
                         (None, s)
                     };
