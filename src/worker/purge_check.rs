@@ -16,6 +16,8 @@
 //! an entry's origin fetch started is reflected in the entry and does not purge it
 //! ([`crate::purge::SeenRecords`] has the reasoning).
 
+use super::bindings::{self, PURGE_KV};
+use super::rt::Env;
 use super::{metrics, state};
 use crate::decision::PurgeState;
 use crate::meta::EntryMeta;
@@ -25,7 +27,6 @@ use crate::purge::{
 };
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::Env;
 
 thread_local! {
     static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
@@ -44,8 +45,7 @@ pub const REFRESH_VAR: &str = "PURGE_REFRESH_MS";
 /// The refresh interval configured by [`REFRESH_VAR`].
 pub fn refresh_ms(env: &Env) -> u64 {
     env.var(REFRESH_VAR)
-        .ok()
-        .and_then(|v| v.to_string().trim().parse::<u64>().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|ms| *ms > 0)
         .unwrap_or(purge::DEFAULT_REFRESH_MS)
 }
@@ -99,22 +99,16 @@ fn refresh_in_background(env: &Env, now_ms: u64) {
 /// One KV read of the snapshot. Absent (no purge since this version was deployed): the ledger
 /// builds it from the records it holds, publishes it, and returns it.
 async fn read_snapshot(env: &Env) -> Option<PurgeSnapshot> {
-    let kv = env.kv(BINDING).ok()?;
+    let kv = env.kv(PURGE_KV).ok()?;
     metrics::kv_reads(1);
-    let text = kv
-        .get(purge::SNAPSHOT_KEY)
-        .cache_ttl(KV_CACHE_TTL_SECS)
-        .text()
-        .await;
+    let text = kv.get_text(purge::SNAPSHOT_KEY, KV_CACHE_TTL_SECS).await;
     match text {
         Ok(Some(t)) => PurgeSnapshot::decode(&t),
-        Ok(None) => super::admin::ledger_snapshot(env).await,
+        Ok(None) => bindings::ledger_snapshot(env).await,
         Err(_) => None,
     }
 }
 
-/// KV binding holding purge records.
-pub const BINDING: &str = "PURGE_KV";
 /// KV `cacheTtl` for record reads (the platform minimum is 30 s).
 pub const KV_CACHE_TTL_SECS: u64 = 30;
 
@@ -139,20 +133,14 @@ pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Op
     if missing.is_empty() {
         return out;
     }
-    let Ok(kv) = env.kv(BINDING) else {
+    let Ok(kv) = env.kv(PURGE_KV) else {
         return out;
     };
     metrics::kv_reads(missing.len() as u64);
     let reads = missing.iter().map(|k| {
         let kv = &kv;
         async move {
-            let v = kv
-                .get(k)
-                .cache_ttl(KV_CACHE_TTL_SECS)
-                .text()
-                .await
-                .ok()
-                .flatten();
+            let v = kv.get_text(k, KV_CACHE_TTL_SECS).await.ok().flatten();
             (k.clone(), v.as_deref().and_then(PurgeRecord::decode))
         }
     });
