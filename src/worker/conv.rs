@@ -1,19 +1,24 @@
 //! Small runtime conversions: edgecache's own responses (admin API, Durable Objects), request
 //! bodies, the clock and randomness. Every runtime call is fallible.
 
-use super::io::{self, JsBody};
 use super::rt::{Error, Result};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, Request, Response};
+use web_sys::{Headers, Request, Response, ResponseInit};
 
 /// A response with a fixed body and the given header fields.
-pub fn fixed(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Response> {
+pub fn fixed(status: u16, headers: &[(&str, &str)], mut body: Vec<u8>) -> Result<Response> {
     let h = Headers::new()?;
     for (k, v) in headers {
         h.set(k, v)?;
     }
-    Ok(io::response(status, &h, JsBody::Bytes(body))?)
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&h);
+    Ok(Response::new_with_opt_u8_array_and_init(
+        Some(&mut body),
+        &init,
+    )?)
 }
 
 /// A small JSON response, never stored.
@@ -37,7 +42,7 @@ pub fn text(status: u16, body: &str) -> Result<Response> {
     )
 }
 
-/// A request with an optional string body. `manual_redirect`: a 3xx comes back as is.
+/// A request with an optional string body.
 pub fn request(url: &str, method: &str, body: Option<&str>) -> Result<Request> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);

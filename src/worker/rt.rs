@@ -15,6 +15,16 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+/// A runtime error value as text: its message.
+pub fn js_err(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
 /// A runtime error as text.
 #[derive(Debug)]
 pub struct Error(pub String);
@@ -27,7 +37,7 @@ impl std::fmt::Display for Error {
 
 impl From<JsValue> for Error {
     fn from(e: JsValue) -> Self {
-        Error(super::io::js_err(&e))
+        Error(js_err(&e))
     }
 }
 
