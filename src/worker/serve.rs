@@ -7,8 +7,7 @@ use super::io::{self, JsBody};
 use super::rt::{Context, Env};
 use super::{metrics, purge_check, state};
 use crate::lifecycle::{
-    Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Metric, Now, StoreCmd,
-    Stored,
+    Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Now, StoreCmd, Stored,
 };
 use crate::meta::{EntryMeta, META_HEADER};
 use http::HeaderMap;
@@ -90,16 +89,7 @@ fn step(ex: &mut Exchange<'static>, ev: Event) -> Action {
     let a = ISOLATE.with(|i| ex.step(&mut i.borrow_mut(), ev, now()));
     let rule = ex.rule();
     for m in ex.take_metrics() {
-        match m {
-            Metric::Hit { stale, bytes } => metrics::hit(rule, stale, bytes as usize),
-            Metric::Miss => metrics::miss(rule),
-            Metric::Bypass(reason) => metrics::bypass(rule, reason),
-            Metric::Revalidation => metrics::revalidation(rule),
-            Metric::BackgroundRevalidation => metrics::background_revalidation(rule),
-            Metric::StaleErrorServed { bytes } => metrics::stale_error_served(rule, bytes as usize),
-            Metric::OriginFetch { bytes } => metrics::origin_fetch(rule, bytes as usize),
-            Metric::OriginError => metrics::origin_error(rule),
-        }
+        metrics::record(rule, &m);
     }
     a
 }
