@@ -3,7 +3,9 @@
 //! functions produce.
 
 use super::log::PurgeLogEntry;
+use super::record::PurgeRecord;
 use crate::json::{Arr, Json, Obj};
+use crate::webhook_sig;
 
 /// Purge log entries kept.
 pub const PURGE_LOG_MAX: usize = 100;
@@ -119,9 +121,150 @@ pub fn parse_replayed(text: &str) -> Option<bool> {
         .and_then(|v| v.get("replayed").and_then(Json::as_bool))
 }
 
+/// The ledger's storage layout (one Durable Object, "global"): what it keeps under which key.
+pub mod keys {
+    /// `r:<record key>`: the record held beside its KV copy (the merge base of the next purge).
+    pub const HELD_RECORD: &str = "r:";
+    /// `w:<webhook id>`: when a signed webhook id was accepted (seconds; replay check).
+    pub const SEEN_WEBHOOK: &str = "w:";
+    /// `z:<purge id>`: a zone purge job (JSON) the alarm runs.
+    pub const ZONE_JOB: &str = "z:";
+    /// The purge log (a JSON array, oldest first).
+    pub const LOG: &str = "log";
+    /// The purge snapshot's encoding, as last published (or to be published by the alarm).
+    pub const SNAPSHOT: &str = "snapshot";
+    /// When (ms) the ledger prunes next.
+    pub const PRUNE_AT: &str = "prune_at";
+}
+
+/// How often the ledger prunes what it no longer needs (ms).
+pub const PRUNE_EVERY_MS: u64 = 3_600_000;
+
+/// Whether a signed call is a replay: its id is remembered in storage (`stored_secs`, when it
+/// was accepted: survives a restart of the ledger) or by the in-memory `guard` (which also
+/// remembers it now when it is new).
+pub fn replayed(
+    stored_secs: Option<u64>,
+    guard: &mut webhook_sig::ReplayGuard,
+    id: &str,
+    ts: u64,
+    now_secs: u64,
+) -> bool {
+    stored_secs.is_some_and(|t| webhook_sig::replay_remembered(t, now_secs))
+        || guard.check_and_insert(id, ts, now_secs).is_err()
+}
+
+/// Whether a stored entry can be forgotten at `now_ms`: a held record (`r:`, its text) older
+/// than the longest an entry can live (`max_keep_secs`: its KV copy has expired too), or a
+/// webhook id (`w:`, its acceptance time in seconds) past the replay window. Anything else,
+/// or a value that does not read, is kept.
+pub fn prunable(
+    key: &str,
+    text: Option<&str>,
+    number: Option<f64>,
+    now_ms: u64,
+    max_keep_secs: u64,
+) -> bool {
+    if key.starts_with(keys::HELD_RECORD) {
+        text.and_then(PurgeRecord::decode)
+            .is_some_and(|r| super::keys::record_prunable(&r, now_ms, max_keep_secs))
+    } else if key.starts_with(keys::SEEN_WEBHOOK) {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "seconds stored as a JS number"
+        )]
+        number.is_some_and(|t| !webhook_sig::replay_remembered(t as u64, now_ms / 1000))
+    } else {
+        false
+    }
+}
+
+/// The next prune after one at `now_ms` that left `left` entries (`None`: nothing left to
+/// prune, no prune alarm needed).
+pub fn next_prune(left: usize, now_ms: u64) -> Option<u64> {
+    (left > 0).then(|| now_ms.saturating_add(PRUNE_EVERY_MS))
+}
+
+/// Whether an alarm already set at `current` (ms) serves for one wanted at `at_ms`: it is
+/// still to come (an alarm at or before `now_ms` is the one running, or about to) and no later.
+pub fn alarm_covers(current: u64, at_ms: u64, now_ms: u64) -> bool {
+    current > now_ms && current <= at_ms
+}
+
+/// When the alarm must publish a snapshot that could not be written to KV at `now_ms`: at
+/// `allowed_ms` (KV's one-write-per-second limit) when that is later, else after the minimum
+/// interval (the write failed).
+pub fn publish_retry_at(allowed_ms: u64, now_ms: u64) -> u64 {
+    if allowed_ms > now_ms {
+        allowed_ms
+    } else {
+        now_ms.saturating_add(super::snapshot::KV_WRITE_MIN_INTERVAL_MS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replays_are_caught_in_storage_or_in_memory() {
+        let now = 1_700_000_000;
+        let mut g = webhook_sig::ReplayGuard::new(webhook_sig::DEFAULT_TOLERANCE_SECS, 10);
+        assert!(!replayed(None, &mut g, "a", now, now));
+        assert!(
+            replayed(None, &mut g, "a", now, now),
+            "remembered in memory"
+        );
+        let mut fresh = webhook_sig::ReplayGuard::new(webhook_sig::DEFAULT_TOLERANCE_SECS, 10);
+        assert!(
+            replayed(Some(now - 10), &mut fresh, "b", now, now),
+            "remembered in storage"
+        );
+        let long_ago = now - webhook_sig::REPLAY_REMEMBER_SECS - 1;
+        assert!(!replayed(Some(long_ago), &mut fresh, "c", now, now));
+    }
+
+    #[test]
+    fn prune_forgets_only_what_can_no_longer_matter() {
+        let keep = 86_400;
+        let now_ms = 10 * keep * 1000;
+        let old = PurgeRecord::hard(1_000);
+        let recent = PurgeRecord::hard(now_ms - 1_000);
+        assert!(prunable("r:t:a", Some(&old.encode()), None, now_ms, keep));
+        assert!(!prunable(
+            "r:t:a",
+            Some(&recent.encode()),
+            None,
+            now_ms,
+            keep
+        ));
+        assert!(!prunable("r:t:a", Some("garbage"), None, now_ms, keep));
+        let secs = (now_ms / 1000) as f64;
+        assert!(!prunable("w:id", None, Some(secs), now_ms, keep));
+        let gone = secs - webhook_sig::REPLAY_REMEMBER_SECS as f64 - 1.0;
+        assert!(prunable("w:id", None, Some(gone), now_ms, keep));
+        assert!(!prunable("w:id", None, None, now_ms, keep));
+        assert!(!prunable("z:p1", Some("{}"), Some(0.0), now_ms, keep));
+    }
+
+    #[test]
+    fn alarms_and_retries() {
+        assert_eq!(next_prune(0, 5), None);
+        assert_eq!(next_prune(3, 5), Some(5 + PRUNE_EVERY_MS));
+        assert!(alarm_covers(10, 20, 5));
+        assert!(alarm_covers(20, 20, 5));
+        assert!(!alarm_covers(21, 20, 5), "too late");
+        assert!(
+            !alarm_covers(5, 20, 5),
+            "the alarm running now does not count"
+        );
+        assert_eq!(publish_retry_at(900, 100), 900);
+        assert_eq!(
+            publish_retry_at(100, 100),
+            100 + crate::purge::KV_WRITE_MIN_INTERVAL_MS
+        );
+    }
     use crate::purge::{parse_purge_request, PurgeLimits};
 
     fn entry(id: &str) -> PurgeLogEntry {

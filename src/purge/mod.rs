@@ -39,7 +39,8 @@ pub use keys::{
     MAX_PREFIX_DEPTH, PREFIX_GATE_KEY, RECORD_TTL_MARGIN_SECS,
 };
 pub use ledger::{
-    log_answer, log_json, parse_log, parse_replayed, push_log, replayed_json, PurgeCommand,
+    alarm_covers, keys as ledger_keys, log_answer, log_json, next_prune, parse_log, parse_replayed,
+    prunable, publish_retry_at, push_log, replayed, replayed_json, PurgeCommand, PRUNE_EVERY_MS,
     PURGE_LOG_MAX,
 };
 pub use log::{purge_id, PurgeLogEntry};

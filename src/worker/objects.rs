@@ -18,8 +18,9 @@ use super::conv::{self, json, text};
 use super::rt::{DoState, Env, Result, Storage};
 use crate::json::Json;
 use crate::metrics::{Aggregate, Snapshot};
+use crate::purge::ledger_keys::{HELD_RECORD, LOG, PRUNE_AT, SEEN_WEBHOOK, SNAPSHOT, ZONE_JOB};
 use crate::purge::zone::ZoneJob;
-use crate::purge::{self, PurgeCommand, PurgeRecord, PurgeSnapshot};
+use crate::purge::{self, PurgeCommand, PurgeRecord, PurgeSnapshot, PRUNE_EVERY_MS};
 use crate::webhook_sig::{self, ReplayGuard};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -102,7 +103,7 @@ impl Ledger {
                 let now = conv::now_ms();
                 let snap = self.load_snapshot(now).await.encode();
                 if self.snapshot_put_ms.get().is_none() {
-                    self.storage()?.put(SNAP_TEXT, snap.as_str()).await?;
+                    self.storage()?.put(SNAPSHOT, snap.as_str()).await?;
                     self.publish_snapshot(&snap, now).await?;
                 }
                 text(200, &snap)
@@ -125,15 +126,11 @@ impl Ledger {
         if let Some((id, ts)) = &cmd.webhook {
             // Ids are remembered in memory and in storage, so a restart of the ledger
             // does not reopen the replay window (the alarm forgets them once too old).
-            let seen_key = format!("w:{id}");
+            let seen_key = format!("{SEEN_WEBHOOK}{id}");
             let stored = self.get(&seen_key).await.and_then(|v| v.as_f64());
-            let replayed = stored
-                .is_some_and(|t| webhook_sig::replay_remembered(t as u64, now / 1000))
-                || self
-                    .replay
-                    .borrow_mut()
-                    .check_and_insert(id, *ts, now / 1000)
-                    .is_err();
+            let stored = stored.map(|t| t as u64);
+            let replayed =
+                purge::replayed(stored, &mut self.replay.borrow_mut(), id, *ts, now / 1000);
             if replayed {
                 return json(200, purge::replayed_json(true));
             }
@@ -145,7 +142,7 @@ impl Ledger {
         let mut merged_all = Vec::with_capacity(cmd.keys.len());
         for key in &cmd.keys {
             let held = self
-                .get(&format!("r:{key}"))
+                .get(&format!("{HELD_RECORD}{key}"))
                 .await
                 .and_then(|v| v.as_string());
             let merged = match held.as_deref().and_then(PurgeRecord::decode) {
@@ -164,14 +161,14 @@ impl Ledger {
         }
         self.add_to_snapshot(&merged_all, now).await?;
         for (key, enc) in merged_all {
-            storage.put(&format!("r:{key}"), enc).await?;
+            storage.put(&format!("{HELD_RECORD}{key}"), enc).await?;
         }
         if let Some(job) = &cmd.zone {
             self.zone_enqueue(&cmd.log.id, job, now).await?;
         }
         let mut log = self.log().await;
         purge::push_log(&mut log, cmd.log);
-        storage.put("log", purge::log_json(log.iter())).await?;
+        storage.put(LOG, purge::log_json(log.iter())).await?;
         if storage.get_alarm().await?.is_none() {
             storage
                 .set_alarm(conv::now_ms().saturating_add(PRUNE_EVERY_MS))
@@ -187,7 +184,7 @@ impl Ledger {
 
     /// The stored purge log, oldest first (empty when absent or unreadable).
     async fn log(&self) -> Vec<purge::PurgeLogEntry> {
-        let text = self.get("log").await.and_then(|v| v.as_string());
+        let text = self.get(LOG).await.and_then(|v| v.as_string());
         purge::parse_log(text.as_deref())
     }
 
@@ -201,24 +198,20 @@ impl Ledger {
         let now = conv::now_ms();
         // The alarm also publishes a deferred snapshot (see `publish_snapshot`).
         self.alarm_at_ms.set(None);
-        if let Some(snap) = self.get(SNAP_TEXT).await.and_then(|v| v.as_string()) {
+        if let Some(snap) = self.get(SNAPSHOT).await.and_then(|v| v.as_string()) {
             self.publish_snapshot(&snap, now).await?;
         }
         let mut prune_at = self
-            .get(PRUNE_AT_KEY)
+            .get(PRUNE_AT)
             .await
             .and_then(|v| v.as_f64())
             .map(|t| t as u64);
         if prune_at.is_none_or(|t| t <= now) {
             let left = self.prune(now).await?;
-            prune_at = (left > 0).then(|| now.saturating_add(PRUNE_EVERY_MS));
+            prune_at = purge::next_prune(left, now);
             match prune_at {
-                Some(t) => {
-                    storage
-                        .put(PRUNE_AT_KEY, JsValue::from_f64(t as f64))
-                        .await?
-                }
-                None => storage.delete(PRUNE_AT_KEY).await?,
+                Some(t) => storage.put(PRUNE_AT, JsValue::from_f64(t as f64)).await?,
+                None => storage.delete(PRUNE_AT).await?,
             }
         }
         let next = [prune_at, self.zone_next_due().await]
@@ -238,21 +231,11 @@ impl Ledger {
         let storage = self.storage()?;
         let mut stale = Vec::new();
         let mut left = 0usize;
-        for prefix in ["r:", "w:"] {
+        for prefix in [HELD_RECORD, SEEN_WEBHOOK] {
             for (key, value) in storage.list(prefix).await? {
-                let old = if prefix == "r:" {
-                    value
-                        .as_string()
-                        .and_then(|v| PurgeRecord::decode(&v))
-                        .is_some_and(|r| {
-                            purge::record_prunable(&r, now, crate::decision::MAX_ENTRY_KEEP_SECS)
-                        })
-                } else {
-                    value
-                        .as_f64()
-                        .is_some_and(|t| !webhook_sig::replay_remembered(t as u64, now / 1000))
-                };
-                if old {
+                let text = value.as_string();
+                let max_keep = crate::decision::MAX_ENTRY_KEEP_SECS;
+                if purge::prunable(&key, text.as_deref(), value.as_f64(), now, max_keep) {
                     stale.push(key);
                 } else {
                     left += 1;
@@ -271,7 +254,7 @@ impl Ledger {
     /// holds the lock) and brings the alarm forward to now.
     async fn zone_enqueue(&self, id: &str, job: &str, now: u64) -> Result<()> {
         let storage = self.storage()?;
-        storage.put(&format!("{ZONE_JOB_PREFIX}{id}"), job).await?;
+        storage.put(&format!("{ZONE_JOB}{id}"), job).await?;
         let due_later = storage
             .get_alarm()
             .await
@@ -289,7 +272,7 @@ impl Ledger {
         let Ok(storage) = self.storage() else {
             return Vec::new();
         };
-        let Ok(list) = storage.list(ZONE_JOB_PREFIX).await else {
+        let Ok(list) = storage.list(ZONE_JOB).await else {
             return Vec::new();
         };
         list.into_iter()
@@ -334,7 +317,7 @@ impl Ledger {
                 None => job.abandon("CF_API_TOKEN / CF_ZONE_ID are no longer set"),
             }
             let _one_at_a_time = self.lock.lock().await;
-            let key = format!("{ZONE_JOB_PREFIX}{}", job.id);
+            let key = format!("{ZONE_JOB}{}", job.id);
             let stored = match self.storage() {
                 Ok(s) if job.finished() => s.delete(&key).await,
                 Ok(s) => s.put(&key, job.to_json()).await,
@@ -348,7 +331,7 @@ impl Ledger {
             if let Some(e) = log.iter_mut().rev().find(|e| e.id == job.id) {
                 e.zone = Some(job.status());
                 let put = match self.storage() {
-                    Ok(s) => s.put("log", purge::log_json(log.iter())).await,
+                    Ok(s) => s.put(LOG, purge::log_json(log.iter())).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = put {
@@ -376,7 +359,7 @@ impl Ledger {
             crate::decision::MAX_ENTRY_KEEP_SECS,
         );
         let enc = snap.encode();
-        self.storage()?.put(SNAP_TEXT, enc.as_str()).await?;
+        self.storage()?.put(SNAPSHOT, enc.as_str()).await?;
         self.publish_snapshot(&enc, now).await
     }
 
@@ -385,7 +368,7 @@ impl Ledger {
     /// held). Read from storage each time (no copy in memory that could go stale).
     async fn load_snapshot(&self, now: u64) -> PurgeSnapshot {
         let stored = self
-            .get(SNAP_TEXT)
+            .get(SNAPSHOT)
             .await
             .and_then(|v| v.as_string())
             .and_then(|t| PurgeSnapshot::decode(&t));
@@ -409,13 +392,13 @@ impl Ledger {
         let Ok(storage) = self.storage() else {
             return Vec::new();
         };
-        let Ok(list) = storage.list("r:").await else {
+        let Ok(list) = storage.list(HELD_RECORD).await else {
             return Vec::new();
         };
         list.into_iter()
             .filter_map(|(key, v)| {
                 let r = PurgeRecord::decode(&v.as_string()?)?;
-                Some((key.strip_prefix("r:")?.to_string(), r))
+                Some((key.strip_prefix(HELD_RECORD)?.to_string(), r))
             })
             .collect()
     }
@@ -435,15 +418,13 @@ impl Ledger {
             }
             console_error!("edgecache: purge snapshot write failed; retrying from the alarm");
         }
-        let retry = now.saturating_add(purge::KV_WRITE_MIN_INTERVAL_MS);
-        self.arm_alarm(if at > now { at } else { retry }, now).await
+        self.arm_alarm(purge::publish_retry_at(at, now), now).await
     }
 
     /// Sets the object's alarm to `at_ms` (epoch ms) unless one is already set no later than
     /// that (known from memory, else asked for).
     async fn arm_alarm(&self, at_ms: u64, now: u64) -> Result<()> {
-        // An alarm at or before `now` is the one running (or about to): it does not count.
-        let soon_enough = |c: u64| c > now && c <= at_ms;
+        let soon_enough = |c: u64| purge::alarm_covers(c, at_ms, now);
         if self.alarm_at_ms.get().is_some_and(soon_enough) {
             return Ok(());
         }
@@ -460,18 +441,6 @@ impl Ledger {
         Ok(())
     }
 }
-
-/// Storage key of the time (ms) of the next prune.
-const PRUNE_AT_KEY: &str = "prune_at";
-
-/// Storage key prefix of zone purge jobs.
-const ZONE_JOB_PREFIX: &str = "z:";
-
-/// Ledger storage: the snapshot's encoding.
-const SNAP_TEXT: &str = "snapshot";
-
-/// How often the ledger prunes what it no longer needs (ms).
-const PRUNE_EVERY_MS: u64 = 3_600_000;
 
 /// Aggregates metrics flushes into time buckets.
 #[wasm_bindgen]
