@@ -18,6 +18,7 @@
 mod accept;
 mod auth;
 mod error;
+mod isolate;
 mod keys;
 mod ledger;
 mod log;
@@ -32,6 +33,7 @@ pub mod zone;
 pub use accept::{accept, Accepted};
 pub use auth::{Caller, Secrets, Signed};
 pub use error::PurgeError;
+pub use isolate::{Entry, IsolatePurges, Records, RecordsCheck};
 pub use keys::{
     base_keys_to_check, check_entry, host_of, keys_to_check, normalise_prefix, prefix_candidates,
     prefix_gate_open, prefix_key, prefix_keys_to_check, record_expiration_ttl, record_keys,

@@ -207,17 +207,7 @@ async fn purge(req: Request, url: &url::Url, env: &Env) -> Result<Response> {
         return error(&PurgeError::Unauthorized);
     }
     // This location sees its own purge at once.
-    let seen = now_ms();
-    let record = accepted.record;
-    state::with_memo(|m| {
-        for k in accepted.keys() {
-            m.insert(k, Some(record), now);
-        }
-    });
-    for k in accepted.keys() {
-        purge_check::note(k, Some(record), seen);
-        purge_check::note_local(env, k, record);
-    }
+    purge_check::note_own_purge(env, accepted.keys(), accepted.record, now);
     for k in &accepted.urls {
         let _ = super::io::cache_delete(k).await;
     }
