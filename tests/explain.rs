@@ -112,9 +112,9 @@ fn other_bypass_reasons() {
     .unwrap();
     assert_eq!(x.decision, "bypass");
     assert!(x.reason.starts_with("method:"), "{}", x.reason);
-    let x = explain(&p, "GET", "https://example.com/admin/", &HeaderMap::new()).unwrap();
+    let x = explain(&p, "GET", "https://example.com/cms/", &HeaderMap::new()).unwrap();
     assert!(x.reason.starts_with("rule:"), "{}", x.reason);
-    assert_eq!(x.rule, "admin");
+    assert_eq!(x.rule, "cms");
     let h = request_headers(&["Authorization: Bearer x".into()], None).unwrap();
     let x = explain(&p, "GET", "https://example.com/articles/1", &h).unwrap();
     assert!(x.reason.starts_with("authorization:"), "{}", x.reason);
@@ -268,7 +268,7 @@ fn explain_shows_where_the_origin_request_goes() {
     let x = explain_with_origin(
         &p,
         "GET",
-        "https://edgecache.me.workers.dev/admin/",
+        "https://edgecache.me.workers.dev/cms/",
         &HeaderMap::new(),
         Some(&same),
     )
