@@ -121,6 +121,18 @@ pub fn parse_replayed(text: &str) -> Option<bool> {
         .and_then(|v| v.get("replayed").and_then(Json::as_bool))
 }
 
+/// Writes a zone job's status into its purge's log entry (the newest with its id); whether
+/// there was one (else the log need not be stored again).
+pub fn note_zone_status(log: &mut [PurgeLogEntry], job: &super::zone::ZoneJob) -> bool {
+    match log.iter_mut().rev().find(|e| e.id == job.id) {
+        Some(e) => {
+            e.zone = Some(job.status());
+            true
+        }
+        None => false,
+    }
+}
+
 /// The ledger's storage layout (one Durable Object, "global"): what it keeps under which key.
 pub mod keys {
     /// `r:<record key>`: the record held beside its KV copy (the merge base of the next purge).
@@ -206,6 +218,24 @@ pub fn publish_retry_at(allowed_ms: u64, now_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zone_status_lands_in_its_purge_log_entry() {
+        let req = parse_purge_request(
+            Some("application/json"),
+            br#"{"tags":["a"]}"#,
+            &PurgeLimits::default(),
+        )
+        .unwrap();
+        let plan = crate::purge::zone::plan_zone_purge(&req, &[], "s.test");
+        let job = crate::purge::zone::ZoneJob::new("p2", &plan, 1_000);
+        let mut log = vec![entry("p1"), entry("p2")];
+        assert!(note_zone_status(&mut log, &job));
+        assert_eq!(log[1].zone, Some(job.status()));
+        assert_eq!(log[0].zone, None);
+        let other = crate::purge::zone::ZoneJob::new("p9", &plan, 1_000);
+        assert!(!note_zone_status(&mut log, &other));
+    }
 
     #[test]
     fn replays_are_caught_in_storage_or_in_memory() {

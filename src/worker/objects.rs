@@ -328,8 +328,7 @@ impl Ledger {
                 continue;
             }
             let mut log = self.log().await;
-            if let Some(e) = log.iter_mut().rev().find(|e| e.id == job.id) {
-                e.zone = Some(job.status());
+            if purge::note_zone_status(&mut log, &job) {
                 let put = match self.storage() {
                     Ok(s) => s.put(LOG, purge::log_json(log.iter())).await,
                     Err(e) => Err(e),
