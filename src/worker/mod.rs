@@ -52,7 +52,8 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> 
             .strip_prefix(admin::PREFIX)
             .is_some_and(|rest| rest.starts_with('/'));
     let resp = if is_admin {
-        admin::handle(req, &url, env, &origin).await
+        // Boxed: the admin API's state stays out of the site path's future.
+        Box::pin(admin::handle(req, &url, env, &origin)).await
     } else {
         // No zone origin behind workers.dev (see crate::origin).
         if let Err(e) = origin.check_client_host(url.host_str().unwrap_or("")) {
