@@ -15,10 +15,10 @@ use super::memo::RecordMemo;
 use super::record::{merge, PurgeRecord, PurgeVerdict};
 use super::seen::SeenRecords;
 use super::snapshot::{PurgeSnapshot, PurgeView, RefreshPlan, ViewVerdict};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// Records read (or memoised) by key; `None`: no record under that key.
-pub type Records = BTreeMap<String, Option<PurgeRecord>>;
+pub type Records = HashMap<String, Option<PurgeRecord>>;
 
 /// A stored entry, as the purge check sees it.
 #[derive(Debug, Clone, Copy)]
