@@ -3,12 +3,19 @@
 
 use crate::json::{self, Arr, Json, Obj};
 use crate::lifecycle::Metric;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// Width of an aggregate bucket.
 pub const BUCKET_MS: u64 = 10_000;
 /// Buckets kept (one hour of 10 s buckets).
 pub const BUCKETS_KEPT: usize = 360;
+
+/// A map's entries in key order (JSON output is deterministic).
+fn sorted<V>(m: &HashMap<String, V>) -> Vec<(&String, &V)> {
+    let mut v: Vec<(&String, &V)> = m.iter().collect();
+    crate::sort::sort_by_str(&mut v, |(k, _)| k.as_str());
+    v
+}
 
 /// Counters of one rule (or of everything).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -125,9 +132,9 @@ impl Counters {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Per rule name.
-    pub rules: BTreeMap<String, Counters>,
+    pub rules: HashMap<String, Counters>,
     /// Bypasses per reason.
-    pub bypass_reasons: BTreeMap<String, u64>,
+    pub bypass_reasons: HashMap<String, u64>,
     /// KV reads made for purge checks.
     pub kv_reads: u64,
     /// Purge requests accepted.
@@ -138,11 +145,11 @@ impl Snapshot {
     /// As JSON (what an isolate sends to the metrics object, and what it stores).
     pub fn to_json(&self) -> String {
         let mut rules = Obj::new();
-        for (k, c) in &self.rules {
+        for (k, c) in sorted(&self.rules) {
             rules = rules.raw(k, &c.to_json());
         }
         let mut reasons = Obj::new();
-        for (k, n) in &self.bypass_reasons {
+        for (k, n) in sorted(&self.bypass_reasons) {
             reasons = reasons.u64(k, *n);
         }
         Obj::new()
@@ -362,7 +369,7 @@ impl Aggregate {
             );
         }
         let mut rules = Arr::new();
-        for (name, c) in &self.total.rules {
+        for (name, c) in sorted(&self.total.rules) {
             let o = c
                 .write(Obj::new())
                 .str("name", name)
@@ -370,7 +377,7 @@ impl Aggregate {
             rules = rules.raw(&o.end());
         }
         let mut reasons = Obj::new();
-        for (k, n) in &self.total.bypass_reasons {
+        for (k, n) in sorted(&self.total.bypass_reasons) {
             reasons = reasons.u64(k, *n);
         }
         Obj::new()
@@ -389,6 +396,20 @@ impl Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lists_rules_and_reasons_in_key_order() {
+        let mut s = Snapshot::default();
+        for r in ["zeta", "alpha", "mid"] {
+            s.record(r, &Metric::Bypass(r));
+        }
+        let j = s.to_json();
+        let at = |k: &str| j.find(&format!("\"{k}\":{{")).unwrap();
+        assert!(at("alpha") < at("mid") && at("mid") < at("zeta"), "{j}");
+        let back = Snapshot::from_json(&Json::parse(&j).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.to_json(), j);
+    }
 
     #[test]
     fn lifecycle_events_count_where_the_dashboard_reads_them() {
