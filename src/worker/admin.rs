@@ -70,7 +70,7 @@ pub async fn handle(
             if !admin_ok() {
                 return error(&PurgeError::Unauthorized);
             }
-            super::flush_metrics(env, true).await;
+            metrics::flush_now(env).await;
             bindings::hub(env)?.get("https://hub/stats").await
         }
         "/api/policy" => {

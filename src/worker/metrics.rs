@@ -3,6 +3,9 @@
 //! the metrics Durable Object, which aggregates them in time buckets; losing an isolate loses at
 //! most its last unflushed seconds of counts.
 
+use super::bindings;
+use super::conv;
+use super::rt::{Context, Env};
 use crate::lifecycle::Metric;
 use crate::metrics::Snapshot;
 use crate::policy::Rule;
@@ -41,7 +44,7 @@ pub fn kv_reads(n: u64) {
 }
 
 /// Takes the counts if a flush is due (or `force`), resetting them.
-pub fn take_due(now_ms: u64, force: bool) -> Option<Snapshot> {
+fn take_due(now_ms: u64, force: bool) -> Option<Snapshot> {
     let due = force || now_ms.saturating_sub(LAST_FLUSH.with(Cell::get)) >= FLUSH_EVERY_MS;
     if !due {
         return None;
@@ -55,6 +58,35 @@ pub fn take_due(now_ms: u64, force: bool) -> Option<Snapshot> {
 }
 
 /// Puts counts back after a failed flush so they are not lost.
-pub fn restore(snap: &Snapshot) {
+fn restore(snap: &Snapshot) {
     with(|s| s.merge(snap));
+}
+
+async fn send(env: &Env, snap: Snapshot) {
+    let body = snap.to_json();
+    let sent = match (
+        bindings::hub(env),
+        conv::request("https://hub/add", "POST", Some(&body)),
+    ) {
+        (Ok(stub), Ok(req)) => stub.fetch(&req).await.is_ok(),
+        _ => false,
+    };
+    if !sent {
+        restore(&snap);
+    }
+}
+
+/// Sends the counts to the hub through `ctx.waitUntil` when a flush is due.
+pub fn flush_in_background(env: &Env, ctx: &Context) {
+    if let Some(snap) = take_due(conv::now_ms(), false) {
+        let env = env.clone();
+        ctx.wait_until(async move { send(&env, snap).await });
+    }
+}
+
+/// Sends pending counters now (the stats API calls it so the page sees its own isolate's latest).
+pub async fn flush_now(env: &Env) {
+    if let Some(snap) = take_due(conv::now_ms(), true) {
+        send(env, snap).await;
+    }
 }

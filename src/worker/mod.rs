@@ -68,10 +68,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> 
         serve::handle(req, url, &c).await
     };
     // Counters go to the metrics hub every few seconds, off the request path.
-    if let Some(snap) = metrics::take_due(conv::now_ms(), false) {
-        let env2 = env.clone();
-        ctx.wait_until(async move { send_metrics(&env2, snap).await });
-    }
+    metrics::flush_in_background(env, ctx);
     match resp {
         Ok(r) => Ok(r),
         Err(e) => plain_status(500, &format!("edgecache: {e}")),
@@ -115,25 +112,4 @@ fn origin_mode(
     let m = crate::origin::parse_origin_mode(vars.0.as_deref(), vars.1.as_deref())?;
     ORIGIN.with(|o| *o.borrow_mut() = Some((vars, m.clone())));
     Ok(m)
-}
-
-async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
-    let body = snap.to_json();
-    let sent = match (
-        bindings::hub(env),
-        conv::request("https://hub/add", "POST", Some(&body)),
-    ) {
-        (Ok(stub), Ok(req)) => stub.fetch(&req).await.is_ok(),
-        _ => false,
-    };
-    if !sent {
-        metrics::restore(&snap);
-    }
-}
-
-/// Sends pending counters now (the stats API calls it so the page sees its own isolate's latest).
-pub async fn flush_metrics(env: &Env, force: bool) {
-    if let Some(snap) = metrics::take_due(conv::now_ms(), force) {
-        send_metrics(env, snap).await;
-    }
 }
