@@ -169,7 +169,7 @@ impl Ledger {
         let mut log = self.log().await;
         purge::push_log(&mut log, cmd.log);
         storage.put(LOG, purge::log_json(log.iter())).await?;
-        if storage.get_alarm().await?.is_none() {
+        if storage.get_alarm().await.ok().flatten().is_none() {
             storage
                 .set_alarm(conv::now_ms().saturating_add(PRUNE_EVERY_MS))
                 .await?;
