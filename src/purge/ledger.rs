@@ -4,6 +4,7 @@
 
 use super::log::PurgeLogEntry;
 use super::record::PurgeRecord;
+use super::snapshot::PurgeSnapshot;
 use crate::json::{Arr, Json, Obj};
 use crate::webhook_sig;
 
@@ -133,6 +134,30 @@ pub fn note_zone_status(log: &mut [PurgeLogEntry], job: &super::zone::ZoneJob) -
     }
 }
 
+/// The record the ledger writes under a key: `new` merged with the one it holds (`held`, as
+/// stored), so a record never moves backwards ([`super::merge`]).
+pub fn merged_record(held: Option<&str>, new: PurgeRecord) -> PurgeRecord {
+    match held.and_then(PurgeRecord::decode) {
+        Some(old) => super::merge(old, new),
+        None => new,
+    }
+}
+
+/// `base` with `records` added, fitted to [`super::SNAPSHOT_MAX_BYTES`] at `now_ms` (records
+/// that can no longer matter after `max_keep_secs` go first: [`PurgeSnapshot::fit`]).
+pub fn snapshot_with<K: AsRef<str>>(
+    mut base: PurgeSnapshot,
+    records: impl IntoIterator<Item = (K, PurgeRecord)>,
+    now_ms: u64,
+    max_keep_secs: u64,
+) -> PurgeSnapshot {
+    for (k, r) in records {
+        base.add(k.as_ref(), r);
+    }
+    base.fit(super::SNAPSHOT_MAX_BYTES, now_ms, max_keep_secs);
+    base
+}
+
 /// The ledger's storage layout (one Durable Object, "global"): what it keeps under which key.
 pub mod keys {
     /// `r:<record key>`: the record held beside its KV copy (the merge base of the next purge).
@@ -218,6 +243,37 @@ pub fn publish_retry_at(allowed_ms: u64, now_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merges_never_move_a_record_backwards() {
+        let newer = PurgeRecord::hard(2_000);
+        let older = PurgeRecord::hard(1_000);
+        assert_eq!(merged_record(None, older), older);
+        assert_eq!(merged_record(Some("garbage"), older), older);
+        assert_eq!(merged_record(Some(&newer.encode()), older).at_ms, 2_000);
+        assert_eq!(merged_record(Some(&older.encode()), newer).at_ms, 2_000);
+    }
+
+    #[test]
+    fn a_snapshot_takes_the_new_records_and_drops_what_no_longer_matters() {
+        let keep = 100;
+        let now = 1_000_000;
+        let base = snapshot_with(
+            PurgeSnapshot::new(0),
+            [("t:old", PurgeRecord::hard(1))],
+            2,
+            keep,
+        );
+        assert!(base.get("t:old").is_some());
+        let s = snapshot_with(
+            base,
+            vec![("t:new".to_string(), PurgeRecord::hard(now))],
+            now,
+            keep,
+        );
+        assert_eq!(s.get("t:new"), Some(PurgeRecord::hard(now)));
+        assert_eq!(s.get("t:old"), None, "older than any entry can live");
+    }
 
     #[test]
     fn a_zone_status_lands_in_its_purge_log_entry() {

@@ -41,9 +41,9 @@ pub use keys::{
     MAX_PREFIX_DEPTH, PREFIX_GATE_KEY, RECORD_TTL_MARGIN_SECS,
 };
 pub use ledger::{
-    alarm_covers, keys as ledger_keys, log_answer, log_json, next_prune, note_zone_status,
-    parse_log, parse_replayed, prunable, publish_retry_at, push_log, replayed, replayed_json,
-    PurgeCommand, PRUNE_EVERY_MS, PURGE_LOG_MAX,
+    alarm_covers, keys as ledger_keys, log_answer, log_json, merged_record, next_prune,
+    note_zone_status, parse_log, parse_replayed, prunable, publish_retry_at, push_log, replayed,
+    replayed_json, snapshot_with, PurgeCommand, PRUNE_EVERY_MS, PURGE_LOG_MAX,
 };
 pub use log::{purge_id, PurgeLogEntry};
 pub use memo::{RecordMemo, DEFAULT_MEMO_MAX_ENTRIES, DEV_MEMO_TTL_MS};

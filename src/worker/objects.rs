@@ -27,6 +27,9 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{Request, Response};
 
+/// The longest a stored entry can live (s): older records can no longer purge anything.
+const MAX_KEEP: u64 = crate::decision::MAX_ENTRY_KEEP_SECS;
+
 /// Runs an object's async method as the promise the runtime awaits.
 fn promise<F>(f: F) -> js_sys::Promise
 where
@@ -145,11 +148,7 @@ impl Ledger {
                 .get(&format!("{HELD_RECORD}{key}"))
                 .await
                 .and_then(|v| v.as_string());
-            let merged = match held.as_deref().and_then(PurgeRecord::decode) {
-                Some(old) => purge::merge(old, new),
-                None => new,
-            };
-            merged_all.push((key, merged.encode()));
+            merged_all.push((key, purge::merged_record(held.as_deref(), new).encode()));
         }
         // KV first, then the held copies: a failed KV write leaves the held record as it
         // was, and the next purge of that key writes the merge again.
@@ -234,8 +233,7 @@ impl Ledger {
         for prefix in [HELD_RECORD, SEEN_WEBHOOK] {
             for (key, value) in storage.list(prefix).await? {
                 let text = value.as_string();
-                let max_keep = crate::decision::MAX_ENTRY_KEEP_SECS;
-                if purge::prunable(&key, text.as_deref(), value.as_f64(), now, max_keep) {
+                if purge::prunable(&key, text.as_deref(), value.as_f64(), now, MAX_KEEP) {
                     stale.push(key);
                 } else {
                     left += 1;
@@ -346,18 +344,11 @@ impl Ledger {
     /// Adds the records just written to KV to the snapshot, stores it and publishes it (now, or
     /// from the alarm when KV's one-write-per-second limit says wait).
     async fn add_to_snapshot(&self, merged: &[(&String, String)], now: u64) -> Result<()> {
-        let mut snap = self.load_snapshot(now).await;
-        for (key, enc) in merged {
-            if let Some(r) = PurgeRecord::decode(enc) {
-                snap.add(key, r);
-            }
-        }
-        snap.fit(
-            purge::SNAPSHOT_MAX_BYTES,
-            now,
-            crate::decision::MAX_ENTRY_KEEP_SECS,
-        );
-        let enc = snap.encode();
+        let base = self.load_snapshot(now).await;
+        let added = merged
+            .iter()
+            .filter_map(|(k, enc)| Some((k.as_str(), PurgeRecord::decode(enc)?)));
+        let enc = purge::snapshot_with(base, added, now, MAX_KEEP).encode();
         self.storage()?.put(SNAPSHOT, enc.as_str()).await?;
         self.publish_snapshot(&enc, now).await
     }
@@ -374,16 +365,8 @@ impl Ledger {
         if let Some(s) = stored {
             return s;
         }
-        let mut s = PurgeSnapshot::new(0);
-        for (key, r) in self.held_records().await {
-            s.add(&key, r);
-        }
-        s.fit(
-            purge::SNAPSHOT_MAX_BYTES,
-            now,
-            crate::decision::MAX_ENTRY_KEEP_SECS,
-        );
-        s
+        let held = self.held_records().await;
+        purge::snapshot_with(PurgeSnapshot::new(0), held, now, MAX_KEEP)
     }
 
     /// Every record held beside KV (`r:<key>` in storage).
