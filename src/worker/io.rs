@@ -3,6 +3,7 @@
 //! stream guard (gap timeout, length check, store size limit).
 
 use super::conv::now_ms;
+use super::rt::Delay;
 use crate::lifecycle::{OriginFailure, OriginHead, OriginRequest};
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
@@ -13,17 +14,8 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
-use worker::Delay;
 
-/// A runtime error as text.
-pub fn js_err(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
-}
+pub use super::rt::js_err;
 
 type R<T> = Result<T, String>;
 
@@ -34,10 +26,14 @@ pub fn global_fetch(req: &web_sys::Request) -> Promise {
 
 /// `caches.default`.
 pub fn cache() -> R<web_sys::Cache> {
-    use worker::worker_sys::ext::CacheStorageExt;
     let g: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let storage = g.caches().map_err(|e| js_err(&e))?;
-    Ok(storage.default())
+    let default =
+        js_sys::Reflect::get(&storage, &JsValue::from_str("default")).map_err(|e| js_err(&e))?;
+    if default.is_undefined() {
+        return Err("caches.default: absent".to_string());
+    }
+    Ok(default.unchecked_into())
 }
 
 /// `cache.match(key)`, ignoring the method.
@@ -173,19 +169,17 @@ pub async fn fetch(
     }
     let request =
         web_sys::Request::new_with_str_and_init(req.url.as_str(), &init).map_err(|e| {
-            worker::console_error!("edgecache: origin request refused: {}", js_err(&e));
+            console_error!("edgecache: origin request refused: {}", js_err(&e));
             OriginFailure::Unreachable
         })?;
     let work = Box::pin(JsFuture::from(global_fetch(&request)));
-    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(
-        req.timeout_ms,
-    )));
+    let timer = Box::pin(Delay::ms(req.timeout_ms));
     let resp = match select(work, timer).await {
         Either::Left((Ok(v), _)) => v
             .dyn_into::<Response>()
             .map_err(|_| OriginFailure::Unreachable)?,
         Either::Left((Err(e), _)) => {
-            worker::console_error!("edgecache: origin unreachable: {}", js_err(&e));
+            console_error!("edgecache: origin unreachable: {}", js_err(&e));
             return Err(OriginFailure::Unreachable);
         }
         Either::Right(_) => return Err(OriginFailure::Timeout),
@@ -255,7 +249,7 @@ pub fn guard_flagged(
             };
             let next = match gap_ms {
                 Some(ms) => {
-                    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(ms)));
+                    let timer = Box::pin(Delay::ms(ms));
                     match select(st.inner.next(), timer).await {
                         Either::Left((n, _)) => n,
                         Either::Right(_) => {
