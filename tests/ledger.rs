@@ -13,6 +13,7 @@ use std::rc::Rc;
 const T0: u64 = 1_700_000_000_000;
 
 type Failing = Box<dyn Fn(&A) -> bool>;
+type Case = (&'static str, fn(&A) -> bool);
 
 /// The Durable Object's world, in memory.
 #[derive(Default)]
@@ -364,7 +365,7 @@ fn a_failed_snapshot_write_is_reported_and_retried_by_the_alarm() {
 
 #[test]
 fn failures_of_storage_writes_and_alarms_fail_the_purge() {
-    let cases: [(&str, fn(&A) -> bool); 5] = [
+    let cases: [Case; 5] = [
         (
             "seen id",
             |a| matches!(a, A::Put(k, _) if k.starts_with("w:")),
