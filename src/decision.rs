@@ -1153,8 +1153,14 @@ mod tests {
     fn a_purge_verdict_is_the_entrys_purge_state() {
         use crate::purge::PurgeVerdict as V;
         assert_eq!(PurgeState::from(V::Fresh), PurgeState::Clean);
-        assert_eq!(PurgeState::from(V::SoftPurged { at_ms: 1 }), PurgeState::Soft);
-        assert_eq!(PurgeState::from(V::HardPurged { at_ms: 1 }), PurgeState::Hard);
+        assert_eq!(
+            PurgeState::from(V::SoftPurged { at_ms: 1 }),
+            PurgeState::Soft
+        );
+        assert_eq!(
+            PurgeState::from(V::HardPurged { at_ms: 1 }),
+            PurgeState::Hard
+        );
     }
 
     use super::*;

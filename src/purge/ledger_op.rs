@@ -235,16 +235,28 @@ type Res<T> = Result<T, String>;
 #[derive(Clone, Default)]
 struct Io(Rc<RefCell<Slot>>);
 
-/// Waits for the event answering the action just asked for.
-struct NextEvent<'a>(&'a Io);
+/// Waits for the event answering the action just asked for, read by `read` (a plain future,
+/// not an `async fn`: one small type per kind of answer keeps the wasm small).
+struct Reply<'a, T> {
+    io: &'a Io,
+    read: fn(LedgerEvent) -> T,
+}
 
-impl Future for NextEvent<'_> {
-    type Output = LedgerEvent;
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<LedgerEvent> {
-        match self.0 .0.borrow_mut().event.take() {
-            Some(e) => Poll::Ready(e),
+impl<T> Future for Reply<'_, T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<T> {
+        let event = self.io.0.borrow_mut().event.take();
+        match event {
+            Some(e) => Poll::Ready((self.read)(e)),
             None => Poll::Pending,
         }
+    }
+}
+
+fn failed(e: LedgerEvent) -> Res<()> {
+    match e {
+        LedgerEvent::Failed(e) => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -254,70 +266,68 @@ impl Io {
         self.0.borrow().now_ms
     }
 
-    async fn ask(&self, a: LedgerAction) -> LedgerEvent {
+    /// Asks for `a`; the future is its answer, read by `read`.
+    fn ask<T>(&self, a: LedgerAction, read: fn(LedgerEvent) -> T) -> Reply<'_, T> {
         self.0.borrow_mut().action = Some(a);
-        NextEvent(self).await
+        Reply { io: self, read }
     }
 
     /// An action answered by done or failed.
-    async fn done(&self, a: LedgerAction) -> Res<()> {
-        match self.ask(a).await {
-            LedgerEvent::Failed(e) => Err(e),
-            _ => Ok(()),
-        }
+    fn done(&self, a: LedgerAction) -> Reply<'_, Res<()>> {
+        self.ask(a, failed)
     }
 
-    async fn body(&self) -> Res<String> {
-        match self.ask(LedgerAction::ReadBody).await {
+    fn body(&self) -> Reply<'_, Res<String>> {
+        self.ask(LedgerAction::ReadBody, |e| match e {
             LedgerEvent::Body(b) => Ok(b),
             LedgerEvent::Failed(e) => Err(e),
             _ => Err("body: no answer".into()),
-        }
+        })
     }
 
-    async fn lock(&self) {
-        self.ask(LedgerAction::Lock).await;
+    fn lock(&self) -> Reply<'_, ()> {
+        self.ask(LedgerAction::Lock, drop)
     }
 
-    async fn unlock(&self) {
-        self.ask(LedgerAction::Unlock).await;
+    fn unlock(&self) -> Reply<'_, ()> {
+        self.ask(LedgerAction::Unlock, drop)
     }
 
-    async fn get(&self, key: &str) -> Option<Stored> {
-        match self.ask(LedgerAction::Get(key.to_string())).await {
+    fn get(&self, key: &str) -> Reply<'_, Option<Stored>> {
+        self.ask(LedgerAction::Get(key.to_string()), |e| match e {
             LedgerEvent::Got(v) => v,
             _ => None,
-        }
+        })
     }
 
-    async fn get_text(&self, key: &str) -> Option<String> {
-        match self.get(key).await {
-            Some(Stored::Text(t)) => Some(t),
+    fn get_text(&self, key: &str) -> Reply<'_, Option<String>> {
+        self.ask(LedgerAction::Get(key.to_string()), |e| match e {
+            LedgerEvent::Got(Some(Stored::Text(t))) => Some(t),
             _ => None,
-        }
+        })
     }
 
-    async fn list(&self, prefix: &'static str) -> Res<Vec<(String, Stored)>> {
-        match self.ask(LedgerAction::List(prefix)).await {
+    fn list(&self, prefix: &'static str) -> Reply<'_, Res<Vec<(String, Stored)>>> {
+        self.ask(LedgerAction::List(prefix), |e| match e {
             LedgerEvent::Listed(l) => Ok(l),
             LedgerEvent::Failed(e) => Err(e),
             _ => Err("list: no answer".into()),
-        }
+        })
     }
 
-    async fn put(&self, key: &str, v: Stored) -> Res<()> {
-        self.done(LedgerAction::Put(key.to_string(), v)).await
+    fn put(&self, key: &str, v: Stored) -> Reply<'_, Res<()>> {
+        self.done(LedgerAction::Put(key.to_string(), v))
     }
 
-    async fn get_alarm(&self) -> Option<u64> {
-        match self.ask(LedgerAction::GetAlarm).await {
+    fn get_alarm(&self) -> Reply<'_, Option<u64>> {
+        self.ask(LedgerAction::GetAlarm, |e| match e {
             LedgerEvent::Alarm(a) => a,
             _ => None,
-        }
+        })
     }
 
-    async fn report(&self, msg: String) {
-        self.ask(LedgerAction::Report(msg)).await;
+    fn report(&self, msg: String) -> Reply<'_, ()> {
+        self.ask(LedgerAction::Report(msg), drop)
     }
 }
 
@@ -543,10 +553,11 @@ async fn zone_run(io: &Io, now: u64) {
     if jobs.is_empty() {
         return;
     }
-    let configured = matches!(
-        io.ask(LedgerAction::ZoneConfig).await,
-        LedgerEvent::Configured(true)
-    );
+    let configured = io
+        .ask(LedgerAction::ZoneConfig, |e| {
+            e == LedgerEvent::Configured(true)
+        })
+        .await;
     for mut job in jobs {
         let due = job.due(now);
         if due.is_empty() {
@@ -557,9 +568,12 @@ async fn zone_run(io: &Io, now: u64) {
                 let Some(call) = job.calls.get(i).map(|c| c.call.clone()) else {
                     continue;
                 };
-                let (answer, jitter) = match io.ask(LedgerAction::ZoneCall(call)).await {
-                    LedgerEvent::ZoneAnswer(a, j) => (a, j),
-                    _ => continue,
+                let answer = io.ask(LedgerAction::ZoneCall(call), |e| match e {
+                    LedgerEvent::ZoneAnswer(a, j) => Some((a, j)),
+                    _ => None,
+                });
+                let Some((answer, jitter)) = answer.await else {
+                    continue;
                 };
                 job.record(i, &answer, io.now(), jitter);
             }
