@@ -2,7 +2,8 @@
 //! call it, and the purge webhook's steps around the ledger. Pure: the adapter passes the path,
 //! method, `Authorization` header and secrets, and carries out the [`AdminRoute`].
 
-use crate::purge::{PurgeError, Secrets};
+use crate::policy::Policy;
+use crate::purge::{Accepted, PurgeError, PurgeLimits, Secrets, Signed};
 
 /// URL prefix of everything edgecache serves itself.
 pub const PREFIX: &str = "/__edgecache";
@@ -87,6 +88,50 @@ pub fn webhook_open(secrets: &Secrets, method: &str) -> Result<(), PurgeError> {
         "POST" => Ok(()),
         _ => Err(PurgeError::MethodNotAllowed),
     }
+}
+
+/// A webhook call as received (header values and body).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookCall<'a> {
+    /// `Authorization`.
+    pub authorization: Option<&'a str>,
+    /// The Standard Webhooks headers.
+    pub signed: Signed<'a>,
+    /// `Content-Type`.
+    pub content_type: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Admits a webhook call at `now_ms` for the site at `url`: authenticated first (a caller
+/// without the token or a valid signature learns nothing about its body), then parsed, then
+/// accepted ([`crate::purge::accept`]: records with the KV expiration of the longest an entry
+/// can live). `zone_on`: whether the zone purge accelerator is configured (asked only for an
+/// authenticated, valid call); `random`: a random number (the purge id).
+pub fn admit(
+    secrets: &Secrets,
+    call: &WebhookCall<'_>,
+    url: &url::Url,
+    policy: &Policy,
+    zone_on: impl FnOnce() -> bool,
+    now_ms: u64,
+    random: u64,
+) -> Result<Accepted, PurgeError> {
+    let caller =
+        secrets.authorize_purge(call.authorization, &call.signed, call.body, now_ms / 1000)?;
+    let req =
+        crate::purge::parse_purge_request(call.content_type, call.body, &PurgeLimits::default())?;
+    crate::purge::accept(
+        &req,
+        &caller,
+        &url.origin().ascii_serialization(),
+        url.host_str().unwrap_or(""),
+        |u| crate::key::normalize_url_for_purge(u, policy).map_err(|e| e.to_string()),
+        crate::purge::record_expiration_ttl(crate::decision::MAX_ENTRY_KEEP_SECS),
+        zone_on(),
+        now_ms,
+        random,
+    )
 }
 
 /// What the ledger's answer to a purge command means for the webhook.
@@ -200,6 +245,36 @@ mod tests {
             webhook_open(&Secrets::default(), "POST"),
             Err(PurgeError::Disabled)
         );
+    }
+
+    #[test]
+    fn a_call_is_authenticated_before_its_body_is_read() {
+        let url = url::Url::parse("https://s.test/__edgecache/purge").unwrap();
+        let policy = Policy::from_rules(crate::policy::Rule::builtin_default(), vec![]);
+        let admit = |auth, body: &'static str| {
+            let call = WebhookCall {
+                authorization: auth,
+                content_type: Some("application/json"),
+                body: body.as_bytes(),
+                ..WebhookCall::default()
+            };
+            admit(&secrets(), &call, &url, &policy, || false, 1_000_000, 7)
+        };
+        assert_eq!(
+            admit(None, "not json").unwrap_err(),
+            PurgeError::Unauthorized
+        );
+        assert_eq!(
+            admit(Some("Bearer x"), "not json").unwrap_err(),
+            PurgeError::Unauthorized
+        );
+        assert!(matches!(
+            admit(Some("Bearer p"), "not json"),
+            Err(PurgeError::BadRequest(_))
+        ));
+        let ok = admit(Some("Bearer p"), r#"{"urls":["/a"]}"#).unwrap();
+        assert_eq!((ok.at_ms, ok.urls.len()), (1_000_000, 1));
+        assert!(ok.urls[0].contains("s.test/a"), "{:?}", ok.urls);
     }
 
     #[test]

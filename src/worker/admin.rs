@@ -7,10 +7,10 @@ use super::bindings::{self, ASSETS};
 use super::conv::{self, json, now_ms};
 use super::rt::{Env, Result};
 use super::{metrics, purge_check, state};
-use crate::admin::{self, AdminRoute, LedgerReply};
+use crate::admin::{self, AdminRoute, LedgerReply, WebhookCall};
 use crate::explain;
 use crate::origin::OriginMode;
-use crate::purge::{self, PurgeError, PurgeLimits, Secrets, Signed};
+use crate::purge::{self, PurgeError, Secrets, Signed};
 use web_sys::{Request, Response};
 
 pub use crate::admin::PREFIX;
@@ -114,44 +114,26 @@ async fn purge(req: Request, url: &url::Url, env: &Env) -> Result<Response> {
     }
     let body = conv::body_bytes(&req).await.unwrap_or_default();
     let now = now_ms();
-    let h = |n: &str| header(&req, n).unwrap_or_default();
+    let h = |n: &str| header(&req, n);
     let (id, ts, sig) = (
         h("webhook-id"),
         h("webhook-timestamp"),
         h("webhook-signature"),
     );
-    let signed = Signed {
-        id: &id,
-        timestamp: &ts,
-        signature: &sig,
+    let (auth, ct) = (h("authorization"), h("content-type"));
+    let call = WebhookCall {
+        authorization: auth.as_deref(),
+        signed: Signed {
+            id: id.as_deref().unwrap_or_default(),
+            timestamp: ts.as_deref().unwrap_or_default(),
+            signature: sig.as_deref().unwrap_or_default(),
+        },
+        content_type: ct.as_deref(),
+        body: &body,
     };
-    let caller = match secrets.authorize_purge(
-        header(&req, "authorization").as_deref(),
-        &signed,
-        &body,
-        now / 1000,
-    ) {
-        Ok(c) => c,
-        Err(e) => return error(&e),
-    };
-    let ct = header(&req, "content-type");
-    let preq = match purge::parse_purge_request(ct.as_deref(), &body, &PurgeLimits::default()) {
-        Ok(p) => p,
-        Err(e) => return error(&e),
-    };
-    let policy = state::policy();
-    let accepted = purge::accept(
-        &preq,
-        &caller,
-        &url.origin().ascii_serialization(),
-        url.host_str().unwrap_or(""),
-        |u| crate::key::normalize_url_for_purge(u, policy).map_err(|e| e.to_string()),
-        purge::record_expiration_ttl(crate::decision::MAX_ENTRY_KEEP_SECS),
-        super::zone::config(env).is_some(),
-        now,
-        (conv::rand01() * u64::MAX as f64) as u64,
-    );
-    let accepted = match accepted {
+    let zone_on = || super::zone::config(env).is_some();
+    let random = (conv::rand01() * u64::MAX as f64) as u64;
+    let accepted = match admin::admit(&secrets, &call, url, state::policy(), zone_on, now, random) {
         Ok(a) => a,
         Err(e) => return error(&e),
     };
