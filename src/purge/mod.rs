@@ -21,6 +21,7 @@ mod error;
 mod isolate;
 mod keys;
 mod ledger;
+mod ledger_op;
 mod log;
 mod memo;
 mod prefix;
@@ -44,6 +45,10 @@ pub use ledger::{
     alarm_covers, keys as ledger_keys, log_answer, log_json, merged_record, next_prune,
     note_zone_status, parse_log, parse_replayed, prunable, publish_retry_at, push_log, replayed,
     replayed_json, snapshot_with, PurgeCommand, PRUNE_EVERY_MS, PURGE_LOG_MAX,
+};
+pub use ledger_op::{
+    KvWrite, LedgerAction, LedgerAnswer, LedgerEvent, LedgerMemory, LedgerOp, Stored, JSON_HEADERS,
+    TEXT_HEADERS,
 };
 pub use log::{purge_id, PurgeLogEntry};
 pub use memo::{RecordMemo, DEFAULT_MEMO_MAX_ENTRIES, DEV_MEMO_TTL_MS};

@@ -7,13 +7,13 @@ use super::bindings::{self, ASSETS};
 use super::conv::{self, json, now_ms};
 use super::rt::{Env, Result};
 use super::{metrics, purge_check, state};
+use crate::admin::{self, AdminRoute, LedgerReply, WebhookCall};
 use crate::explain;
 use crate::origin::OriginMode;
-use crate::purge::{self, PurgeError, PurgeLimits, Secrets, Signed};
+use crate::purge::{self, PurgeError, Secrets, Signed};
 use web_sys::{Request, Response};
 
-/// URL prefix of everything edgecache serves itself.
-pub const PREFIX: &str = "/__edgecache";
+pub use crate::admin::PREFIX;
 
 /// Upper bound (seconds) for a purge to take effect at every location: KV propagation (up to
 /// 60 s) + the KV `cacheTtl` of the snapshot read (30 s) + the oldest view an isolate answers a
@@ -46,71 +46,49 @@ fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Routes a `/__edgecache/...` request; `url` is the request's, parsed.
+/// Carries out the route (`admin::route`) of a `/__edgecache...` request; `url` is the
+/// request's, parsed.
 pub async fn handle(
     req: Request,
     url: &url::Url,
     env: &Env,
     origin: &OriginMode,
 ) -> Result<Response> {
-    let sub = url.path().strip_prefix(PREFIX).unwrap_or("");
     let auth = header(&req, "authorization");
-    let admin_ok = || secrets(env).admin_ok(auth.as_deref());
-    match sub {
-        "/health" => conv::text(200, "ok"),
-        "/purge" => purge(req, url, env).await,
-        "/purges" | "/api/purges" => {
-            let s = secrets(env);
-            if !s.admin_ok(auth.as_deref()) && !s.purge_token_ok(auth.as_deref()) {
-                return error(&PurgeError::Unauthorized);
-            }
-            bindings::ledger(env)?.get("https://ledger/log").await
-        }
-        "/api/stats" => {
-            if !admin_ok() {
-                return error(&PurgeError::Unauthorized);
-            }
+    match admin::route(url.path(), &req.method(), &secrets(env), auth.as_deref()) {
+        AdminRoute::Health => conv::text(200, "ok"),
+        AdminRoute::Purge => purge(req, url, env).await,
+        AdminRoute::Log => bindings::ledger(env)?.get("https://ledger/log").await,
+        AdminRoute::Stats => {
             metrics::flush_now(env).await;
             bindings::hub(env)?.get("https://hub/stats").await
         }
-        "/api/policy" => {
-            if !admin_ok() {
-                return error(&PurgeError::Unauthorized);
-            }
-            json(
-                200,
-                &explain::policy_json_with_origin(state::policy(), state::POLICY_FILE, origin),
-            )
-        }
-        "/api/explain" => {
-            if !admin_ok() {
-                return error(&PurgeError::Unauthorized);
-            }
+        AdminRoute::Policy => json(
+            200,
+            &explain::policy_json_with_origin(state::policy(), state::POLICY_FILE, origin),
+        ),
+        AdminRoute::Explain => {
             let (status, body) = explain::api_query(state::policy(), url, origin);
             json(status, &body)
         }
-        _ if sub.starts_with("/api/") => json(
-            404,
-            r#"{"error":"not_found","detail":"no such API endpoint"}"#,
-        ),
-        _ => assets(&req, url, env, sub).await,
+        AdminRoute::Denied(e) => error(&e),
+        AdminRoute::ApiNotFound => json(404, admin::API_NOT_FOUND_JSON),
+        AdminRoute::AssetMethodNotAllowed => json(405, admin::ASSET_METHOD_JSON),
+        AdminRoute::Redirect => {
+            let mut url = url.clone();
+            url.set_path(&format!("{PREFIX}/"));
+            conv::fixed(308, &[("location", url.as_str())], Vec::new())
+        }
+        AdminRoute::Asset(path) => asset(url, env, path).await,
     }
 }
 
-/// The dashboard's files, from the ASSETS binding, addressed from the directory root.
-async fn assets(req: &Request, url: &url::Url, env: &Env, sub: &str) -> Result<Response> {
-    if !matches!(req.method().as_str(), "GET" | "HEAD") {
-        return json(405, r#"{"error":"method_not_allowed","detail":"use GET"}"#);
-    }
+/// A dashboard file, from the ASSETS binding, never cached by browsers or the edge under the
+/// site's rules.
+async fn asset(url: &url::Url, env: &Env, path: &str) -> Result<Response> {
     let mut url = url.clone();
-    if sub.is_empty() {
-        // `/__edgecache` → `/__edgecache/` so relative asset URLs resolve.
-        url.set_path(&format!("{PREFIX}/"));
-        return conv::fixed(308, &[("location", url.as_str())], Vec::new());
-    }
-    url.set_path(if sub == "/" { "/index.html" } else { sub });
+    url.set_path(path);
     let resp = env.fetcher(ASSETS)?.get(url.as_str()).await?;
-    // The dashboard is never cached by browsers or the edge under the site's rules.
     let headers = web_sys::Headers::new_with_headers(&resp.headers())?;
     headers.set("cache-control", "no-store")?;
     headers.set("x-content-type-options", "nosniff")?;
@@ -128,83 +106,56 @@ async fn assets(req: &Request, url: &url::Url, env: &Env, sub: &str) -> Result<R
 /// The purge webhook: `POST /__edgecache/purge`.
 async fn purge(req: Request, url: &url::Url, env: &Env) -> Result<Response> {
     let secrets = secrets(env);
-    if !secrets.webhook_enabled() {
-        console_error!("edgecache: purge webhook disabled: set PURGE_TOKEN or PURGE_SECRET (wrangler secret put)");
-        return error(&PurgeError::Disabled);
-    }
-    if req.method() != "POST" {
-        return error(&PurgeError::MethodNotAllowed);
+    if let Err(e) = admin::webhook_open(&secrets, &req.method()) {
+        if e == PurgeError::Disabled {
+            console_error!("{}", admin::WEBHOOK_DISABLED_LOG);
+        }
+        return error(&e);
     }
     let body = conv::body_bytes(&req).await.unwrap_or_default();
     let now = now_ms();
-    let h = |n: &str| header(&req, n).unwrap_or_default();
+    let h = |n: &str| header(&req, n);
     let (id, ts, sig) = (
         h("webhook-id"),
         h("webhook-timestamp"),
         h("webhook-signature"),
     );
-    let signed = Signed {
-        id: &id,
-        timestamp: &ts,
-        signature: &sig,
+    let (auth, ct) = (h("authorization"), h("content-type"));
+    let call = WebhookCall {
+        authorization: auth.as_deref(),
+        signed: Signed {
+            id: id.as_deref().unwrap_or_default(),
+            timestamp: ts.as_deref().unwrap_or_default(),
+            signature: sig.as_deref().unwrap_or_default(),
+        },
+        content_type: ct.as_deref(),
+        body: &body,
     };
-    let caller = match secrets.authorize_purge(
-        header(&req, "authorization").as_deref(),
-        &signed,
-        &body,
-        now / 1000,
-    ) {
-        Ok(c) => c,
-        Err(e) => return error(&e),
-    };
-    let ct = header(&req, "content-type");
-    let preq = match purge::parse_purge_request(ct.as_deref(), &body, &PurgeLimits::default()) {
-        Ok(p) => p,
-        Err(e) => return error(&e),
-    };
-    let policy = state::policy();
-    let accepted = purge::accept(
-        &preq,
-        &caller,
-        &url.origin().ascii_serialization(),
-        url.host_str().unwrap_or(""),
-        |u| crate::key::normalize_url_for_purge(u, policy).map_err(|e| e.to_string()),
-        purge::record_expiration_ttl(crate::decision::MAX_ENTRY_KEEP_SECS),
-        super::zone::config(env).is_some(),
-        now,
-        (conv::rand01() * u64::MAX as f64) as u64,
-    );
-    let accepted = match accepted {
+    let zone_on = || super::zone::config(env).is_some();
+    let random = (conv::rand01() * u64::MAX as f64) as u64;
+    let accepted = match admin::admit(&secrets, &call, url, state::policy(), zone_on, now, random) {
         Ok(a) => a,
         Err(e) => return error(&e),
     };
     let cmd = accepted.command.to_json();
-    // Anything but the ledger's JSON answer means nothing may have been recorded: say so
-    // (never 202 for a purge that did not happen).
-    let unavailable = |why: String| {
-        console_error!("edgecache: purge ledger failed: {why}");
-        json(
-            503,
-            r#"{"error":"ledger_unavailable","detail":"the purge could not be recorded; retry"}"#,
-        )
-    };
     let sent = match conv::request("https://ledger/purge", "POST", Some(&cmd)) {
         Ok(r) => bindings::ledger(env)?.fetch(&r).await,
         Err(e) => Err(e),
     };
-    let ans = match sent {
-        Ok(a) => a,
-        Err(e) => return unavailable(e.to_string()),
+    let answer = match sent {
+        Ok(a) => Ok((
+            a.status(),
+            conv::body_text(a.text()).await.unwrap_or_default(),
+        )),
+        Err(e) => Err(e.to_string()),
     };
-    let text = conv::body_text(ans.text()).await.unwrap_or_default();
-    if ans.status() != 200 {
-        return unavailable(format!("{} {text}", ans.status()));
-    }
-    let Some(replayed) = purge::parse_replayed(&text) else {
-        return unavailable(format!("unexpected answer {text:?}"));
-    };
-    if replayed {
-        return error(&PurgeError::Unauthorized);
+    match admin::ledger_reply(answer) {
+        LedgerReply::Recorded => {}
+        LedgerReply::Replayed => return error(&PurgeError::Unauthorized),
+        LedgerReply::Unavailable(why) => {
+            console_error!("edgecache: purge ledger failed: {why}");
+            return json(503, admin::LEDGER_UNAVAILABLE_JSON);
+        }
     }
     // This location sees its own purge at once.
     purge_check::note_own_purge(env, accepted.keys(), accepted.record, now);

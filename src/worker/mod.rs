@@ -11,6 +11,7 @@ macro_rules! console_error {
 mod admin;
 mod bindings;
 mod conv;
+mod hub;
 mod io;
 mod metrics;
 mod objects;

@@ -24,8 +24,8 @@ use super::rt::Env;
 use crate::decision::PurgeState;
 use crate::meta::EntryMeta;
 use crate::purge::{
-    self, Entry, IsolatePurges, PurgeRecord, PurgeSnapshot, PurgeVerdict, Records, RecordsCheck,
-    RefreshPlan, ViewVerdict,
+    self, Entry, IsolatePurges, PurgeRecord, PurgeSnapshot, Records, RecordsCheck, RefreshPlan,
+    ViewVerdict,
 };
 use std::cell::{OnceCell, RefCell};
 
@@ -149,20 +149,15 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
         host: meta.host(),
         path: meta.path(),
     };
-    let v = match with(|i| i.check_view(now, &entry)) {
-        ViewVerdict::Known(v) => v,
+    match with(|i| i.check_view(now, &entry)) {
+        ViewVerdict::Known(v) => v.into(),
         ViewVerdict::NeedsRecords => {
             let mut check = RecordsCheck::new(entry);
             while let Some(keys) = check.keys() {
                 let got = read(env, &keys, now_ms).await;
                 with(|i| check.feed(i, got));
             }
-            check.verdict()
+            check.verdict().into()
         }
-    };
-    match v {
-        PurgeVerdict::Fresh => PurgeState::Clean,
-        PurgeVerdict::SoftPurged { .. } => PurgeState::Soft,
-        PurgeVerdict::HardPurged { .. } => PurgeState::Hard,
     }
 }
