@@ -157,13 +157,14 @@ export async function startOrigin({ port = 0, edgecacheUrl, logDir, echo = false
  * `persistDir` holds the local Cache API and KV; `args` are more `wrangler dev` arguments
  * (e.g. `--local-upstream`).
  */
-export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, args: extra = [] } = {}) {
+export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, args: extra = [], config: given } = {}) {
   port ??= await freePort();
   const dir = logDir ?? mkdtempSync(join(tmpdir(), "edgecache-worker-"));
   const logFile = join(dir, `wrangler-${port}.log`);
   const persist = persistDir ?? mkdtempSync(join(tmpdir(), "edgecache-state-"));
   const allVars = { ORIGIN: origin, ...vars };
-  const config = frozen ? frozenConfig(port) : null;
+  // `given`: a config file of the caller's (bench/ab.mjs: variants of the build).
+  const config = given ?? (frozen ? frozenConfig(port) : null);
   const args = ["dev", ...(config ? ["--config", config] : []),
     "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
     "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "info"];
