@@ -35,8 +35,9 @@ pub struct Ctx<'a> {
 /// The runtime objects an exchange's actions refer to.
 #[derive(Default)]
 struct Held {
-    /// The entry found last: its runtime headers and unread body.
-    entry: Option<(web_sys::Headers, Option<ReadableStream>, String)>,
+    /// The entry found last: its runtime headers, unread body, key and the names of its
+    /// fields (lower-case, one per line).
+    entry: Option<(web_sys::Headers, Option<ReadableStream>, String, String)>,
     /// The origin response last fetched (its body unread until named).
     origin: Option<Response>,
     /// The client's request body, for a pass-through.
@@ -278,7 +279,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             Step::Next(Event::Found(lookup(held, &key, &fields).await))
         }
         Action::ReadStoredHeaders => {
-            let found = held.entry.as_ref().and_then(|(h, _, _)| {
+            let found = held.entry.as_ref().and_then(|(h, _, _, _)| {
                 let mut d = 0;
                 let all = io::fields_of(h, &mut d);
                 stored_of(h, all)
@@ -404,13 +405,14 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
         headers: wanted,
     };
     s.status = resp.status();
-    held.entry = Some((js, resp.body(), key.to_string()));
+    let names = io::pairs(&all).map(|(k, _)| k).collect::<Vec<_>>().join("\n");
+    held.entry = Some((js, resp.body(), key.to_string(), names));
     Some(s)
 }
 
 /// The stored body: the lookup's stream if unread, else read again from the cache.
 async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
-    let (_, body, key) = held.entry.as_mut()?;
+    let (_, body, key, _) = held.entry.as_mut()?;
     if let Some(b) = body.take() {
         return Some(b);
     }
@@ -447,14 +449,18 @@ fn fields_for(held: &mut Held, fields: &Fields) -> Result<web_sys::Headers, Stri
     match fields {
         Fields::Own(h) => io::js_fields(h, &mut held.dropped),
         Fields::Stored { replace, with } => {
-            let base = held
+            let (base, names) = held
                 .entry
                 .as_ref()
-                .map(|(h, _, _)| h.clone())
+                .map(|(h, _, _, names)| (h, names))
                 .ok_or("no stored entry")?;
-            let out = web_sys::Headers::new_with_headers(&base).map_err(|e| io::js_err(&e))?;
+            let out = web_sys::Headers::new_with_headers(base).map_err(|e| io::js_err(&e))?;
+            // Only the names the entry holds: deleting an absent field changes nothing and
+            // costs a runtime call.
             for n in replace {
-                out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
+                if names.split('\n').any(|k| k == n.as_str()) {
+                    out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
+                }
             }
             // Appended straight from the core's fields: no second `Headers` to build and
             // iterate back.
