@@ -25,9 +25,8 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     // ORIGIN unset, empty or "same-zone": the request's own URL (see crate::origin).
-    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let origin = match origin_mode(var("ORIGIN"), var("ORIGIN_HOST")) {
-        Ok(o) => o,
+    let (origin, debug) = match settings(&env) {
+        Ok(s) => s,
         Err(e) => return plain_status(500, &format!("edgecache: {e}")),
     };
     // Parsed once: the admin check and the site path use the same URL.
@@ -49,10 +48,6 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         if let Err(e) = origin.check_client_host(url.host_str().unwrap_or("")) {
             return plain_status(502, &format!("edgecache: {e}"));
         }
-        let debug = env
-            .var("EDGECACHE_DEBUG")
-            .map(|v| v.to_string() == "1")
-            .unwrap_or(false);
         let c = serve::Ctx {
             env: &env,
             ctx: &ctx,
@@ -102,31 +97,28 @@ fn plain_status(status: u16, msg: &str) -> Result<web_sys::Response> {
     .map_err(worker::Error::RustError)
 }
 
-type OriginVars = (Option<String>, Option<String>);
+type Settings = std::result::Result<(OriginMode, bool), crate::origin::OriginConfigError>;
 
 thread_local! {
-    static ORIGIN: std::cell::RefCell<Option<(OriginVars, OriginMode)>> = const { std::cell::RefCell::new(None) };
+    static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
 }
 
-/// The origin mode from the ORIGIN and ORIGIN_HOST vars: parsed once per isolate (and again
-/// only if the vars change).
-fn origin_mode(
-    origin: Option<String>,
-    host: Option<String>,
-) -> std::result::Result<OriginMode, crate::origin::OriginConfigError> {
-    let vars = (origin, host);
-    let cached = ORIGIN.with(|o| {
-        o.borrow()
-            .as_ref()
-            .filter(|(v, _)| *v == vars)
-            .map(|(_, m)| m.clone())
-    });
-    if let Some(m) = cached {
-        return Ok(m);
-    }
-    let m = crate::origin::parse_origin_mode(vars.0.as_deref(), vars.1.as_deref())?;
-    ORIGIN.with(|o| *o.borrow_mut() = Some((vars, m.clone())));
-    Ok(m)
+/// The origin mode (ORIGIN, ORIGIN_HOST) and the EDGECACHE_DEBUG switch, read and parsed once
+/// per isolate: vars are fixed for a deployed version, and a new version (or a `wrangler dev`
+/// reload) starts new isolates. Each var read is several runtime calls, so a hit no longer
+/// pays for them.
+fn settings(env: &Env) -> Settings {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| {
+            let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+            let origin = crate::origin::parse_origin_mode(
+                var("ORIGIN").as_deref(),
+                var("ORIGIN_HOST").as_deref(),
+            )?;
+            Ok((origin, var("EDGECACHE_DEBUG").as_deref() == Some("1")))
+        })
+        .clone()
+    })
 }
 
 async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
