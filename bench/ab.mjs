@@ -7,10 +7,12 @@
 //
 // VARIANT is NAME=SPEC:
 //   js                  bench/js-worker (the hand-written baseline)
+//   jsdir:DIR           another JS worker: DIR/wrangler.toml (an experiment)
 //   js-assets           the same with an [assets] directory and run_worker_first = true
 //   ec:DIR              edgecache from the build in DIR (a copy of build/: index.js and index_bg.wasm, e.g. made with
 //                       `cp -r build bench/out/variants/a`), wrangler.toml's bindings
-//   ec-noassets:DIR     the same without the [assets] section
+//   ec-assets:DIR       the same behind wrangler's asset router ([assets] www/, run_worker_first),
+//                       as edgecache was configured before it carried the dashboard in its bundle
 // Everything is on 127.0.0.1; every process started is ended by PID (also on Ctrl-C).
 import { writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -38,7 +40,7 @@ function ecConfig(name, dir, assets) {
     .replace(/^main = .*$/m, `main = "${relative(ROOT, join(dir, "index.js"))}"`)
     .replace(/^command = .*$/m, 'command = ""')
     .replace(/^watch_dir = .*$/m, "");
-  if (!assets) src = src.replace(/^\[assets\][\s\S]*?(?=^\[)/m, "");
+  if (assets) src += `\n[assets]\ndirectory = "www"\nbinding = "ASSETS"\nrun_worker_first = true\n`;
   const path = join(ROOT, `.wrangler-ab-${process.pid}-${name}.toml`);
   writeFileSync(path, src);
   configs.push(path);
@@ -71,10 +73,11 @@ try {
   for (const v of variants) {
     const [kind, dir] = v.spec.split(":");
     if (kind === "js") v.w = await startJsWorker({ origin: origin.url, logDir: OUT });
+    else if (kind === "jsdir") v.w = await startJsWorker({ origin: origin.url, logDir: OUT, config: join(dir, "wrangler.toml") });
     else if (kind === "js-assets") {
       v.w = await startJsWorker({ origin: origin.url, logDir: OUT, config: jsAssetsConfig() });
-    } else if (kind === "ec" || kind === "ec-noassets") {
-      const cfg = ecConfig(v.name, join(ROOT, dir), kind === "ec");
+    } else if (kind === "ec" || kind === "ec-assets") {
+      const cfg = ecConfig(v.name, join(ROOT, dir), kind === "ec-assets");
       // startWorker's own frozen copy is of wrangler.toml: start wrangler directly with ours.
       v.w = await startWorker({ origin: origin.url, logDir: OUT, frozen: false, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "0" }, config: cfg });
     } else throw new Error(`unknown variant ${v.spec}`);

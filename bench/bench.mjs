@@ -23,9 +23,12 @@
 // BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7,8.
 // BENCH_STREAM_MB=64,256 (part 7 body sizes), BENCH_KV_FAST_SECS=20 (part 8 at 50 req/s),
 // BENCH_KV_SLOW_SECS=120 (part 8 at 1 req/s).
-// BENCH_SINGLE_ROUNDS=3, BENCH_SINGLE_DURATION=4 (the 1-connection runs). Part 1 also runs the JS worker
-// behind wrangler's asset router (edgecache's [assets] setup) and reads each `wrangler dev` group's CPU
-// time from /proc around every run (CPU per response).
+// BENCH_SINGLE_ROUNDS=3, BENCH_SINGLE_DURATION=4 (the 1-connection runs). Part 1 compares like with like:
+// neither edgecache nor the JS worker has an [assets] section (edgecache carries its dashboard in its
+// bundle, scripts/dashboard.mjs), so neither sits behind wrangler's asset router; it also runs the JS
+// worker behind that router ([assets] with run_worker_first, as edgecache was configured before) to
+// show what the router costs, and reads each `wrangler dev` group's CPU time from /proc around every
+// run (CPU per response).
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus, loadavg } from "node:os";
@@ -184,8 +187,8 @@ try {
     const [e, j, ja] = await Promise.allSettled([
       startWorker({ origin: live.origin.url, logDir: LOGS, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "0" } }),
       startJsWorker({ origin: live.origin.url, logDir: LOGS }),
-      // The same JS worker behind wrangler's asset router, as edgecache is ([assets] with
-      // run_worker_first): separates the router's cost from edgecache's own.
+      // The same JS worker behind wrangler's asset router ([assets] with run_worker_first, as
+      // edgecache was configured before it carried its dashboard): what the router costs.
       PARTS.has("1") ? startJsWorker({ origin: live.origin.url, logDir: LOGS, config: jsAssetsConfig() }) : Promise.resolve(null),
     ]);
     if (e.status === "fulfilled") live.edgecache = e.value;

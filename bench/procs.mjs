@@ -123,8 +123,9 @@ export function groupCpu(pgid) {
 
 const assetConfigs = new Set();
 /**
- * A config for the JS worker with edgecache's [assets] setup (a directory, run_worker_first):
- * `wrangler dev` then puts its asset router in front of the worker, as it does for edgecache.
+ * A config for the JS worker with an [assets] directory and run_worker_first (edgecache's setup
+ * before it carried its dashboard in its bundle): `wrangler dev` then puts its asset router in
+ * front of the worker. bench/run reports what that costs.
  * Written beside the JS worker's own config; removed when this process exits.
  */
 export function jsAssetsConfig() {

@@ -14,7 +14,7 @@ if [ "${EC_TOOLCHAIN:-}" != ready ]; then
   ec_setup >/dev/null
 fi
 stamp=build/.inputs
-inputs=$( { echo "$policy"; cat Cargo.toml Cargo.lock build.rs "$policy" scripts/build-worker.mjs scripts/worker-entry.mjs 2>/dev/null; find src -type f -name '*.rs' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)
+inputs=$( { echo "$policy"; cat Cargo.toml Cargo.lock build.rs "$policy" scripts/build-worker.mjs scripts/worker-entry.mjs scripts/dashboard.mjs 2>/dev/null; find src -type f -name '*.rs' | LC_ALL=C sort | xargs cat; find www -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)
 if [ -f build/index.js ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ]; then
   echo "edgecache build: up to date"
   exit 0
