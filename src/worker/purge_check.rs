@@ -3,7 +3,7 @@
 //!
 //! A hit is answered from the [`PurgeView`] the isolate holds (no KV read on the hit path). When
 //! the view is older than its refresh interval, the hit starts one refresh in the background
-//! (kept alive by that hit's `wait_until`: see [`refresh_in_background`]): one KV read of [`purge::SNAPSHOT_KEY`], whatever
+//! (spawned: see [`refresh_in_background`]): one KV read of [`purge::SNAPSHOT_KEY`], whatever
 //! the number of tags.
 //! Only an isolate without a usable view (its first hit, or idle for two intervals) waits for
 //! a read, its own: a request never awaits I/O started by another request (workerd ties I/O to
@@ -80,42 +80,20 @@ async fn refresh(env: &Env, started_ms: u64) {
 
 /// Starts a background refresh at `now_ms` unless one is in flight (one per isolate).
 ///
-/// The read is not awaited by the hit: it is left in [`STARTED`] for the request that started
-/// it to hand to its own `ctx.wait_until` ([`take_started`], right after the purge check), so
-/// the runtime keeps that request's I/O alive until the read is done. Spawned alone, the read
-/// was often cancelled when the hit's response ended (the view then counted it lost after
-/// [`purge::REFRESH_TIMEOUT_MS`] and a later hit read again: two reads per refresh at 1 req/s).
-/// Registered from whichever request comes next, it was tied to another request's I/O (workerd
-/// then broke that request's response body: the hostile e2e's concurrent hits hung). If the
-/// runtime drops it anyway, the view counts it as lost and a later hit starts another.
+/// It is spawned, not handed to `ctx.wait_until`: the hit that starts it runs inside the
+/// lifecycle, which has no `Context`, and registering it later from whichever request comes
+/// next ties it to another request's I/O (workerd then broke that request's response body: the
+/// hostile e2e's concurrent hits hung). The read is one KV get, usually done long before the
+/// starting request's response; if the runtime drops it, the view counts it as lost after
+/// [`purge::REFRESH_TIMEOUT_MS`] and a later hit starts another.
 fn refresh_in_background(env: &Env, now_ms: u64) {
     if !with_view(env, |v| v.begin_refresh(now_ms)) {
         return;
     }
     let env = env.clone();
-    let read: Started = Box::pin(async move {
+    wasm_bindgen_futures::spawn_local(async move {
         refresh(&env, now_ms).await;
     });
-    STARTED.with(|s| {
-        // One refresh in flight per isolate, so nothing is waiting here; if something were, it
-        // still runs.
-        if let Some(old) = s.borrow_mut().replace(read) {
-            wasm_bindgen_futures::spawn_local(old);
-        }
-    });
-}
-
-/// A refresh read started by the current request.
-pub type Started = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
-thread_local! {
-    static STARTED: RefCell<Option<Started>> = const { RefCell::new(None) };
-}
-
-/// The refresh read the purge check just started, if any: the caller (the request that ran the
-/// check) keeps it alive with its own `ctx.wait_until`, or awaits it.
-pub fn take_started() -> Option<Started> {
-    STARTED.with(|s| s.borrow_mut().take())
 }
 
 /// One KV read of the snapshot. Absent (no purge since this version was deployed): the ledger

@@ -152,12 +152,7 @@ pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker
     loop {
         let action = step(&mut ex, ev);
         guard.0 = ex.led_flight().map(|(k, t)| (k.to_string(), t));
-        let step_result = exec(action, &mut held, c.env).await;
-        // A purge-view refresh this request started runs on in its own `wait_until`.
-        if let Some(read) = purge_check::take_started() {
-            c.ctx.wait_until(read);
-        }
-        match step_result {
+        match exec(action, &mut held, c.env).await {
             Step::Next(e) => ev = e,
             Step::Answer(resp, store) => {
                 // The rest (the store, flight end, refresh, deletes) runs after the answer.
@@ -186,12 +181,7 @@ pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker
                     let first = match next {
                         Next::Store(job) => Event::Stored(finish_store(job).await),
                         Next::Act(a) => match exec(a, &mut held, &env).await {
-                            Step::Next(e) => {
-                                if let Some(read) = purge_check::take_started() {
-                                    read.await;
-                                }
-                                e
-                            }
+                            Step::Next(e) => e,
                             Step::Answer(..) | Step::Finish => {
                                 count_dropped(&ex, &held);
                                 return;
@@ -217,12 +207,7 @@ async fn background(mut ex: Exchange<'static>, mut held: Held, mut ev: Event, en
         if matches!(action, Action::Finish) {
             break;
         }
-        let step_result = exec(action, &mut held, &env).await;
-        // Already inside `wait_until`: a refresh this step started is awaited here.
-        if let Some(read) = purge_check::take_started() {
-            read.await;
-        }
-        match step_result {
+        match exec(action, &mut held, &env).await {
             Step::Next(e) => ev = e,
             // Nothing is answered twice: a second answer ends the exchange.
             Step::Answer(..) | Step::Finish => break,
