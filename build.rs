@@ -1,7 +1,11 @@
 //! Embeds the policy file in the crate as its resolved form, so the worker carries neither a
 //! policy parser nor the validator.
 //!
-//! The file is `EDGECACHE_POLICY` or `edgecache.toml` (relative to the crate root). This script
+//! The file is `EDGECACHE_POLICY` or `edgecache.toml` (relative to the crate root) for a wasm32
+//! build (the worker: ./test builds it with `tests/edgecache.test.toml`, ./dev and deploys with
+//! `edgecache.toml`), and always `edgecache.toml` for a host build (the CLI and `cargo test`,
+//! which only use the embedding in `src/embedded.rs`'s tests): so switching the variable
+//! rebuilds the worker and never the host build. This script
 //! includes the crate's own policy modules (`src/policy/`, and the `cookies`, `duration`,
 //! `unkeyed`, `path`, `key`, `json` and `sort` modules they use) and runs the very same loader as `edgecache check`,
 //! `Policy::from_toml_str`. Outputs in `$OUT_DIR`:
@@ -63,9 +67,13 @@ fn main() {
     for f in INCLUDED {
         println!("cargo:rerun-if-changed={f}");
     }
-    println!("cargo:rerun-if-env-changed=EDGECACHE_POLICY");
-
-    let file = env::var("EDGECACHE_POLICY").unwrap_or_else(|_| "edgecache.toml".to_string());
+    // A changed variable or file reruns this script, so a worker never keeps an older policy.
+    let file = if wasm {
+        println!("cargo:rerun-if-env-changed=EDGECACHE_POLICY");
+        env::var("EDGECACHE_POLICY").unwrap_or_else(|_| "edgecache.toml".to_string())
+    } else {
+        "edgecache.toml".to_string()
+    };
     let path = root.join(&file);
     println!("cargo:rerun-if-changed={}", path.display());
     let embedded = match load(&path, &file) {

@@ -1,8 +1,8 @@
 // Deterministic, seeded request trace for the hit-ratio benchmark (bench/run, part 2).
 //
 // Article-like pages under /lab/bench/ (the demo origin's lab echoes the request, and the query's
-// `h=` parameters become response headers), so no policy change is needed: edgecache.toml's `lab`
-// rule (RFC 9111 "respect" mode) caches them from the origin's own headers,
+// `h=` parameters become response headers), so no policy change is needed: the `lab` rule of
+// tests/edgecache.test.toml (RFC 9111 "respect" mode) caches them from the origin's own headers,
 //   Cache-Control: public, max-age=0, s-maxage=300      Cache-Tag: article-<i>,section-<s>
 // which is what the demo's real /articles/<id> send.
 //

@@ -12,8 +12,8 @@
 //    feature set workerd accepts
 // 4. the wasm's custom sections: no `name` section (function names, ~55 KB gzip: worker-build asked
 //    wasm-opt to keep them with --debuginfo, and scripts/strip-names.mjs removed them afterwards;
-//    without --debuginfo wasm-opt writes the very same bytes less that section), and `producers`
-//    gains `sdk: workers-rs <worker version>` as worker-build added
+//    without --debuginfo wasm-opt writes the very same bytes less that section); `producers` is
+//    kept as written (worker-build added `sdk: workers-rs`; the worker crate is no longer linked)
 // 5. the entry module (scripts/worker-entry.mjs + the wasm exports, and the dashboard's files from
 //    www/ served as env.ASSETS: scripts/dashboard.mjs) bundled with wasm-bindgen's JS and its
 //    snippets by esbuild into index.js; the wasm stays a separate module
@@ -92,14 +92,14 @@ function main() {
   lap("wasm-opt");
 
   // 4. Custom sections (the name section is still there when wasm-opt was skipped).
-  const workerVersion = lockedVersion("worker");
-  const { bytes } = rewriteCustomSections(readFileSync(wasm), { dropNames: true, producer: ["sdk", "workers-rs", workerVersion] });
+  // No SDK entry: the worker crate is not linked (the adapter binds the runtime itself).
+  const { bytes } = rewriteCustomSections(readFileSync(wasm), { dropNames: true });
   writeFileSync(wasm, bytes);
 
   // 5. The entry, bundled.
   const glue = join(STAGING, "index.js");
   const { functions, classes } = exportedNames(readFileSync(glue, "utf8"));
-  if (!functions.includes("fetch")) throw new Error(`${glue}: no fetch export (is #[event(fetch)] gone?)`);
+  if (!functions.includes("fetch")) throw new Error(`${glue}: no fetch export (is src/worker/mod.rs's #[wasm_bindgen] fetch gone?)`);
   writeFileSync(join(STAGING, "entry.js"), entrySource(functions, classes));
   writeFileSync(join(STAGING, "dashboard-files.js"), filesModule(join(ROOT, "www")));
   const esbuildArgs = ["--external:./index_bg.wasm", "--external:cloudflare:*", "--format=esm", "--bundle", "./entry.js", "--outfile=index.js", "--allow-overwrite"];
@@ -181,14 +181,6 @@ function packageJson(pkg) {
   if (pkg.keywords?.length) p.keywords = pkg.keywords;
   // Keys sorted, as worker-build's serde_json wrote them.
   return JSON.stringify(Object.fromEntries(Object.entries(p).sort(([a], [b]) => (a < b ? -1 : 1))), null, 2);
-}
-
-/** The version Cargo.lock resolved for the crate `name`. */
-function lockedVersion(name) {
-  const lock = readFileSync(join(ROOT, "Cargo.lock"), "utf8");
-  const m = new RegExp(`\\[\\[package\\]\\]\\nname = "${name}"\\nversion = "([^"]+)"`).exec(lock);
-  if (!m) throw new Error(`Cargo.lock: no ${name} package`);
-  return m[1];
 }
 
 // ---- wasm custom sections (https://webassembly.github.io/spec/core/binary/modules.html#custom-section;

@@ -27,6 +27,18 @@ export function frozenConfig(tag) {
   return path;
 }
 
+/**
+ * The policy the tests' and benches' worker embeds (./test and bench/run build it with
+ * EDGECACHE_POLICY set to this): the demo policy plus the rules of the origin's test endpoints.
+ */
+export const TEST_POLICY = "tests/edgecache.test.toml";
+
+/** The policy file the worker in build/ was built with (scripts/build.sh writes build/.policy), or null. */
+export function builtPolicy() {
+  const f = join(ROOT, "build", ".policy");
+  return existsSync(f) ? readFileSync(f, "utf8").trim() : null;
+}
+
 /** Local secrets the tests and ./dev use (./dev copies .dev.vars.example for wrangler itself). */
 export const DEV_SECRETS = {
   PURGE_TOKEN: "dev-purge-token",
@@ -155,9 +167,14 @@ export async function startOrigin({ port = 0, edgecacheUrl, logDir, echo = false
  * Starts edgecache under `wrangler dev` on 127.0.0.1; resolves to `{ url, pid, stop }`.
  * `vars` are passed with --var (ORIGIN, secrets; an `undefined` value is not passed);
  * `persistDir` holds the local Cache API and KV; `args` are more `wrangler dev` arguments
- * (e.g. `--local-upstream`).
+ * (e.g. `--local-upstream`). A frozen worker (tests, benches) must have been built with `policy`
+ * (default TEST_POLICY): it refuses to start a worker built with another one.
  */
-export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, args: extra = [], config: given } = {}) {
+export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given } = {}) {
+  if (frozen && !given && builtPolicy() !== policy) {
+    throw new Error(`build/ holds a worker built with ${builtPolicy() ?? "an unknown policy"}, not ${policy}: ` +
+      `run \`EDGECACHE_POLICY=${policy} bash scripts/build.sh\` (./test does) before the tests`);
+  }
   port ??= await freePort();
   const dir = logDir ?? mkdtempSync(join(tmpdir(), "edgecache-worker-"));
   const logFile = join(dir, `wrangler-${port}.log`);

@@ -285,8 +285,9 @@ pub fn plan_request<'p>(
         }
         kept_cookie = kept.and_then(|k| HeaderValue::from_str(&k).ok());
     }
-    // Hop-by-hop fields (RFC 9110 §7.6.1) and the client's conditionals never reach the origin
-    // (edgecache sends its own validators); of the rest, only the allowlist.
+    // Hop-by-hop fields (RFC 9110 §7.6.1) never reach the origin, nor do the client's
+    // conditionals when a stored response is revalidated (edgecache sends its own validators;
+    // a miss adds the client's back: `miss_origin_headers`); of the rest, only the allowlist.
     let mut end_to_end = headers.clone();
     crate::storable::strip_hop_by_hop(&mut end_to_end);
     for h in CLIENT_CONDITIONALS {

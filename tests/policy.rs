@@ -50,33 +50,100 @@ fn demo() -> Loaded {
     load(&src)
 }
 
+/// `tests/edgecache.test.toml`, the policy ./test builds the worker with.
+fn test_policy() -> Loaded {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/edgecache.test.toml");
+    let src = std::fs::read_to_string(path).expect("test policy");
+    load(&src)
+}
+
 #[test]
 fn demo_policy_is_valid_without_warnings() {
     let l = demo();
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let p = &l.policy;
     let h = "demo.example";
+    // Every page the demo origin serves (demo/README.md), and the rule it gets.
     for (path, want) in [
         ("/", "home"),
         ("/articles/42", "articles"),
         ("/articles/42/comments", "default"),
-        ("/assets/app.3f9a1c.css", "assets"),
-        ("/api/items", "api"),
+        ("/assets/site.3f9a1c2b.css", "assets"),
+        ("/api/articles", "api"),
+        ("/api/articles/3", "api"),
         ("/login", "login"),
         ("/account", "account"),
-        ("/admin", "admin"),
-        ("/admin/users/1", "admin"),
+        ("/cms", "cms"),
+        ("/cms/edit/1", "cms"),
         ("/slow", "default"),
         ("/fail", "default"),
-        ("/lab/short/a", "lab-short"),
-        ("/lab/swr/a", "lab-swr"),
-        ("/lab/sie/a", "lab-sie"),
-        ("/lab/anything", "lab"),
-        ("/lab", "lab"),
+        // The origin's test endpoints get nothing special here (tests/edgecache.test.toml does).
+        ("/lab/swr/a", "default"),
+        ("/reflect/noarmor/a.css", "default"),
     ] {
         assert_eq!(name(p, "GET", h, path), want, "{path}");
     }
-    let short = p.rule("lab-short").unwrap();
+    assert!(p.rule("cms").unwrap().bypass);
+    assert_eq!(p.rule("cms").unwrap().cookies.mode, CookieMode::Pass);
+    assert_eq!(p.rule("assets").unwrap().edge_ttl, 365 * 86_400);
+    assert_eq!(p.defaults.name, "default");
+    assert_eq!(p.defaults.index, p.rules.len());
+    // A policy to copy: nothing in it exists for the tests alone.
+    for r in &p.rules {
+        assert!(
+            !r.name.starts_with("lab"),
+            "test rule {} in edgecache.toml",
+            r.name
+        );
+    }
+}
+
+/// The test policy is the demo policy (same defaults, same rules in the same order, so the e2e
+/// tests of the demo's pages test the demo policy) followed by rules for the test endpoints.
+#[test]
+fn the_test_policy_is_the_demo_policy_plus_lab_rules() {
+    let demo = demo().policy;
+    let l = test_policy();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let t = &l.policy;
+    let fix = "tests/edgecache.test.toml must start with edgecache.toml's [defaults] and rules: \
+               copy the change";
+    // `index` of the defaults is the number of rules: the only field allowed to differ.
+    let mut defaults = t.defaults.clone();
+    defaults.index = demo.defaults.index;
+    assert_eq!(defaults, demo.defaults, "{fix}: [defaults] differ");
+    assert!(t.rules.len() > demo.rules.len(), "{fix}: rules missing");
+    for (d, r) in demo.rules.iter().zip(&t.rules) {
+        assert_eq!(d, r, "{fix}: rule {} differs", d.name);
+    }
+    let lab = t.rules.get(demo.rules.len()..).unwrap_or_default();
+    for r in lab {
+        assert!(
+            r.name.starts_with("lab"),
+            "{}: test rules are named lab*",
+            r.name
+        );
+    }
+    let h = "demo.example";
+    for (path, want) in [
+        ("/", "home"),
+        ("/articles/42", "articles"),
+        ("/slow", "default"),
+        ("/lab/short/a", "lab-short"),
+        ("/lab/swr/a", "lab-swr"),
+        ("/lab/sie/a", "lab-sie"),
+        ("/lab/strip/a", "lab-strip"),
+        ("/lab/big/a", "lab-big"),
+        ("/lab/stream/a", "lab-stream"),
+        ("/lab/hostile/a", "lab-hostile"),
+        ("/reflect/noarmor/a.css", "lab-noarmor"),
+        ("/reflect/a.css", "default"),
+        ("/lab/anything", "lab"),
+        ("/lab", "lab"),
+    ] {
+        assert_eq!(name(t, "GET", h, path), want, "{path}");
+    }
+    let short = t.rule("lab-short").unwrap();
     assert_eq!(
         (
             short.edge_ttl,
@@ -87,25 +154,22 @@ fn demo_policy_is_valid_without_warnings() {
         (2, 0, 0, 0)
     );
     assert_eq!(short.status_ttl.get(404), None);
-    let lab = p.rule("lab").unwrap();
+    let lab = t.rule("lab").unwrap();
     assert_eq!(lab.origin_cache_control, OriginMode::Respect);
     assert!(!lab.heuristic_freshness);
-    assert!(p.rule("admin").unwrap().bypass);
-    assert_eq!(p.rule("admin").unwrap().cookies.mode, CookieMode::Pass);
-    assert_eq!(p.rule("assets").unwrap().edge_ttl, 365 * 86_400);
-    assert_eq!(p.defaults.name, "default");
-    assert_eq!(p.defaults.index, p.rules.len());
 }
 
 #[test]
 fn toml_to_json_round_trips() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/edgecache.toml");
-    let src = std::fs::read_to_string(path).unwrap();
-    let json = toml_to_json(&src, FILE).unwrap();
-    let from_json = Policy::from_json_str(&json, "policy.json").unwrap().policy;
-    let from_toml = load(&src).policy;
-    assert_eq!(from_json.rules, from_toml.rules);
-    assert_eq!(from_json.defaults, from_toml.defaults);
+    for file in ["edgecache.toml", "tests/edgecache.test.toml"] {
+        let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+        let src = std::fs::read_to_string(path).unwrap();
+        let json = toml_to_json(&src, FILE).unwrap();
+        let from_json = Policy::from_json_str(&json, "policy.json").unwrap().policy;
+        let from_toml = load(&src).policy;
+        assert_eq!(from_json.rules, from_toml.rules, "{file}");
+        assert_eq!(from_json.defaults, from_toml.defaults, "{file}");
+    }
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -570,11 +570,19 @@ mod tests {
         }
     }
 
+    /// The demo policy (./dev, deploys) and the test policy (./test's worker) both embed exactly.
     #[test]
-    fn the_repository_policy_round_trips() {
-        let src = include_str!("../../edgecache.toml");
-        let want = Policy::from_toml_str(src, "edgecache.toml").unwrap().policy;
-        assert_same(&round_trip(&want), &want);
+    fn the_repository_policies_round_trip() {
+        for (src, file) in [
+            (include_str!("../../edgecache.toml"), "edgecache.toml"),
+            (
+                include_str!("../../tests/edgecache.test.toml"),
+                "tests/edgecache.test.toml",
+            ),
+        ] {
+            let want = Policy::from_toml_str(src, file).unwrap().policy;
+            assert_same(&round_trip(&want), &want);
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! stream guard (gap timeout, length check, store size limit).
 
 use super::conv::now_ms;
+use super::rt::Delay;
 use crate::lifecycle::{OriginFailure, OriginHead, OriginRequest};
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
@@ -13,17 +14,8 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
-use worker::Delay;
 
-/// A runtime error as text.
-pub fn js_err(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
-}
+pub use super::rt::js_err;
 
 type R<T> = Result<T, String>;
 
@@ -41,15 +33,19 @@ thread_local! {
 
 /// `caches.default` and the options every match and delete passes.
 fn cache_and_opts() -> R<(web_sys::Cache, web_sys::CacheQueryOptions)> {
-    use worker::worker_sys::ext::CacheStorageExt;
     if let Some(c) = CACHE.with(|c| c.get().cloned()) {
         return Ok(c);
     }
     let g: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let storage = g.caches().map_err(|e| js_err(&e))?;
+    let default =
+        js_sys::Reflect::get(&storage, &JsValue::from_str("default")).map_err(|e| js_err(&e))?;
+    if default.is_undefined() {
+        return Err("caches.default: absent".to_string());
+    }
     let opts = web_sys::CacheQueryOptions::new();
     opts.set_ignore_method(true);
-    let both = (storage.default(), opts);
+    let both = (default.unchecked_into(), opts);
     CACHE.with(|c| {
         let _ = c.set(both.clone());
     });
@@ -210,19 +206,17 @@ pub async fn fetch(
     }
     let request =
         web_sys::Request::new_with_str_and_init(req.url.as_str(), &init).map_err(|e| {
-            worker::console_error!("edgecache: origin request refused: {}", js_err(&e));
+            console_error!("edgecache: origin request refused: {}", js_err(&e));
             OriginFailure::Unreachable
         })?;
     let work = Box::pin(JsFuture::from(global_fetch(&request)));
-    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(
-        req.timeout_ms,
-    )));
+    let timer = Box::pin(Delay::ms(req.timeout_ms));
     let resp = match select(work, timer).await {
         Either::Left((Ok(v), _)) => v
             .dyn_into::<Response>()
             .map_err(|_| OriginFailure::Unreachable)?,
         Either::Left((Err(e), _)) => {
-            worker::console_error!("edgecache: origin unreachable: {}", js_err(&e));
+            console_error!("edgecache: origin unreachable: {}", js_err(&e));
             return Err(OriginFailure::Unreachable);
         }
         Either::Right(_) => return Err(OriginFailure::Timeout),
@@ -292,7 +286,7 @@ pub fn guard_flagged(
             };
             let next = match gap_ms {
                 Some(ms) => {
-                    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(ms)));
+                    let timer = Box::pin(Delay::ms(ms));
                     match select(st.inner.next(), timer).await {
                         Either::Left((n, _)) => n,
                         Either::Right(_) => {
@@ -340,34 +334,82 @@ pub fn tee(s: &ReadableStream) -> (ReadableStream, ReadableStream) {
     (a.get(0).unchecked_into(), a.get(1).unchecked_into())
 }
 
-/// Bytes `start..=end` of a body stream (a range of a stored response); the rest is not read.
-pub fn slice(body: ReadableStream, start: u64, end: u64) -> ReadableStream {
+/// A body made of `segs` (a `multipart/byteranges` answer, RFC 9110 §14.6): fixed bytes as
+/// they are, ranges read from `body` in one pass (they come in ascending order). A stored body
+/// that ends before a range does errors the stream (the client sees a cut, never a short part).
+pub fn segments(body: ReadableStream, segs: Vec<crate::range::Segment>) -> ReadableStream {
+    use crate::range::Segment;
     let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
     let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
-    let s = futures_util::stream::unfold((inner, 0u64), move |(mut inner, mut pos)| async move {
+    // (stored stream, offset of `chunk`'s first byte, current chunk, segments left, the range
+    // being sent, finished)
+    let st = (
+        inner,
+        0u64,
+        None::<Uint8Array>,
+        segs.into_iter(),
+        None::<(u64, u64)>,
+        false,
+    );
+    let s = futures_util::stream::unfold(st, |mut st| async move {
+        let (inner, pos, chunk, rest, cur, done) = &mut st;
+        if *done {
+            return None;
+        }
         loop {
-            if pos > end {
-                return None;
-            }
-            let chunk = match inner.next().await? {
-                Ok(c) => c,
-                Err(e) => return Some((Err(e), (inner, u64::MAX))),
+            let Some((start, end)) = *cur else {
+                match rest.next() {
+                    None => return None,
+                    Some(Segment::Bytes(b)) => {
+                        let v: JsValue = Uint8Array::from(b.as_slice()).into();
+                        return Some((Ok(v), st));
+                    }
+                    Some(Segment::Range { start, end }) => {
+                        *cur = Some((start, end));
+                        continue;
+                    }
+                }
             };
-            let Some(a) = chunk.dyn_ref::<Uint8Array>() else {
-                continue;
+            let Some(c) = chunk.clone() else {
+                match inner.next().await {
+                    Some(Ok(v)) => {
+                        if let Some(a) = v.dyn_ref::<Uint8Array>() {
+                            *chunk = Some(a.clone());
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        *done = true;
+                        return Some((Err(e), st));
+                    }
+                    None => {
+                        *done = true;
+                        return Some((Err(JsValue::from_str("stored body ended early")), st));
+                    }
+                }
             };
-            let next = pos.saturating_add(u64::from(a.byte_length()));
+            let next = pos.saturating_add(u64::from(c.byte_length()));
             if next <= start {
-                pos = next; // entirely before the range
+                // Entirely before the range.
+                *pos = next;
+                *chunk = None;
                 continue;
             }
-            let from = start.saturating_sub(pos);
-            let to = end.saturating_add(1).min(next).saturating_sub(pos);
-            let part = a.subarray(
+            let from = start.saturating_sub(*pos);
+            let to = end.saturating_add(1).min(next).saturating_sub(*pos);
+            let part = c.subarray(
                 u32::try_from(from).unwrap_or(u32::MAX),
                 u32::try_from(to).unwrap_or(u32::MAX),
             );
-            return Some((Ok(part.into()), (inner, next)));
+            if end < next {
+                // The range ends inside this chunk: keep it for the next range.
+                *cur = None;
+            } else {
+                *cur = Some((next, end));
+                *pos = next;
+                *chunk = None;
+            }
+            return Some((Ok(part.into()), st));
         }
     });
     wasm_streams::ReadableStream::from_stream(s)

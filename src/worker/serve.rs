@@ -4,17 +4,16 @@
 
 use super::conv::{now_ms, rand01};
 use super::io::{self, JsBody};
+use super::rt::{Context, Env};
 use super::{metrics, purge_check, state};
 use crate::lifecycle::{
-    Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Metric, Now, StoreCmd,
-    Stored,
+    Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Now, StoreCmd, Stored,
 };
 use crate::meta::{EntryMeta, META_HEADER};
 use http::HeaderMap;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use web_sys::{ReadableStream, Response};
-use worker::{Context, Env};
 
 thread_local! {
     static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate::default());
@@ -120,22 +119,17 @@ fn step(ex: &mut Exchange<'static>, ev: Event) -> Action {
     let a = ISOLATE.with(|i| ex.step(&mut i.borrow_mut(), ev, now()));
     let rule = ex.rule();
     for m in ex.take_metrics() {
-        match m {
-            Metric::Hit { stale, bytes } => metrics::hit(rule, stale, bytes as usize),
-            Metric::Miss => metrics::miss(rule),
-            Metric::Bypass(reason) => metrics::bypass(rule, reason),
-            Metric::Revalidation => metrics::revalidation(rule),
-            Metric::BackgroundRevalidation => metrics::background_revalidation(rule),
-            Metric::StaleErrorServed { bytes } => metrics::stale_error_served(rule, bytes as usize),
-            Metric::OriginFetch { bytes } => metrics::origin_fetch(rule, bytes as usize),
-            Metric::OriginError => metrics::origin_error(rule),
-        }
+        metrics::record(rule, &m);
     }
     a
 }
 
 /// Handles a site request.
-pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker::Result<Response> {
+pub async fn handle(
+    req: web_sys::Request,
+    url: url::Url,
+    c: &Ctx<'_>,
+) -> super::rt::Result<Response> {
     let mut held = Held {
         client_body: req.body(),
         ..Held::default()
@@ -194,7 +188,7 @@ pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker
             }
             Step::Finish => {
                 return io::response(500, &web_sys::Headers::new()?, JsBody::Empty)
-                    .map_err(worker::Error::RustError)
+                    .map_err(super::rt::Error)
             }
         }
     }
@@ -238,29 +232,29 @@ async fn finish_store(job: StoreJob) -> bool {
     let failed = job.failed.clone();
     let watch = Box::pin(async move {
         while !failed.get() {
-            worker::Delay::from(std::time::Duration::from_millis(STORE_WATCH_MS)).await;
+            super::rt::Delay::ms(STORE_WATCH_MS).await;
         }
         // Let a put that is still committing what arrived finish first.
-        worker::Delay::from(std::time::Duration::from_millis(STORE_SETTLE_MS)).await;
+        super::rt::Delay::ms(STORE_SETTLE_MS).await;
     });
     let put = match select(put, watch).await {
         Either::Left((r, _)) => Some(r),
         Either::Right(_) => None,
     };
     if job.failed.get() {
-        worker::console_error!(
+        console_error!(
             "edgecache: not stored {}: the body failed on the way",
             job.key
         );
         if let Err(e) = io::cache_delete(&job.key).await {
-            worker::console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
+            console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
         }
         return false;
     }
     match put {
         Some(Ok(())) => true,
         Some(Err(e)) => {
-            worker::console_error!("edgecache: not stored {}: {e}", job.key);
+            console_error!("edgecache: not stored {}: {e}", job.key);
             false
         }
         None => false,
@@ -306,13 +300,13 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             }
         }
         Action::Wait { ms } => {
-            worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+            super::rt::Delay::ms(ms).await;
             Step::Next(Event::Done)
         }
         Action::Delete(keys) => {
             for k in keys {
                 if let Err(e) = io::cache_delete(&k).await {
-                    worker::console_error!("edgecache: cache.delete failed for {k}: {e}");
+                    console_error!("edgecache: cache.delete failed for {k}: {e}");
                 }
             }
             Step::Next(Event::Done)
@@ -338,7 +332,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             match answer_with(held, &answer, store.as_deref()).await {
                 Ok((resp, job)) => Step::Answer(resp, job),
                 Err(e) => {
-                    worker::console_error!("edgecache: could not build the response: {e}");
+                    console_error!("edgecache: could not build the response: {e}");
                     match fallback_502() {
                         Ok(r) => Step::Answer(r, None),
                         Err(_) => Step::Finish,
@@ -379,7 +373,7 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
         Ok(Some(r)) => r,
         Ok(None) => return None,
         Err(e) => {
-            worker::console_error!("edgecache: cache lookup failed for {key}: {e}");
+            console_error!("edgecache: cache lookup failed for {key}: {e}");
             return None;
         }
     };
@@ -437,12 +431,16 @@ async fn body_stream(held: &mut Held, body: &Body) -> Option<ReadableStream> {
             origin_body(held, gap)
         }
         Body::Stored => stored_body(held).await,
-        Body::StoredRange { start, end } => {
-            let b = stored_body(held).await?;
-            Some(io::slice(b, *start, *end))
-        }
+        Body::Parts(segs) => Some(parts(stored_body(held).await?, segs)),
         Body::Empty | Body::Fixed(_) => None,
     }
+}
+
+/// The pieces `segs` of `body` (a range answer), with their exact length.
+fn parts(body: ReadableStream, segs: &[crate::range::Segment]) -> ReadableStream {
+    let len = crate::range::body_length(segs);
+    let s = io::segments(body, segs.to_vec());
+    io::fixed_length(&s, len).unwrap_or(s)
 }
 
 fn fields_for(held: &mut Held, fields: &Fields) -> Result<web_sys::Headers, String> {
@@ -486,7 +484,11 @@ async fn answer_with(
                 Some(s) => {
                     let (to_client, to_store) = if client_wants {
                         let (a, b) = io::tee(&s);
-                        (Some(with_length(held, a)), b)
+                        let a = match &answer.body {
+                            Body::Parts(segs) => parts(a, segs),
+                            _ => with_length(held, a),
+                        };
+                        (Some(a), b)
                     } else {
                         (None, s)
                     };

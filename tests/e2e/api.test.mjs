@@ -1,7 +1,7 @@
 // The admin API under /__edgecache/ through the real stack (demo origin + edgecache under wrangler dev):
 // auth on every endpoint, the shape of /api/stats and its numbers against real traffic (per-rule
 // hits/misses, bypass reasons, origin fetches vs the origin's own count), /api/explain (same text as
-// the CLI), /api/policy (the rules of edgecache.toml in order), the dashboard's static files and
+// the CLI), /api/policy (the rules of the embedded policy file in order), the dashboard's static files and
 // the /__edgecache prefix boundary.
 //
 // Counters are per isolate and flushed to the MetricsHub Durable Object; the stats endpoint
@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { useStack, uniq, lab, originStats, sleep, request } from "./helpers.mjs";
-import { DEV_SECRETS, ROOT } from "../../scripts/stack.mjs";
+import { DEV_SECRETS, ROOT, TEST_POLICY } from "../../scripts/stack.mjs";
 
 const h = useStack();
 const T = { timeout: 60_000 }; // generous: CI is a noisy 2-core machine
@@ -257,7 +257,7 @@ test("/api/explain: a cacheable article, key without tracking params, text ident
     assert.equal(x.origin_mode, "origin");
     assert.equal(x.origin_url, `${h.o}/articles/1?utm_source=x`);
     assert.equal(x.origin_host, new URL(h.o).host);
-    const cli = execFileSync("cargo", ["run", "-q", "--bin", "edgecache", "--", "explain", "edgecache.toml", target, "--origin", h.o], {
+    const cli = execFileSync("cargo", ["run", "-q", "--bin", "edgecache", "--", "explain", TEST_POLICY, target, "--origin", h.o], {
       cwd: ROOT,
       encoding: "utf8",
       timeout: 120_000,
@@ -290,12 +290,12 @@ test("/api/explain: 400 with a detail for a missing url, a bad header line, a ba
   }
 });
 
-test("/api/policy lists the rules of edgecache.toml in order, then the default", T, async () => {
+test("/api/policy lists the rules of the test policy in order, then the default", T, async () => {
   const r = await admin("/__edgecache/api/policy");
   assert.equal(r.status, 200, r.why);
   const p = r.json();
-  assert.match(p.file, /edgecache\.toml$/);
-  const src = readFileSync(join(ROOT, "edgecache.toml"), "utf8");
+  assert.equal(p.file, TEST_POLICY, "the worker under test embeds the test policy");
+  const src = readFileSync(join(ROOT, TEST_POLICY), "utf8");
   // Each [[rules]] table's own `name = "..."` line (comments may sit between the header and it).
   const names = src
     .split(/^\[\[rules\]\][ \t]*$/m)
@@ -303,7 +303,7 @@ test("/api/policy lists the rules of edgecache.toml in order, then the default",
     .map((t) => /^name\s*=\s*"([^"]+)"/m.exec(t.split(/^\[/m)[0])?.[1]);
   assert.ok(names.length >= 5, `parsed names: ${names}`);
   // The CLI's table agrees with the regex.
-  const table = execFileSync("cargo", ["run", "-q", "--bin", "edgecache", "--", "check"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+  const table = execFileSync("cargo", ["run", "-q", "--bin", "edgecache", "--", "check", TEST_POLICY], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
   const cliNames = table.split("\n").filter((l) => /^\d+\s/.test(l)).map((l) => l.split(/\s+/)[1]);
   assert.deepEqual(cliNames, names);
   assert.deepEqual(p.rules.map((x) => x.name), [...names, "default"]);
@@ -313,7 +313,7 @@ test("/api/policy lists the rules of edgecache.toml in order, then the default",
     assert.equal(typeof x.bypass, "boolean");
   });
   const by = Object.fromEntries(p.rules.map((x) => [x.name, x]));
-  assert.equal(by.admin.bypass, true);
+  assert.equal(by.cms.bypass, true);
   assert.equal(by.articles.bypass, false);
   assert.equal(by.articles.edge_ttl, "10m");
   assert.equal(by.articles.mode, "cap");

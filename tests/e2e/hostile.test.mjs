@@ -8,7 +8,7 @@
 //   - the worker log (wrangler's stdout/stderr) gains no "panicked", no "hung", no
 //     "previous WASM instance" / "Reinitializing" line.
 //
-// Rules used (edgecache.toml): /lab/hostile/** is rule `lab-hostile` (origin_timeout 3 s, the
+// Rules used (tests/edgecache.test.toml): /lab/hostile/** is rule `lab-hostile` (origin_timeout 3 s, the
 // origin's Cache-Control respected, no stale windows); /lab/good/** is rule `lab` (max-age=300).
 // Bounded: one worker, 100 hits at most per case, every request bounded in time.
 import { test, before, after } from "node:test";
@@ -19,7 +19,7 @@ import { startWorker, runningGroups, DEV_SECRETS } from "../../scripts/stack.mjs
 import { startHostileOrigin, GOOD_BODY, OK_TEXT } from "./hostile-origin.mjs";
 import { ours, isHit, sleep } from "./helpers.mjs";
 
-/** `origin_timeout` of the rule `lab-hostile` in edgecache.toml. */
+/** `origin_timeout` of the rule `lab-hostile` in tests/edgecache.test.toml. */
 const ORIGIN_TIMEOUT_MS = 3_000;
 /** How much later than origin_timeout an answer may come (generous: CI is a noisy 2-core box). */
 const BOUND_MS = 10_000;

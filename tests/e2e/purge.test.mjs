@@ -2,7 +2,7 @@
 // soft / hard purges, the webhook's refusals (each purging nothing), 50 concurrent purges, the
 // purge log, and that KV record reads are memoised (the figures are in bench/run, part 6).
 //
-// Rules used (edgecache.toml): /lab/** (respect: entries live by the origin's max-age=300),
+// Rules used (tests/edgecache.test.toml): /lab/** (respect: entries live by the origin's max-age=300),
 // /articles/* (cap), / (override). Every lab entry carries its own Cache-Tag, so tests never share
 // a tag. A copy fetched right after a purge must be served as a hit at once (the isolate knows it
 // fetched it after seeing the purge record), so no test waits out the 1 s clock-skew allowance.

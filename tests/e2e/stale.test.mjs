@@ -1,7 +1,7 @@
 // Issue 5: request collapsing, stale-while-revalidate, 304 revalidation, stale-if-error, and
 // answers from the stored entry (client conditionals, HEAD), through the real stack.
 //
-// Rules used (edgecache.toml): /lab/swr/** (override, fresh 1 s, swr 30 s), /lab/sie/** (override,
+// Rules used (tests/edgecache.test.toml): /lab/swr/** (override, fresh 1 s, swr 30 s), /lab/sie/** (override,
 // fresh 1 s, sie 1 h), /lab/short/** (override, fresh 2 s, no stale windows), /lab/** (respect),
 // /slow (defaults: respect). Freshness is computed in whole seconds, so waits are a little longer
 // than the TTLs.
@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { useStack, uniq, lab, originCount, originStats, sleep, ours, isHit, request } from "./helpers.mjs";
-import { ROOT } from "../../scripts/stack.mjs";
+import { ROOT, TEST_POLICY } from "../../scripts/stack.mjs";
 
 const h = useStack();
 const T = { timeout: 60_000 }; // generous: CI is a noisy 2-core machine
@@ -42,7 +42,7 @@ async function until(fn, ms, every = 100) {
 
 /** The lab-sie rule's origin_timeout in seconds (default 10 s), or null without a policy file. */
 function sieOriginTimeout() {
-  const f = join(ROOT, "edgecache.toml");
+  const f = join(ROOT, TEST_POLICY);
   if (!existsSync(f)) return null;
   const toml = readFileSync(f, "utf8");
   const secs = (v) => {
@@ -167,7 +167,7 @@ test("stale-if-error: origin hanging past the rule's origin_timeout → the stal
   ...T,
   // Skipped unless lab-sie has a short origin_timeout: with the default 10 s the first request after
   // expiry waits 10 s for the timeout, too long for this suite's per-test budget.
-  skip: sieTimeout == null ? "no edgecache.toml" : sieTimeout > 4 ? `lab-sie origin_timeout is ${sieTimeout}s (needs <= 4s for a bounded test)` : false,
+  skip: sieTimeout == null ? `no ${TEST_POLICY}` : sieTimeout > 4 ? `lab-sie origin_timeout is ${sieTimeout}s (needs <= 4s for a bounded test)` : false,
 }, async () => {
   const p = uniq("/lab/sie/hang");
   const r1 = await req(p);
