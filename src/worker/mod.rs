@@ -38,8 +38,8 @@ pub async fn fetch(req: Request, env: JsValue, ctx: JsValue) -> Result<Response,
 
 async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> {
     // ORIGIN unset, empty or "same-zone": the request's own URL (see crate::origin).
-    let origin = match origin_mode(env.var("ORIGIN"), env.var("ORIGIN_HOST")) {
-        Ok(o) => o,
+    let (origin, debug) = match settings(env) {
+        Ok(s) => s,
         Err(e) => return plain_status(500, &format!("edgecache: {e}")),
     };
     // Parsed once: the admin check and the site path use the same URL.
@@ -64,7 +64,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> 
             env,
             ctx,
             origin,
-            debug: env.var("EDGECACHE_DEBUG").as_deref() == Some("1"),
+            debug,
         };
         serve::handle(req, url, &c).await
     };
@@ -88,29 +88,26 @@ fn plain_status(status: u16, msg: &str) -> rt::Result<Response> {
     )
 }
 
-type OriginVars = (Option<String>, Option<String>);
+type Settings = std::result::Result<(OriginMode, bool), crate::origin::OriginConfigError>;
 
 thread_local! {
-    static ORIGIN: std::cell::RefCell<Option<(OriginVars, OriginMode)>> = const { std::cell::RefCell::new(None) };
+    static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
 }
 
-/// The origin mode from the ORIGIN and ORIGIN_HOST vars: parsed once per isolate (and again
-/// only if the vars change).
-fn origin_mode(
-    origin: Option<String>,
-    host: Option<String>,
-) -> std::result::Result<OriginMode, crate::origin::OriginConfigError> {
-    let vars = (origin, host);
-    let cached = ORIGIN.with(|o| {
-        o.borrow()
-            .as_ref()
-            .filter(|(v, _)| *v == vars)
-            .map(|(_, m)| m.clone())
-    });
-    if let Some(m) = cached {
-        return Ok(m);
-    }
-    let m = crate::origin::parse_origin_mode(vars.0.as_deref(), vars.1.as_deref())?;
-    ORIGIN.with(|o| *o.borrow_mut() = Some((vars, m.clone())));
-    Ok(m)
+/// The origin mode (ORIGIN, ORIGIN_HOST) and the EDGECACHE_DEBUG switch, read and parsed once
+/// per isolate: vars are fixed for a deployed version, and a new version (or a `wrangler dev`
+/// reload) starts new isolates. Each var read is several runtime calls, so a hit no longer
+/// pays for them.
+fn settings(env: &Env) -> Settings {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| {
+            let var = |name: &str| env.var(name);
+            let origin = crate::origin::parse_origin_mode(
+                var("ORIGIN").as_deref(),
+                var("ORIGIN_HOST").as_deref(),
+            )?;
+            Ok((origin, var("EDGECACHE_DEBUG").as_deref() == Some("1")))
+        })
+        .clone()
+    })
 }

@@ -13,7 +13,6 @@ use crate::meta::{EntryMeta, META_HEADER};
 use http::HeaderMap;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
 use web_sys::{ReadableStream, Response};
 
 thread_local! {
@@ -35,8 +34,9 @@ pub struct Ctx<'a> {
 /// The runtime objects an exchange's actions refer to.
 #[derive(Default)]
 struct Held {
-    /// The entry found last: its runtime headers and unread body.
-    entry: Option<(web_sys::Headers, Option<ReadableStream>, String)>,
+    /// The entry found last: its runtime headers, unread body, key and the names of its
+    /// fields (lower-case, one per line).
+    entry: Option<(web_sys::Headers, Option<ReadableStream>, String, String)>,
     /// The origin response last fetched (its body unread until named).
     origin: Option<Response>,
     /// The client's request body, for a pass-through.
@@ -66,10 +66,40 @@ struct StoreJob {
     failed: Rc<Cell<bool>>,
 }
 
+thread_local! {
+    static JITTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A uniform number in `[0, 1)` for the core's per-step jitter (XFetch early refresh, TTL
+/// jitter): xorshift64* seeded once per isolate from `Math.random`, so a step costs no runtime
+/// call for it. Not for anything that must be unpredictable (purge ids use [`rand01`]).
+fn jitter01() -> f64 {
+    JITTER.with(|j| {
+        let mut x = j.get();
+        if x == 0 {
+            // 53 random bits from the runtime, never zero (xorshift's fixed point).
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "[0, 2^53)")]
+            let seed = (rand01() * TWO_53) as u64;
+            x = seed | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        j.set(x);
+        // The top 53 bits of the scrambled state, as a fraction.
+        #[allow(clippy::cast_precision_loss, reason = "53 bits fit an f64 exactly")]
+        let top = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64;
+        top / TWO_53
+    })
+}
+
+/// 2^53, the f64 mantissa's reach.
+const TWO_53: f64 = 9_007_199_254_740_992.0;
+
 fn now() -> Now {
     Now {
         ms: now_ms(),
-        rand: rand01(),
+        rand: jitter01(),
     }
 }
 
@@ -119,15 +149,38 @@ pub async fn handle(
         match exec(action, &mut held, c.env).await {
             Step::Next(e) => ev = e,
             Step::Answer(resp, store) => {
-                // The rest (the store, flight end, refresh, deletes) runs after the answer. The
-                // flight goes with it: if that task is dropped unfinished, its waiters are freed.
+                // The rest (the store, flight end, refresh, deletes) runs after the answer.
+                let next = match store {
+                    Some(job) => Next::Store(job),
+                    // Nothing to wait for: the core's next step is known now. A plain hit ends
+                    // here, without a background task (no `wait_until` promise per hit).
+                    None => {
+                        let a = step(&mut ex, Event::Done);
+                        guard.0 = ex.led_flight().map(|(k, t)| (k.to_string(), t));
+                        match a {
+                            Action::Finish => {
+                                count_dropped(&ex, &held);
+                                return Ok(resp);
+                            }
+                            a => Next::Act(a),
+                        }
+                    }
+                };
+                // The flight goes with the task: if it is dropped unfinished, its waiters are
+                // freed.
                 let flight = guard.0.take();
                 let env = c.env.clone();
                 c.ctx.wait_until(async move {
                     let _flight = Guard(flight);
-                    let first = match store {
-                        Some(job) => Event::Stored(finish_store(job).await),
-                        None => Event::Done,
+                    let first = match next {
+                        Next::Store(job) => Event::Stored(finish_store(job).await),
+                        Next::Act(a) => match exec(a, &mut held, &env).await {
+                            Step::Next(e) => e,
+                            Step::Answer(..) | Step::Finish => {
+                                count_dropped(&ex, &held);
+                                return;
+                            }
+                        },
                     };
                     background(ex, held, first, env).await;
                 });
@@ -154,6 +207,16 @@ async fn background(mut ex: Exchange<'static>, mut held: Held, mut ev: Event, en
             Step::Answer(..) | Step::Finish => break,
         }
     }
+    count_dropped(&ex, &held);
+}
+
+/// What runs first after the answer.
+enum Next {
+    Store(StoreJob),
+    Act(Action),
+}
+
+fn count_dropped(ex: &Exchange<'static>, held: &Held) {
     if held.dropped > 0 {
         metrics::headers_dropped(ex.rule(), held.dropped);
     }
@@ -210,7 +273,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             Step::Next(Event::Found(lookup(held, &key, &fields).await))
         }
         Action::ReadStoredHeaders => {
-            let found = held.entry.as_ref().and_then(|(h, _, _)| {
+            let found = held.entry.as_ref().and_then(|(h, _, _, _)| {
                 let mut d = 0;
                 let all = io::fields_of(h, &mut d);
                 stored_of(h, all)
@@ -315,23 +378,35 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
         }
     };
     let js = resp.headers();
+    // All stored fields in one string (two runtime calls), then only the wanted ones converted:
+    // one `get` per field would cost a call and a string each.
+    let all = io::all_fields(&js);
     let mut wanted = HeaderMap::new();
-    for n in fields {
-        if let Some(v) = io::get_field(&js, n.as_str()) {
-            if let Ok(v) = http::HeaderValue::from_str(&v) {
+    let mut meta = None;
+    for (k, v) in io::pairs(&all) {
+        if k == META_HEADER {
+            meta = EntryMeta::decode(v);
+        } else if let Some(n) = fields.iter().find(|n| n.as_str() == k) {
+            if let Ok(v) = http::HeaderValue::from_str(v) {
                 wanted.append(n.clone(), v);
             }
         }
     }
-    let mut s = stored_of(&js, wanted)?;
+    let meta = meta?;
+    let mut s = Stored {
+        status: meta.status,
+        meta,
+        headers: wanted,
+    };
     s.status = resp.status();
-    held.entry = Some((js, resp.body(), key.to_string()));
+    let names = io::pairs(&all).map(|(k, _)| k).collect::<Vec<_>>().join("\n");
+    held.entry = Some((js, resp.body(), key.to_string(), names));
     Some(s)
 }
 
 /// The stored body: the lookup's stream if unread, else read again from the cache.
 async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
-    let (_, body, key) = held.entry.as_mut()?;
+    let (_, body, key, _) = held.entry.as_mut()?;
     if let Some(b) = body.take() {
         return Some(b);
     }
@@ -372,24 +447,22 @@ fn fields_for(held: &mut Held, fields: &Fields) -> Result<web_sys::Headers, Stri
     match fields {
         Fields::Own(h) => io::js_fields(h, &mut held.dropped),
         Fields::Stored { replace, with } => {
-            let base = held
+            let (base, names) = held
                 .entry
                 .as_ref()
-                .map(|(h, _, _)| h.clone())
+                .map(|(h, _, _, names)| (h, names))
                 .ok_or("no stored entry")?;
-            let out = web_sys::Headers::new_with_headers(&base).map_err(|e| io::js_err(&e))?;
+            let out = web_sys::Headers::new_with_headers(base).map_err(|e| io::js_err(&e))?;
+            // Only the names the entry holds: deleting an absent field changes nothing and
+            // costs a runtime call.
             for n in replace {
-                out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
-            }
-            let extra = io::js_fields(with, &mut held.dropped)?;
-            if let Ok(Some(iter)) = js_sys::try_iter(&extra) {
-                for entry in iter.flatten() {
-                    let pair: js_sys::Array = entry.unchecked_into();
-                    if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                        out.append(&k, &v).map_err(|e| io::js_err(&e))?;
-                    }
+                if names.split('\n').any(|k| k == n.as_str()) {
+                    out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
                 }
             }
+            // Appended straight from the core's fields: no second `Headers` to build and
+            // iterate back.
+            io::append_fields(&out, with, &mut held.dropped);
             Ok(out)
         }
     }
