@@ -1,7 +1,7 @@
 // Process bookkeeping for bench/run: every process the bench starts gets its own process group,
 // is tracked here and ended by PID (endGroup from scripts/stack.mjs), also on failure and Ctrl-C.
 import { spawn } from "node:child_process";
-import { appendFileSync, mkdtempSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, existsSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, endGroup, freePort, NO_DEVTOOLS_ENV } from "../scripts/stack.mjs";
@@ -66,11 +66,11 @@ export function runToEnd(name, cmd, args, opts = {}) {
  * flags scripts/stack.mjs uses for edgecache (and, like the bench's edgecache, without wrangler's
  * DevTools proxy: NO_DEVTOOLS_ENV). Resolves to { url, pid, logFile, stop }.
  */
-export async function startJsWorker({ origin, logDir, readyMs = 180000 }) {
+export async function startJsWorker({ origin, logDir, readyMs = 180000, config = "bench/js-worker/wrangler.toml" }) {
   const port = await freePort();
   const logFile = join(logDir, `js-worker-${port}.log`);
   const persist = mkdtempSync(join(tmpdir(), "bench-js-state-"));
-  const args = ["dev", "--config", "bench/js-worker/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
+  const args = ["dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(await freePort()), "--persist-to", persist, "--show-interactive-dev-session=false",
     "--log-level", "info", "--var", `ORIGIN:${origin}`];
   const child = launch("js-worker", join(ROOT, "node_modules", ".bin", "wrangler"), args,
@@ -97,3 +97,46 @@ export async function startJsWorker({ origin, logDir, readyMs = 180000 }) {
 function tail(f) {
   return f && existsSync(f) ? readFileSync(f, "utf8").split("\n").slice(-20).join("\n") : "";
 }
+
+/**
+ * CPU seconds (user + system) used so far by every process in group `pgid` (a `wrangler dev`:
+ * its node process and its workerd). Read from /proc (Linux); null where there is none. The
+ * difference over a load run divided by the responses is the CPU time per response of the whole
+ * local stack, the closest thing to CPU time per request that `wrangler dev` exposes.
+ */
+export function groupCpu(pgid) {
+  if (!existsSync("/proc/self/stat")) return null;
+  let ticks = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    let s;
+    try {
+      s = readFileSync(`/proc/${d}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
+    if (Number(f[2]) !== pgid) continue; // field 5: process group
+    ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime (clock ticks)
+  }
+  return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+const assetConfigs = new Set();
+/**
+ * A config for the JS worker with an [assets] directory and run_worker_first (edgecache's setup
+ * before it carried its dashboard in its bundle): `wrangler dev` then puts its asset router in
+ * front of the worker. bench/run reports what that costs.
+ * Written beside the JS worker's own config; removed when this process exits.
+ */
+export function jsAssetsConfig() {
+  const src = readFileSync(join(ROOT, "bench", "js-worker", "wrangler.toml"), "utf8") +
+    `\n[assets]\ndirectory = "../../www"\nbinding = "ASSETS"\nrun_worker_first = true\n`;
+  const path = join(ROOT, "bench", "js-worker", `.wrangler-assets-${process.pid}-${assetConfigs.size}.toml`);
+  writeFileSync(path, src);
+  assetConfigs.add(path);
+  return path;
+}
+process.on("exit", () => {
+  for (const f of assetConfigs) rmSync(f, { force: true });
+});

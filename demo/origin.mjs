@@ -824,7 +824,12 @@ ${rows}
   const server = http.createServer((req, res) => {
     handle(req, res);
   });
-  server.keepAliveTimeout = 5000;
+  // Longer than the proxy's idle pool (the standard advice for an origin behind a proxy): with
+  // Node's 5 s default, a request workerd sent on a pooled connection the server was closing was
+  // lost ("Network connection lost" after ~5 s, seen under load in tests/e2e/policy.test.mjs).
+  // close() ends idle connections itself (closeAllConnections), so shutdown does not wait for it.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -12,15 +12,16 @@
 //    feature set workerd accepts
 // 4. the wasm's custom sections: no `name` section (function names, ~55 KB gzip: worker-build asked
 //    wasm-opt to keep them with --debuginfo, and scripts/strip-names.mjs removed them afterwards;
-//    without --debuginfo wasm-opt writes the very same bytes less that section), and `producers`
-//    gains `sdk: workers-rs <worker version>` as worker-build added
-// 5. the entry module (scripts/worker-entry.mjs + the wasm exports) bundled with wasm-bindgen's JS
-//    and its snippets by esbuild into index.js; the wasm stays a separate module
+//    without --debuginfo wasm-opt writes the very same bytes less that section); `producers` is
+//    kept as written (worker-build added `sdk: workers-rs`; the worker crate is no longer linked)
+// 5. the entry module (scripts/worker-entry.mjs + the wasm exports, and the dashboard's files from
+//    www/ served as env.ASSETS: scripts/dashboard.mjs) bundled with wasm-bindgen's JS and its
+//    snippets by esbuild into index.js; the wasm stays a separate module
 // Everything is written to build/.staging first and moved into build/ at the end, so a failed
 // build leaves the previous one in place.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { exportedNames } from "./worker-entry.mjs";
 
@@ -91,21 +92,23 @@ function main() {
   lap("wasm-opt");
 
   // 4. Custom sections (the name section is still there when wasm-opt was skipped).
-  const workerVersion = lockedVersion("worker");
-  const { bytes } = rewriteCustomSections(readFileSync(wasm), { dropNames: true, producer: ["sdk", "workers-rs", workerVersion] });
+  // No SDK entry: the worker crate is not linked (the adapter binds the runtime itself).
+  const { bytes } = rewriteCustomSections(readFileSync(wasm), { dropNames: true });
   writeFileSync(wasm, bytes);
 
   // 5. The entry, bundled.
   const glue = join(STAGING, "index.js");
   const { functions, classes } = exportedNames(readFileSync(glue, "utf8"));
-  if (!functions.includes("fetch")) throw new Error(`${glue}: no fetch export (is #[event(fetch)] gone?)`);
+  if (!functions.includes("fetch")) throw new Error(`${glue}: no fetch export (is src/worker/mod.rs's #[wasm_bindgen] fetch gone?)`);
   writeFileSync(join(STAGING, "entry.js"), entrySource(functions, classes));
+  writeFileSync(join(STAGING, "dashboard-files.js"), filesModule(join(ROOT, "www")));
   const esbuildArgs = ["--external:./index_bg.wasm", "--external:cloudflare:*", "--format=esm", "--bundle", "./entry.js", "--outfile=index.js", "--allow-overwrite"];
   if (!process.env.NO_MINIFY) esbuildArgs.push("--minify");
   run(tool("ESBUILD_BIN", "esbuild"), [...esbuildArgs, "--log-level=warning"], { cwd: STAGING });
   // wasm-bindgen imports the module with the source-phase syntax; wrangler's bundler wants a plain import.
   writeFileSync(glue, readFileSync(glue, "utf8").replace("import source ", "import "));
   rmSync(join(STAGING, "entry.js"));
+  rmSync(join(STAGING, "dashboard-files.js"));
   rmSync(join(STAGING, "snippets"), { recursive: true, force: true });
   writeFileSync(join(STAGING, "package.json"), packageJson(pkg));
 
@@ -117,18 +120,50 @@ function main() {
   console.log(`edgecache build: build/index.js + build/index_bg.wasm, ${bytes.length} bytes (${times.join(", ")})`);
 }
 
-/** The entry module: the wasm-bindgen exports wrapped by scripts/worker-entry.mjs. */
+/**
+ * The entry module: the wasm-bindgen exports wrapped by scripts/worker-entry.mjs, on an entry
+ * point whose `env` also serves the dashboard's files (scripts/dashboard.mjs).
+ */
 function entrySource(functions, classes) {
   const runtime = JSON.stringify(join(ROOT, "scripts", "worker-entry.mjs"));
+  const dashboard = JSON.stringify(join(ROOT, "scripts", "dashboard.mjs"));
   const lines = [
     `import * as wasm from "./index.js";`,
     `import { WorkerEntrypoint } from "cloudflare:workers";`,
     `import { workerExports } from ${runtime};`,
-    `const entry = workerExports(wasm, WorkerEntrypoint, ${JSON.stringify({ functions, classes })});`,
+    `import { withDashboard } from ${dashboard};`,
+    `import files from "./dashboard-files.js";`,
+    `class Entrypoint extends WorkerEntrypoint {`,
+    `  constructor(ctx, env) {`,
+    `    super(ctx, withDashboard(env, files));`,
+    `  }`,
+    `}`,
+    `const entry = workerExports(wasm, Entrypoint, ${JSON.stringify({ functions, classes })});`,
     `export default entry.default;`,
     ...classes.map((c) => `export const ${c} = entry.${c};`),
   ];
   return lines.join("\n") + "\n";
+}
+
+/** The dashboard's content types by extension (the ones www/ uses, and a few it may). */
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".json": "application/json",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/** The dashboard's files (scripts/dashboard.mjs): the source of a module whose default export maps `/name` to `{ type, body }` for `dir`'s files. */
+export function filesModule(dir) {
+  const files = {};
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (!statSync(path).isFile() || !(extname(name) in TYPES)) continue;
+    files[`/${name}`] = { type: TYPES[extname(name)], body: readFileSync(path, "utf8") };
+  }
+  return `export default ${JSON.stringify(files)};\n`;
 }
 
 /** The package.json worker-build wrote beside the output (wrangler reads `type` and `sideEffects`). */
@@ -146,14 +181,6 @@ function packageJson(pkg) {
   if (pkg.keywords?.length) p.keywords = pkg.keywords;
   // Keys sorted, as worker-build's serde_json wrote them.
   return JSON.stringify(Object.fromEntries(Object.entries(p).sort(([a], [b]) => (a < b ? -1 : 1))), null, 2);
-}
-
-/** The version Cargo.lock resolved for the crate `name`. */
-function lockedVersion(name) {
-  const lock = readFileSync(join(ROOT, "Cargo.lock"), "utf8");
-  const m = new RegExp(`\\[\\[package\\]\\]\\nname = "${name}"\\nversion = "([^"]+)"`).exec(lock);
-  if (!m) throw new Error(`Cargo.lock: no ${name} package`);
-  return m[1];
 }
 
 // ---- wasm custom sections (https://webassembly.github.io/spec/core/binary/modules.html#custom-section;

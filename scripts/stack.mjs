@@ -183,8 +183,8 @@ export async function startOrigin({ port = 0, edgecacheUrl, logDir, echo = false
  * (default TEST_POLICY): it refuses to start a worker built with another one.
  */
 // `devtools: false` starts `wrangler dev` without its DevTools proxy (see NO_DEVTOOLS_ENV).
-export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], devtools = true } = {}) {
-  if (frozen && builtPolicy() !== policy) {
+export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given, devtools = true } = {}) {
+  if (frozen && !given && builtPolicy() !== policy) {
     throw new Error(`build/ holds a worker built with ${builtPolicy() ?? "an unknown policy"}, not ${policy}: ` +
       `run \`EDGECACHE_POLICY=${policy} bash scripts/build.sh\` (./test does) before the tests`);
   }
@@ -193,7 +193,8 @@ export async function startWorker({ port, origin, vars = {}, persistDir, logDir,
   const logFile = join(dir, `wrangler-${port}.log`);
   const persist = persistDir ?? mkdtempSync(join(tmpdir(), "edgecache-state-"));
   const allVars = { ORIGIN: origin, ...vars };
-  const config = frozen ? frozenConfig(port) : null;
+  // `given`: a config file of the caller's (bench/ab.mjs: variants of the build).
+  const config = given ?? (frozen ? frozenConfig(port) : null);
   const args = ["dev", ...(config ? ["--config", config] : []),
     "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
     "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "info"];

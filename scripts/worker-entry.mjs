@@ -3,11 +3,12 @@
 //
 // - The default export is a `WorkerEntrypoint` whose event handlers (`fetch`, and `queue`,
 //   `scheduled`, `email`, `connect` when the crate exports them) call the wasm export with
-//   `(event, env, ctx)`, which is what `#[event(fetch)]` compiles to. Other exported functions
-//   become methods as they are.
+//   `(event, env, ctx)`: src/worker/mod.rs exports `fetch(request, env, ctx)` with
+//   `#[wasm_bindgen]`. Other exported functions become methods as they are. The exported classes
+//   are the Durable Objects (src/worker/objects.rs: `constructor(state, env)`, `fetch`, `alarm`).
 // - Recovery from a fatal wasm error. With panic = "abort" a Rust panic, or any trap, leaves the
-//   wasm instance unusable. The worker crate's panic hook sets `criticalError` in the state object
-//   `__worker_init_state()` returns; a trap reaches JavaScript as a `WebAssembly.RuntimeError`,
+//   wasm instance unusable. The adapter's panic hook (src/worker/rt.rs) sets `criticalError` in
+//   the state object `__worker_init_state()` returns; a trap reaches JavaScript as a `WebAssembly.RuntimeError`,
 //   caught here (also from a returned promise) or by the global `error` listener. Before the next
 //   call into the wasm, `__wbg_reset_state()` (wasm-bindgen `--experimental-reset-state-function`)
 //   instantiates the module again, and each exported class instance (our Durable Objects) is

@@ -98,7 +98,7 @@ test("a trap inside the returned promise, and a panic reported by the hook, lead
   await assert.rejects(ep.fetch("a"), WebAssembly.RuntimeError);
   await ep.fetch("b");
   assert.equal(w.instance, 2);
-  state.criticalError = true; // what the worker crate's panic hook does
+  state.criticalError = true; // what the adapter's panic hook (src/worker/rt.rs) does
   await ep.fetch("c");
   assert.equal(w.instance, 3);
 });

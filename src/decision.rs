@@ -285,8 +285,9 @@ pub fn plan_request<'p>(
         }
         kept_cookie = kept.and_then(|k| HeaderValue::from_str(&k).ok());
     }
-    // Hop-by-hop fields (RFC 9110 §7.6.1) and the client's conditionals never reach the origin
-    // (edgecache sends its own validators); of the rest, only the allowlist.
+    // Hop-by-hop fields (RFC 9110 §7.6.1) never reach the origin, nor do the client's
+    // conditionals when a stored response is revalidated (edgecache sends its own validators;
+    // a miss adds the client's back: `miss_origin_headers`); of the rest, only the allowlist.
     let mut end_to_end = headers.clone();
     crate::storable::strip_hop_by_hop(&mut end_to_end);
     for h in CLIENT_CONDITIONALS {
@@ -441,6 +442,16 @@ pub enum PurgeState {
     Soft,
     /// A newer hard purge: a miss.
     Hard,
+}
+
+impl From<crate::purge::PurgeVerdict> for PurgeState {
+    fn from(v: crate::purge::PurgeVerdict) -> Self {
+        match v {
+            crate::purge::PurgeVerdict::Fresh => PurgeState::Clean,
+            crate::purge::PurgeVerdict::SoftPurged { .. } => PurgeState::Soft,
+            crate::purge::PurgeVerdict::HardPurged { .. } => PurgeState::Hard,
+        }
+    }
 }
 
 /// Decides how to use a stored entry.
@@ -664,9 +675,9 @@ pub enum MethodClass {
 
 /// Classifies the raw request method (RFC 9110 §9.1: case-sensitive; `get` is not `GET`).
 ///
-/// The adapter must pass the method string as the runtime received it: workers-rs's
-/// `Request::method()` maps every method it does not know (e.g. `PURGE`) to GET, which would
-/// let an unsafe request be answered from the cache and skip its invalidation.
+/// The adapter must pass the method string exactly as the runtime received it (`Request.method`,
+/// unmapped): a binding that folded methods it does not know (e.g. `PURGE`) into GET would let
+/// an unsafe request be answered from the cache and skip its invalidation.
 pub fn classify_method(raw: &str) -> MethodClass {
     let Ok(method) = Method::from_bytes(raw.as_bytes()) else {
         return MethodClass::Invalid;
@@ -1138,6 +1149,20 @@ pub fn not_modified_headers(full: &HeaderMap) -> HeaderMap {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_purge_verdict_is_the_entrys_purge_state() {
+        use crate::purge::PurgeVerdict as V;
+        assert_eq!(PurgeState::from(V::Fresh), PurgeState::Clean);
+        assert_eq!(
+            PurgeState::from(V::SoftPurged { at_ms: 1 }),
+            PurgeState::Soft
+        );
+        assert_eq!(
+            PurgeState::from(V::HardPurged { at_ms: 1 }),
+            PurgeState::Hard
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -355,3 +355,43 @@ pub fn policy_json(policy: &Policy, file: &str) -> String {
         .raw("rules", &rules.end())
         .end()
 }
+
+/// The dashboard's explain API (`GET /__edgecache/api/explain?url=&method=&cookie=&header=`):
+/// `(status, JSON body)` for the API request's URL `api_url` (its query; a path-only `url` is
+/// resolved against its origin). 400 with `{"error":"bad_request","detail"}` for bad input.
+pub fn api_query(policy: &Policy, api_url: &url::Url, origin: &Origin) -> (u16, String) {
+    let mut target = None;
+    let mut method = "GET".to_string();
+    let mut cookie = None;
+    let mut headers = Vec::new();
+    for (k, v) in api_url.query_pairs() {
+        match k.as_ref() {
+            "url" => target = Some(v.into_owned()),
+            "method" => method = v.into_owned(),
+            "cookie" => cookie = Some(v.into_owned()),
+            "header" => headers.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    let bad = |d: &str| {
+        let body = Obj::new()
+            .str("error", "bad_request")
+            .str("detail", d)
+            .end();
+        (400, body)
+    };
+    let Some(mut target) = target.filter(|t| !t.is_empty()) else {
+        return bad("url: required (an absolute URL, or a path of this site)");
+    };
+    if target.starts_with('/') {
+        target = format!("{}{}", api_url.origin().ascii_serialization(), target);
+    }
+    let h = match request_headers(&headers, cookie.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return bad(&e.0),
+    };
+    match explain_with_origin(policy, &method, &target, &h, Some(origin)) {
+        Ok(x) => (200, x.to_json()),
+        Err(e) => bad(&e.0),
+    }
+}

@@ -19,10 +19,11 @@
 //!   about).
 //!
 //! Everything else is dropped: every header of [`KNOWN_UNKEYED_INPUTS`], but also `User-Agent`,
-//! `Referer`, `Origin`, `Cache-Control`, `Range`, `Sec-*`... Validators are the cache's own:
-//! the client's conditionals are answered by the edge, and revalidation adds the stored entry's
-//! (RFC 9111 §4.3.1). Requests that bypass the cache are forwarded untouched (nothing of theirs
-//! is shared).
+//! `Referer`, `Origin`, `Cache-Control`, `Range`, `Sec-*`... Validators: revalidation adds the
+//! stored entry's (RFC 9111 §4.3.1); the client's conditionals are answered by the edge from a
+//! stored response, and only reach the origin when nothing usable is stored (§4.3.2,
+//! `decision::miss_origin_headers`; the 304 or 412 that may come back is never stored). Requests
+//! that bypass the cache are forwarded untouched (nothing of theirs is shared).
 
 use crate::policy::Rule;
 use http::header::{ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE, AUTHORIZATION, COOKIE, HOST};

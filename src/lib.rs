@@ -25,6 +25,8 @@
 #[cfg(target_arch = "wasm32")]
 mod worker;
 
+pub mod admin;
+pub mod base64;
 pub mod cache_control;
 pub mod conditional;
 pub mod cookies;

@@ -31,9 +31,9 @@
 
 use crate::conditional::Precondition;
 use crate::decision::{
-    self, client_header_names, client_headers, not_modified_headers, plan_hit, plan_request,
-    plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan, DontStore,
-    HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
+    self, client_header_names, client_headers, miss_origin_headers, not_modified_headers, plan_hit,
+    plan_request, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan,
+    DontStore, HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
 };
 use crate::meta::EntryMeta;
 use crate::policy::{Policy, Rule};
@@ -178,13 +178,11 @@ pub enum Body {
     Origin,
     /// The stored entry's body (the lookup's stream if still unread, else read again).
     Stored,
-    /// Bytes `start..=end` of the stored entry's body (a range request, RFC 9110 §14).
-    StoredRange {
-        /// First byte.
-        start: u64,
-        /// Last byte (inclusive).
-        end: u64,
-    },
+    /// Pieces of a body (a range answer, RFC 9110 §14: one range, or a `multipart/byteranges`
+    /// body, §14.6): fixed bytes and ranges, ranges in ascending order (one pass). The ranges
+    /// are of the stored entry's body; with a [`StoreCmd`] beside the answer, of the body being
+    /// stored (a tee).
+    Parts(Vec<crate::range::Segment>),
 }
 
 /// How the answer's header fields are built.
@@ -543,6 +541,8 @@ pub struct Exchange<'p> {
     miss_reason: Option<MissReason>,
     /// The parsed method (GET until [`Event::Start`] parsed it).
     method: Method,
+    /// A draw from the latest event's [`Now`] (a multipart boundary).
+    seed: u64,
 }
 
 impl<'p> Exchange<'p> {
@@ -568,6 +568,7 @@ impl<'p> Exchange<'p> {
             metrics: Vec::new(),
             miss_reason: None,
             method: Method::GET,
+            seed: 0,
         }
     }
 
@@ -604,6 +605,13 @@ impl<'p> Exchange<'p> {
 
     /// Feeds one event; returns the next action.
     pub fn step(&mut self, iso: &mut Isolate, ev: Event, now: Now) -> Action {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a draw in [0, 1) scaled below 2^53"
+        )]
+        let draw = (now.rand * 9_007_199_254_740_992.0) as u64;
+        self.seed = draw ^ now.ms.rotate_left(29);
         let state = std::mem::replace(&mut self.state, State::Done);
         match (state, ev) {
             (State::Start, _) => self.start(),
@@ -1014,6 +1022,12 @@ impl<'p> Exchange<'p> {
         let headers = match &prior {
             // RFC 9111 §4.3.1: the stored validators.
             Some(p) => revalidation_headers(&p.meta, &plan.origin_headers, &self.req.headers),
+            // §4.3.2: with no usable stored response the cache "MUST NOT evaluate" the client's
+            // conditionals: they go to the origin verbatim (malformed ones too).
+            None if matches!(kind, FetchKind::Miss(_)) => {
+                miss_origin_headers(&plan.origin_headers, &self.req.headers)
+            }
+            // A 304 that freshened nothing (§4.3.3: "MUST use the full response"): unconditional.
             None => plan.origin_headers.clone(),
         };
         let timeout_ms = plan.rule.origin_timeout.saturating_mul(1000);
@@ -1141,7 +1155,17 @@ impl<'p> Exchange<'p> {
         };
         let key = plan.key.clone();
         let mut cs = self.fetch_status(kind, head.status);
-        let (cmd, stored) = match self.plan_store_for(&plan, &head, now) {
+        // RFC 9111 §4.3.2: a miss forwarded the client's own conditionals (`fetch_as`); the
+        // origin's 304 or 412 answers that client alone and is never stored (a 304 never is,
+        // §3; a 412 is not the response to the unconditional request the key stands for).
+        let forwarded_conditionals = matches!(kind, FetchKind::Miss(_))
+            && crate::conditional::is_conditional(&self.req.headers);
+        let planned = if forwarded_conditionals && matches!(head.status, 304 | 412) {
+            Err(DontStore::Status(head.status))
+        } else {
+            self.plan_store_for(&plan, &head, now)
+        };
+        let (cmd, stored) = match planned {
             Ok(s) => s,
             Err(reason) => {
                 if let Some(t) = token {
@@ -1214,7 +1238,7 @@ impl<'p> Exchange<'p> {
             h.append(SET_COOKIE, v.clone());
         }
         let body = cmd.body.clone();
-        self.answer_and_store(status, h, body, cmd, token)
+        self.answer_and_store(status, h, body, stored.meta.size, cmd, token)
     }
 
     /// Whether and how to store an origin response head: the store command and what
@@ -1302,7 +1326,11 @@ impl<'p> Exchange<'p> {
                 cmd.headers = storage_fields(&s.headers, &s.meta, keep);
                 cmd.body = Body::Stored;
                 cs.stored = true;
-                self.store_and_answer(kind, token, stored.status, cmd, &s, cs, &[], now)
+                // As on a miss, the client whose request brought the 304 gets its Set-Cookie
+                // (rule `set_cookie = "strip"`: the stored copy never has it).
+                let own: Vec<HeaderValue> =
+                    head.headers.get_all(SET_COOKIE).iter().cloned().collect();
+                self.store_and_answer(kind, token, stored.status, cmd, &s, cs, &own, now)
             }
             Err(reason) => {
                 if let Some(t) = token {
@@ -1333,13 +1361,16 @@ impl<'p> Exchange<'p> {
         }
     }
 
-    /// Answers with a response that is being stored: the client's conditionals are answered
-    /// from it (RFC 9111 §4.3.2) while the body still goes to the cache.
+    /// Answers with a response that is being stored (its body `len` bytes long, 0: unknown):
+    /// the client's conditionals (RFC 9111 §4.3.2) and range (RFC 9110 §14) are answered from
+    /// it, exactly as a later hit on the stored copy would answer them, while the whole body
+    /// still goes to the cache.
     fn answer_and_store(
         &mut self,
         status: u16,
-        h: HeaderMap,
+        mut h: HeaderMap,
         body: Body,
+        len: u64,
         cmd: StoreCmd,
         token: Option<u64>,
     ) -> Action {
@@ -1348,6 +1379,8 @@ impl<'p> Exchange<'p> {
             Precondition::NotModified => (304, not_modified_headers(&h), Body::Empty),
             Precondition::Failed => (412, precondition_failed_headers(&h), Body::Empty),
             Precondition::Serve => {
+                let basis = h.clone();
+                let (status, body) = self.range_answer(status, &basis, &mut h, len, body);
                 let b = self.body_for(status, body);
                 (status, h, b)
             }
@@ -1364,6 +1397,40 @@ impl<'p> Exchange<'p> {
             }),
             store: Some(Box::new(cmd)),
         }
+    }
+
+    /// The answer to this request's `Range` (RFC 9110 §14) from a complete response (`status`,
+    /// fields `basis`, a body of `len` bytes, 0: unknown, that `whole` sends): its status and
+    /// body — `whole` itself, the pieces of it to send (206), or none (416). Edits `h`, the
+    /// answer's fields.
+    fn range_answer(
+        &self,
+        status: u16,
+        basis: &HeaderMap,
+        h: &mut HeaderMap,
+        len: u64,
+        whole: Body,
+    ) -> (u16, Body) {
+        use crate::range::Segment;
+        let range = crate::range::plan_range(&self.method, &self.req.headers, status, basis, len);
+        range.apply_headers(h);
+        match range {
+            RangePlan::Full => (status, whole),
+            RangePlan::Partial { start, end, .. } => {
+                (206, Body::Parts(vec![Segment::Range { start, end }]))
+            }
+            RangePlan::Multipart { .. } => {
+                let parts = crate::range::apply_multipart(&range, h, &self.boundary());
+                (206, Body::Parts(parts))
+            }
+            RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
+        }
+    }
+
+    /// A `multipart/byteranges` boundary: RFC 2046 §5.1.1 wants one the body cannot contain;
+    /// 64 random bits (in decimal) make a collision with stored bytes negligible.
+    fn boundary(&self) -> String {
+        format!("edgecache-{}", self.seed)
     }
 
     /// Serves a stored entry (fresh, stale, or standing in for an error), answering the
@@ -1411,20 +1478,9 @@ impl<'p> Exchange<'p> {
             }
             Precondition::Serve => {}
         }
-        let range = crate::range::plan_range(
-            &self.method,
-            &self.req.headers,
-            entry.status,
-            &sub,
-            entry.meta.size,
-        );
-        range.apply_headers(&mut h);
-        let ranged = !matches!(range, RangePlan::Full);
-        let (status, body) = match range {
-            RangePlan::Full => (entry.status, Body::Stored),
-            RangePlan::Partial { start, end, .. } => (206, Body::StoredRange { start, end }),
-            RangePlan::Unsatisfiable { .. } => (416, Body::Empty),
-        };
+        let (status, body) =
+            self.range_answer(entry.status, &sub, &mut h, entry.meta.size, Body::Stored);
+        let ranged = body != Body::Stored;
         // Fields the core may change, those kept in the metadata (put back only where the
         // origin sent them: the stored copy never has them) and the storage-only ones are
         // replaced; every other stored field goes out as stored (RFC 9111 §3.2). Each name is

@@ -2,12 +2,20 @@
 //! time-bucketed aggregate the metrics Durable Object keeps. Pure: time is a parameter.
 
 use crate::json::{self, Arr, Json, Obj};
-use std::collections::BTreeMap;
+use crate::lifecycle::Metric;
+use std::collections::HashMap;
 
 /// Width of an aggregate bucket.
 pub const BUCKET_MS: u64 = 10_000;
 /// Buckets kept (one hour of 10 s buckets).
 pub const BUCKETS_KEPT: usize = 360;
+
+/// A map's entries in key order (JSON output is deterministic).
+fn sorted<V>(m: &HashMap<String, V>) -> Vec<(&String, &V)> {
+    let mut v: Vec<(&String, &V)> = m.iter().collect();
+    crate::sort::sort_by_str(&mut v, |(k, _)| k.as_str());
+    v
+}
 
 /// Counters of one rule (or of everything).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -124,9 +132,9 @@ impl Counters {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Per rule name.
-    pub rules: BTreeMap<String, Counters>,
+    pub rules: HashMap<String, Counters>,
     /// Bypasses per reason.
-    pub bypass_reasons: BTreeMap<String, u64>,
+    pub bypass_reasons: HashMap<String, u64>,
     /// KV reads made for purge checks.
     pub kv_reads: u64,
     /// Purge requests accepted.
@@ -137,11 +145,11 @@ impl Snapshot {
     /// As JSON (what an isolate sends to the metrics object, and what it stores).
     pub fn to_json(&self) -> String {
         let mut rules = Obj::new();
-        for (k, c) in &self.rules {
+        for (k, c) in sorted(&self.rules) {
             rules = rules.raw(k, &c.to_json());
         }
         let mut reasons = Obj::new();
-        for (k, n) in &self.bypass_reasons {
+        for (k, n) in sorted(&self.bypass_reasons) {
             reasons = reasons.u64(k, *n);
         }
         Obj::new()
@@ -210,6 +218,67 @@ impl Snapshot {
         }
         t.purges = t.purges.saturating_add(self.purges);
         t
+    }
+
+    /// Counts one event of a request's life (`crate::lifecycle::Metric`) for `rule`: what each
+    /// event adds to which counters.
+    pub fn record(&mut self, rule: &str, m: &Metric) {
+        let add = |n: &mut u64, by: u64| *n = n.saturating_add(by);
+        if let Metric::Bypass(reason) = m {
+            match self.bypass_reasons.get_mut(*reason) {
+                Some(n) => add(n, 1),
+                None => {
+                    self.bypass_reasons.insert((*reason).to_string(), 1);
+                }
+            }
+        }
+        let c = self.rule(rule);
+        match *m {
+            Metric::Hit { stale, bytes } => {
+                add(&mut c.requests, 1);
+                add(
+                    if stale {
+                        &mut c.hits_stale
+                    } else {
+                        &mut c.hits_fresh
+                    },
+                    1,
+                );
+                add(&mut c.bytes_cache, bytes);
+            }
+            Metric::Miss => {
+                add(&mut c.requests, 1);
+                add(&mut c.misses, 1);
+            }
+            Metric::Bypass(_) => {
+                add(&mut c.requests, 1);
+                add(&mut c.bypasses, 1);
+            }
+            Metric::Revalidation => {
+                // A foreground revalidation: a request and a miss; the outcome decides the rest.
+                add(&mut c.requests, 1);
+                add(&mut c.misses, 1);
+                add(&mut c.revalidations, 1);
+            }
+            Metric::BackgroundRevalidation => add(&mut c.revalidations, 1),
+            Metric::StaleErrorServed { bytes } => {
+                // Counted as a miss when it went to the origin; it was served stale after all.
+                c.misses = c.misses.saturating_sub(1);
+                add(&mut c.hits_stale, 1);
+                add(&mut c.bytes_cache, bytes);
+            }
+            Metric::OriginFetch { bytes } => {
+                add(&mut c.origin_fetches, 1);
+                add(&mut c.bytes_origin, bytes);
+            }
+            Metric::OriginError => add(&mut c.origin_errors, 1),
+        }
+    }
+
+    /// Counts `n` header fields dropped for `rule` (not representable by the runtime or `http`).
+    pub fn headers_dropped(&mut self, rule: &str, n: u64) {
+        let c = self.rule(rule);
+        c.headers_dropped = c.headers_dropped.saturating_add(n);
     }
 }
 
@@ -300,7 +369,7 @@ impl Aggregate {
             );
         }
         let mut rules = Arr::new();
-        for (name, c) in &self.total.rules {
+        for (name, c) in sorted(&self.total.rules) {
             let o = c
                 .write(Obj::new())
                 .str("name", name)
@@ -308,7 +377,7 @@ impl Aggregate {
             rules = rules.raw(&o.end());
         }
         let mut reasons = Obj::new();
-        for (k, n) in &self.total.bypass_reasons {
+        for (k, n) in sorted(&self.total.bypass_reasons) {
             reasons = reasons.u64(k, *n);
         }
         Obj::new()
@@ -327,6 +396,72 @@ impl Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lists_rules_and_reasons_in_key_order() {
+        let mut s = Snapshot::default();
+        for r in ["zeta", "alpha", "mid"] {
+            s.record(r, &Metric::Bypass(r));
+        }
+        let j = s.to_json();
+        let at = |k: &str| j.find(&format!("\"{k}\":{{")).unwrap();
+        assert!(at("alpha") < at("mid") && at("mid") < at("zeta"), "{j}");
+        let back = Snapshot::from_json(&Json::parse(&j).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.to_json(), j);
+    }
+
+    #[test]
+    fn lifecycle_events_count_where_the_dashboard_reads_them() {
+        let mut s = Snapshot::default();
+        s.record("r", &Metric::Miss);
+        s.record("r", &Metric::OriginFetch { bytes: 10 });
+        s.record(
+            "r",
+            &Metric::Hit {
+                stale: false,
+                bytes: 5,
+            },
+        );
+        s.record(
+            "r",
+            &Metric::Hit {
+                stale: true,
+                bytes: 7,
+            },
+        );
+        s.record("r", &Metric::Bypass("cookie"));
+        s.record("r", &Metric::Bypass("cookie"));
+        s.record("r", &Metric::BackgroundRevalidation);
+        s.headers_dropped("r", 2);
+        let c = s.rules["r"];
+        assert_eq!(c.requests, 5);
+        assert_eq!(
+            (c.hits_fresh, c.hits_stale, c.misses, c.bypasses),
+            (1, 1, 1, 2)
+        );
+        assert_eq!(
+            (c.bytes_cache, c.bytes_origin, c.origin_fetches),
+            (12, 10, 1)
+        );
+        assert_eq!((c.revalidations, c.headers_dropped), (1, 2));
+        assert_eq!(s.bypass_reasons["cookie"], 2);
+    }
+
+    #[test]
+    fn stale_if_error_turns_the_miss_into_a_stale_hit() {
+        let mut s = Snapshot::default();
+        s.record("r", &Metric::Revalidation);
+        s.record("r", &Metric::OriginError);
+        s.record("r", &Metric::StaleErrorServed { bytes: 3 });
+        let c = s.rules["r"];
+        assert_eq!((c.requests, c.misses, c.hits_stale), (1, 0, 1));
+        assert_eq!((c.revalidations, c.origin_errors, c.bytes_cache), (1, 1, 3));
+        // Never below zero, whatever the order.
+        let mut t = Snapshot::default();
+        t.record("r", &Metric::StaleErrorServed { bytes: 0 });
+        assert_eq!(t.rules["r"].misses, 0);
+    }
 
     fn snap(rule: &str, hits: u64, misses: u64) -> Snapshot {
         let mut s = Snapshot::default();

@@ -240,7 +240,7 @@ fn weighted_members(members: &[&str], field: WeightedField) -> Option<String> {
         }
         out.push((q, norm));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|a| std::cmp::Reverse(a.0));
     Some(
         out.into_iter()
             .map(|(_, m)| m)

@@ -7,8 +7,7 @@
 //! prefix is used as raw bytes. Timestamps outside ±tolerance (5 minutes by default) are
 //! refused, and [`ReplayGuard`] refuses an id already seen within that window.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+use crate::base64;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -71,9 +70,7 @@ impl std::error::Error for SigError {}
 /// raw UTF-8 bytes. Errors: empty secret, or invalid/empty base64 after the prefix.
 pub fn decode_secret(configured: &str) -> Result<Vec<u8>, SigError> {
     let key = match configured.strip_prefix(SECRET_PREFIX) {
-        Some(b64) => STANDARD
-            .decode(b64.trim())
-            .map_err(|_| SigError::BadSecret)?,
+        Some(b64) => base64::decode(b64.trim()).ok_or(SigError::BadSecret)?,
         None => configured.as_bytes().to_vec(),
     };
     if key.is_empty() {
@@ -99,7 +96,7 @@ fn mac(secret: &[u8], id: &str, ts: u64, body: &[u8]) -> [u8; 32] {
 /// Signs a webhook: returns the `webhook-signature` entry `v1,<base64 HMAC-SHA256>` of
 /// `"{id}.{ts}.{body}"` under `secret` (decoded bytes; see [`decode_secret`]).
 pub fn sign(secret: &[u8], id: &str, ts: u64, body: &[u8]) -> String {
-    format!("v1,{}", STANDARD.encode(mac(secret, id, ts, body)))
+    format!("v1,{}", base64::encode(&mac(secret, id, ts, body)))
 }
 
 /// Verifies a Standard Webhooks signature.
@@ -137,7 +134,7 @@ pub fn verify(
         let Some(("v1", b64)) = entry.split_once(',') else {
             continue;
         };
-        if let Ok(candidate) = STANDARD.decode(b64) {
+        if let Some(candidate) = base64::decode(b64) {
             // No early exit: every entry is compared, so timing does not reveal which matched.
             matched |= ct_eq(&candidate, &expected);
         }

@@ -352,3 +352,24 @@ fn policy_json_carries_the_origin_mode() {
         .and_then(Json::as_array)
         .is_some_and(|r| !r.is_empty()));
 }
+
+/// The dashboard's explain API over its query: a path resolves against the API's own origin,
+/// bad input is a 400 naming the field.
+#[test]
+fn api_query_reads_the_dashboard_query() {
+    let p = demo();
+    let same = edgecache::origin::OriginMode::SameZone;
+    let api = |q: &str| {
+        let u = url::Url::parse(&format!("https://site.test/__edgecache/api/explain?{q}")).unwrap();
+        edgecache::explain::api_query(&p, &u, &same)
+    };
+    let (status, body) = api("url=/&header=Accept%3A%20text%2Fhtml");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("https://site.test/"), "{body}");
+    let (status, body) = api("method=GET");
+    assert_eq!(status, 400);
+    assert!(body.contains("url: required"), "{body}");
+    let (status, body) = api("url=/&header=no-colon");
+    assert_eq!(status, 400);
+    assert!(body.contains("no-colon"), "{body}");
+}

@@ -18,6 +18,8 @@ use edgecache::variance::{capture, matches, Vary};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use url::Url;
 
+mod common;
+
 /// Fixed "now": Wed, 01 Jan 2025 00:00:00 GMT.
 const NOW: u64 = 1_735_689_600;
 
@@ -1635,8 +1637,9 @@ mod respect_mode {
     // ------------------------------------------------------------ RFC 9110 §14 ranges
 
     /// RFC 9110 §14: a Range on a stored complete 200 gives a 206 with Content-Range and
-    /// Content-Length, 416 with `bytes */len` when unsatisfiable, the full 200 for several
-    /// ranges or a failed If-Range; a 206 from the origin is never stored as complete.
+    /// Content-Length, 416 with `bytes */len` when unsatisfiable, several ranges as
+    /// multipart/byteranges (coalesced when close), the full 200 for ranges out of order or a
+    /// failed If-Range; a 206 from the origin is never stored as complete.
     #[test]
     fn rfc9110_s14_ranges_from_a_complete_stored_response() {
         let resp = hm(&[
@@ -1668,12 +1671,910 @@ mod respect_mode {
             (u.status(), u.content_range().as_deref()),
             (416, Some("bytes */100"))
         );
-        assert_eq!(r("bytes=0-1, 5-6", None), RangePlan::Full);
+        // §14.2: close ranges may be coalesced into one part; far ones make a multipart 206
+        // (§14.6); ranges out of order may be ignored.
+        assert_eq!(
+            r("bytes=0-1, 5-6", None),
+            RangePlan::Partial {
+                start: 0,
+                end: 6,
+                len: 100
+            }
+        );
+        assert_eq!(
+            r("bytes=0-1, 95-", None),
+            RangePlan::Multipart {
+                parts: vec![(0, 1), (95, 99)],
+                len: 100
+            }
+        );
+        assert_eq!(r("bytes=95-, 0-1", None), RangePlan::Full);
         assert_eq!(r("bytes=0-9", Some("\"v1\"")).status(), 206);
         assert_eq!(r("bytes=0-9", Some("\"v0\"")), RangePlan::Full);
         assert_eq!(
             store(RESPECT, &HeaderMap::new(), 206, &resp).unwrap_err(),
             DontStore::Rfc(NotStorable::PartialContent)
+        );
+    }
+}
+
+// ================================================================ the sections again, end to end
+// through the request lifecycle (`edgecache::lifecycle`) in the fake world of
+// `tests/common/world.rs` (in-memory Cache API, scripted origin, scheduler). Each scenario is a
+// list of steps in the style of the cache-tests suite; the harness runs it three times: one
+// request per step, then 8 requests per step all in flight at once, then 8 arriving 13 ms apart
+// (during the first one's origin fetch, and after its store). Every answer and every origin
+// request of every run must meet the same expectations: concurrency changes no outcome.
+
+mod scenarios {
+    use super::common::world::{req, Got, OriginAnswer, World};
+    use super::{at, s};
+    use edgecache::lifecycle::OriginFailure;
+    use edgecache::policy::Policy;
+    use http::HeaderMap;
+
+    const RESPECT: &str = "[defaults]\norigin_cache_control = \"respect\"\n";
+    const RESPECT_HEURISTIC: &str =
+        "[defaults]\norigin_cache_control = \"respect\"\nheuristic_freshness = true\n";
+
+    /// What the origin answers to every request of a step.
+    fn origin(
+        status: u16,
+        headers: &[(&'static str, String)],
+        body: &[u8],
+    ) -> Option<OriginAnswer> {
+        Some(OriginAnswer::Ok {
+            status,
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+            latency_ms: 50,
+        })
+    }
+
+    /// Whether a step's answers come from the cache, the origin, or either.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Via {
+        /// No origin request during the step.
+        Cache,
+        /// At least one origin request (at most one per client).
+        Origin,
+        /// Not checked (a background refresh may run).
+        Either,
+    }
+
+    /// One step: `n` identical requests and what each answer and each origin request must be.
+    #[derive(Clone)]
+    struct Step {
+        /// Seconds the clock moves before the step.
+        pause_s: u64,
+        method: &'static str,
+        path: &'static str,
+        req: Vec<(&'static str, String)>,
+        /// The origin's answer from this step on (for this path).
+        origin: Option<OriginAnswer>,
+        status: u16,
+        body: Option<Vec<u8>>,
+        via: Via,
+        /// Answer fields (all lines joined with ", ").
+        has: Vec<(&'static str, String)>,
+        lacks: Vec<&'static str>,
+        /// A multipart/byteranges answer: each part's Content-Range and bytes, in order.
+        parts: Option<Vec<(String, Vec<u8>)>>,
+        /// Fields every origin request of the step carried (lines joined with ", ").
+        sent: Vec<(&'static str, String)>,
+        not_sent: Vec<&'static str>,
+        sent_method: Option<&'static str>,
+    }
+
+    fn get(status: u16) -> Step {
+        Step {
+            pause_s: 0,
+            method: "GET",
+            path: "/s",
+            req: Vec::new(),
+            origin: None,
+            status,
+            body: None,
+            via: Via::Either,
+            has: Vec::new(),
+            lacks: Vec::new(),
+            parts: None,
+            sent: Vec::new(),
+            not_sent: Vec::new(),
+            sent_method: None,
+        }
+    }
+
+    fn joined(h: &HeaderMap, name: &str) -> Option<String> {
+        let v: Vec<String> = h
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        (!v.is_empty()).then(|| v.join(", "))
+    }
+
+    /// The parts of a multipart/byteranges answer (RFC 9110 §14.6): Content-Range and bytes.
+    fn multipart(g: &Got) -> Vec<(String, Vec<u8>)> {
+        let ct = joined(&g.headers, "content-type").unwrap_or_default();
+        let b = ct
+            .split_once("boundary=")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_else(|| panic!("not multipart: {ct}"));
+        let delim = format!("--{b}");
+        let mut rest: &[u8] = &g.body;
+        let mut out = Vec::new();
+        loop {
+            let at = find(rest, delim.as_bytes()).expect("a delimiter");
+            rest = &rest[at + delim.len()..];
+            if rest.starts_with(b"--") {
+                return out;
+            }
+            let end_head = find(rest, b"\r\n\r\n").expect("part head");
+            let head = String::from_utf8_lossy(&rest[..end_head]).into_owned();
+            let cr = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Range: "))
+                .expect("Content-Range in each part")
+                .to_string();
+            rest = &rest[end_head + 4..];
+            let next = find(rest, format!("\r\n{delim}").as_bytes()).expect("next delimiter");
+            out.push((cr, rest[..next].to_vec()));
+            rest = &rest[next + 2..];
+        }
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    /// Runs the steps with `n` requests per step arriving `gap_ms` apart.
+    fn run_mode(name: &str, p: &'static Policy, steps: &[Step], n: usize, gap_ms: u64) {
+        let mut w = World::with_policy(p);
+        for (i, st) in steps.iter().enumerate() {
+            let ctx = format!("{name}: step {} ({n} in flight, {gap_ms} ms apart)", i + 1);
+            w.advance(st.pause_s * 1000);
+            if let Some(a) = &st.origin {
+                w.script(st.path, vec![a.clone()]);
+            }
+            let before = w.seen.len();
+            let pairs: Vec<(&str, &str)> = st.req.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let reqs = (0..n)
+                .map(|_| (req(st.method, st.path, &pairs), Vec::new()))
+                .collect();
+            let got = w.run_all(reqs, gap_ms);
+            let sent = &w.seen[before..];
+            match st.via {
+                Via::Cache => assert!(sent.is_empty(), "{ctx}: origin asked {sent:?}"),
+                Via::Origin => assert!(
+                    !sent.is_empty() && sent.len() <= n,
+                    "{ctx}: {} origin requests",
+                    sent.len()
+                ),
+                Via::Either => {}
+            }
+            for o in sent {
+                for (k, v) in &st.sent {
+                    assert_eq!(joined(&o.headers, k).as_ref(), Some(v), "{ctx}: sent {k}");
+                }
+                for k in &st.not_sent {
+                    assert!(
+                        !o.headers.contains_key(*k),
+                        "{ctx}: sent {k}: {:?}",
+                        o.headers
+                    );
+                }
+                if let Some(m) = st.sent_method {
+                    assert_eq!(o.method, m, "{ctx}: method sent");
+                }
+            }
+            for g in &got {
+                let cs = g.cache_status();
+                assert_eq!(g.status, st.status, "{ctx}: status ({cs}) {}", g.text());
+                if let Some(b) = &st.body {
+                    assert_eq!(&g.body, b, "{ctx}: body ({cs})");
+                }
+                for (k, v) in &st.has {
+                    assert_eq!(joined(&g.headers, k).as_ref(), Some(v), "{ctx}: {k} ({cs})");
+                }
+                for k in &st.lacks {
+                    assert!(!g.headers.contains_key(*k), "{ctx}: has {k} ({cs})");
+                }
+                if let Some(parts) = &st.parts {
+                    assert_eq!(&multipart(g), parts, "{ctx}: parts ({cs})");
+                }
+            }
+        }
+    }
+
+    /// Runs a scenario sequentially and with many requests in flight (see above).
+    fn scenario(name: &str, src: &str, steps: &[Step]) {
+        let p: &'static Policy = Box::leak(Box::new(
+            Policy::from_toml_str(src, "test.toml")
+                .expect("policy")
+                .policy,
+        ));
+        for (n, gap) in [(1, 0), (8, 0), (8, 13)] {
+            run_mode(name, p, steps, n, gap);
+        }
+    }
+
+    fn max_age(n: u64) -> (&'static str, String) {
+        ("cache-control", format!("max-age={n}"))
+    }
+
+    // ------------------------------------------------------------ §3.1 / §3.2
+
+    /// §3.1 / §4: a hit is the stored response, every end-to-end field as the origin sent it
+    /// (the example: `Expires`), repeated lines included.
+    #[test]
+    fn s3_1_hit_returns_expires_and_every_field() {
+        scenario(
+            "s3_1",
+            RESPECT,
+            &[
+                Step {
+                    origin: origin(
+                        200,
+                        &[
+                            ("date", at(0)),
+                            ("expires", at(3600)),
+                            ("x-multi", s("a")),
+                            ("x-multi", s("b")),
+                            ("content-type", s("text/plain")),
+                        ],
+                        b"hello",
+                    ),
+                    via: Via::Origin,
+                    body: Some(b"hello".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    pause_s: 1,
+                    via: Via::Cache,
+                    body: Some(b"hello".to_vec()),
+                    has: vec![
+                        ("expires", at(3600)),
+                        ("date", at(0)),
+                        ("x-multi", s("a, b")),
+                        ("content-type", s("text/plain")),
+                    ],
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    // ------------------------------------------------------------ §4.3.1 / §4.3.2
+
+    /// §4.3.2: with nothing stored the client's validators go to the origin verbatim
+    /// (unquoted and unparseable ones too); the origin's 304 answers that client and is not
+    /// stored; later conditionals are answered from the stored 200 (RFC 9110 §13.2.2).
+    #[test]
+    fn s4_3_2_miss_forwards_client_validators_and_passes_the_304() {
+        let etag = ("etag", s("\"abcdef\""));
+        scenario(
+            "s4_3_2 miss",
+            RESPECT,
+            &[
+                Step {
+                    req: vec![
+                        ("if-none-match", s("abcdef")),
+                        ("if-modified-since", s("yesterday")),
+                    ],
+                    origin: origin(304, &[etag.clone(), max_age(3600)], b""),
+                    via: Via::Origin,
+                    body: Some(Vec::new()),
+                    sent: vec![
+                        ("if-none-match", s("abcdef")),
+                        ("if-modified-since", s("yesterday")),
+                    ],
+                    has: vec![etag.clone()],
+                    ..get(304)
+                },
+                Step {
+                    origin: origin(200, &[etag.clone(), max_age(3600)], b"full"),
+                    via: Via::Origin,
+                    body: Some(b"full".to_vec()),
+                    not_sent: vec!["if-none-match", "if-modified-since"],
+                    ..get(200)
+                },
+                Step {
+                    req: vec![("if-none-match", s("\"abcdef\""))],
+                    via: Via::Cache,
+                    body: Some(Vec::new()),
+                    has: vec![etag.clone()],
+                    ..get(304)
+                },
+                Step {
+                    req: vec![("if-none-match", s("\"zzz\""))],
+                    via: Via::Cache,
+                    body: Some(b"full".to_vec()),
+                    ..get(200)
+                },
+                // RFC 9110 §13.2.2: If-Match with another strong tag fails on the stored 200.
+                Step {
+                    req: vec![("if-match", s("\"zzz\""))],
+                    via: Via::Cache,
+                    ..get(412)
+                },
+            ],
+        );
+    }
+
+    /// §4.3.2: a 412 the origin answers to the client's own If-Match is that client's, never
+    /// stored, even with explicit freshness.
+    #[test]
+    fn s4_3_2_miss_412_to_the_clients_if_match_is_not_stored() {
+        scenario(
+            "s4_3_2 412",
+            RESPECT,
+            &[
+                Step {
+                    req: vec![("if-match", s("\"v9\""))],
+                    origin: origin(412, &[max_age(3600)], b""),
+                    via: Via::Origin,
+                    sent: vec![("if-match", s("\"v9\""))],
+                    ..get(412)
+                },
+                Step {
+                    origin: origin(200, &[max_age(3600)], b"ok"),
+                    via: Via::Origin,
+                    body: Some(b"ok".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    via: Via::Cache,
+                    body: Some(b"ok".to_vec()),
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    /// §4.3.1: revalidating sends the cache's own validators (not the client's list); the
+    /// client is answered from the freshened response (RFC 9110 §13.2.2: its If-None-Match
+    /// matches, so 304); §4.3.4: the 304's fields replace the stored ones.
+    #[test]
+    fn s4_3_1_revalidation_sends_stored_validators_and_answers_the_client() {
+        let etag = ("etag", s("\"v1\""));
+        scenario(
+            "s4_3_1",
+            RESPECT,
+            &[
+                Step {
+                    origin: origin(
+                        200,
+                        &[
+                            max_age(1),
+                            etag.clone(),
+                            ("last-modified", at(-100)),
+                            ("x-template", s("1")),
+                        ],
+                        b"body1",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    pause_s: 3,
+                    req: vec![("if-none-match", s("\"other\", \"v1\""))],
+                    origin: origin(
+                        304,
+                        &[etag.clone(), max_age(3600), ("x-template", s("2"))],
+                        b"",
+                    ),
+                    via: Via::Origin,
+                    sent: vec![
+                        ("if-none-match", s("\"v1\"")),
+                        ("if-modified-since", at(-100)),
+                    ],
+                    has: vec![etag.clone()],
+                    body: Some(Vec::new()),
+                    ..get(304)
+                },
+                Step {
+                    via: Via::Cache,
+                    body: Some(b"body1".to_vec()),
+                    has: vec![("x-template", s("2")), max_age(3600), etag.clone()],
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    /// §4.3.5 / §4.3.4: a HEAD on a stale entry revalidates it with a conditional GET (edgecache
+    /// never sends HEAD on the cache path, so the stored GET response is what gets freshened);
+    /// the 304 freshens it for the GETs that follow.
+    #[test]
+    fn s4_3_5_head_on_a_stale_entry_freshens_it() {
+        let etag = ("etag", s("\"v1\""));
+        scenario(
+            "s4_3_5",
+            RESPECT,
+            &[
+                Step {
+                    origin: origin(
+                        200,
+                        &[max_age(1), etag.clone(), ("content-length", s("5"))],
+                        b"hello",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    pause_s: 3,
+                    method: "HEAD",
+                    origin: origin(
+                        304,
+                        &[etag.clone(), max_age(3600), ("x-template", s("2"))],
+                        b"",
+                    ),
+                    via: Via::Origin,
+                    sent_method: Some("GET"),
+                    sent: vec![("if-none-match", s("\"v1\""))],
+                    body: Some(Vec::new()),
+                    has: vec![("x-template", s("2"))],
+                    ..get(200)
+                },
+                Step {
+                    via: Via::Cache,
+                    body: Some(b"hello".to_vec()),
+                    has: vec![("x-template", s("2"))],
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    // ------------------------------------------------------------ §4.4
+
+    /// §4.4: a non-error response to an unsafe method — an unknown one too — invalidates the
+    /// target URI and the same-origin Location and Content-Location; another origin's URIs and
+    /// error responses invalidate nothing.
+    #[test]
+    fn s4_4_unsafe_and_unknown_methods_invalidate() {
+        let store = |path: &'static str, body: &'static [u8]| Step {
+            path,
+            origin: origin(200, &[max_age(3600)], body),
+            via: Via::Origin,
+            body: Some(body.to_vec()),
+            ..get(200)
+        };
+        let cached = |path: &'static str, body: &'static [u8]| Step {
+            path,
+            via: Via::Cache,
+            body: Some(body.to_vec()),
+            ..get(200)
+        };
+        scenario(
+            "s4_4",
+            RESPECT,
+            &[
+                store("/s", b"s1"),
+                store("/t", b"t1"),
+                store("/u", b"u1"),
+                Step {
+                    method: "FOO",
+                    origin: origin(
+                        200,
+                        &[
+                            ("location", s("/t")),
+                            ("content-location", s("https://site.example/u")),
+                        ],
+                        b"",
+                    ),
+                    via: Via::Origin,
+                    sent_method: Some("FOO"),
+                    ..get(200)
+                },
+                store("/s", b"s2"),
+                store("/t", b"t2"),
+                store("/u", b"u2"),
+                // Another origin's Location, and an error answer: nothing invalidated.
+                Step {
+                    method: "POST",
+                    origin: origin(201, &[("location", s("https://other.example/t"))], b""),
+                    ..get(201)
+                },
+                cached("/t", b"t2"),
+                Step {
+                    method: "DELETE",
+                    path: "/u",
+                    origin: origin(500, &[], b""),
+                    ..get(500)
+                },
+                cached("/u", b"u2"),
+            ],
+        );
+    }
+
+    // ------------------------------------------------------------ §4.1
+
+    /// §4.1: Vary'd values match after normalisation (case, whitespace, `q` spelling); another
+    /// value is a miss; a field absent from the stored request matches only its absence.
+    #[test]
+    fn s4_1_vary_normalised_and_absent_values() {
+        let vary = ("vary", s("Accept-Language"));
+        let al = |v: &str| vec![("accept-language", s(v))];
+        scenario(
+            "s4_1",
+            RESPECT,
+            &[
+                Step {
+                    req: al("en-US, fr;q=0.5"),
+                    origin: origin(200, &[max_age(3600), vary.clone()], b"en"),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    req: al("en-us,FR;q=0.50"),
+                    via: Via::Cache,
+                    body: Some(b"en".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    req: al("de"),
+                    origin: origin(200, &[max_age(3600), vary.clone()], b"de"),
+                    via: Via::Origin,
+                    body: Some(b"de".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/v",
+                    origin: origin(200, &[max_age(3600), vary.clone()], b"none"),
+                    via: Via::Origin,
+                    body: Some(b"none".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/v",
+                    req: al("en"),
+                    origin: origin(200, &[max_age(3600), vary.clone()], b"en"),
+                    via: Via::Origin,
+                    body: Some(b"en".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/v",
+                    req: al("en"),
+                    via: Via::Cache,
+                    body: Some(b"en".to_vec()),
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    // ------------------------------------------------------------ §5.2
+
+    /// §5.2.2.4 / §5.2.2.7: fields named by `no-cache="…"` and `private="…"` are never sent on
+    /// reuse; the rest of the response is.
+    #[test]
+    fn s5_2_2_qualified_no_cache_and_private_fields_not_reused() {
+        scenario(
+            "s5_2_2",
+            RESPECT,
+            &[
+                Step {
+                    origin: origin(
+                        200,
+                        &[
+                            (
+                                "cache-control",
+                                s("max-age=3600, private=\"x-secret\", no-cache=\"x-token\""),
+                            ),
+                            ("x-secret", s("s")),
+                            ("x-token", s("t")),
+                            ("x-other", s("o")),
+                        ],
+                        b"b",
+                    ),
+                    via: Via::Origin,
+                    body: Some(b"b".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    via: Via::Cache,
+                    body: Some(b"b".to_vec()),
+                    has: vec![("x-other", s("o"))],
+                    lacks: vec!["x-secret", "x-token"],
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    /// §5.2.1: request max-age, min-fresh, no-cache, no-store, only-if-cached, max-stale.
+    #[test]
+    fn s5_2_1_request_directives() {
+        let cc = |v: &str| vec![("cache-control", s(v))];
+        let fetched = |req: Vec<(&'static str, String)>, body: &'static [u8]| Step {
+            req,
+            origin: origin(200, &[max_age(100)], body),
+            via: Via::Origin,
+            body: Some(body.to_vec()),
+            ..get(200)
+        };
+        scenario(
+            "s5_2_1",
+            RESPECT,
+            &[
+                fetched(Vec::new(), b"a"),
+                Step {
+                    pause_s: 10,
+                    ..fetched(cc("max-age=5"), b"b")
+                },
+                fetched(cc("min-fresh=200"), b"c"),
+                fetched(cc("no-cache"), b"d"),
+                // no-store: a stored response may still answer; nothing new is stored.
+                Step {
+                    req: cc("no-store"),
+                    via: Via::Cache,
+                    body: Some(b"d".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/n",
+                    ..fetched(cc("no-store"), b"e")
+                },
+                Step {
+                    path: "/n",
+                    ..fetched(Vec::new(), b"e")
+                },
+                Step {
+                    req: cc("only-if-cached"),
+                    via: Via::Cache,
+                    body: Some(b"d".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/x",
+                    req: cc("only-if-cached"),
+                    via: Via::Cache,
+                    ..get(504)
+                },
+                // max-stale: a stale response is served (and refreshed in the background).
+                Step {
+                    path: "/m",
+                    origin: origin(200, &[max_age(1)], b"m"),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    path: "/m",
+                    pause_s: 5,
+                    req: cc("max-stale=100"),
+                    body: Some(b"m".to_vec()),
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    /// §5.2.2.4: a `no-cache` response is stored but revalidated before every reuse (the
+    /// stored validators are sent; a 304 serves the stored body). §5.2.2.2: `must-revalidate`
+    /// forbids serving it stale when the origin fails, where stale-if-error otherwise would.
+    /// §5.2.2.10: `s-maxage` overrides `max-age` in a shared cache.
+    #[test]
+    fn s5_2_2_no_cache_must_revalidate_s_maxage() {
+        let etag = ("etag", s("\"v1\""));
+        let down = Some(OriginAnswer::Fail(OriginFailure::Unreachable, 20));
+        scenario(
+            "s5_2_2 directives",
+            "[defaults]\norigin_cache_control = \"respect\"\nstale_if_error = \"1h\"\n",
+            &[
+                Step {
+                    origin: origin(
+                        200,
+                        &[("cache-control", s("max-age=3600, no-cache")), etag.clone()],
+                        b"nc",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    origin: origin(304, std::slice::from_ref(&etag), b""),
+                    via: Via::Origin,
+                    sent: vec![("if-none-match", s("\"v1\""))],
+                    body: Some(b"nc".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/sie",
+                    origin: origin(200, &[max_age(1)], b"old"),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    path: "/sie",
+                    pause_s: 5,
+                    origin: down.clone(),
+                    via: Via::Origin,
+                    body: Some(b"old".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/mr",
+                    origin: origin(
+                        200,
+                        &[("cache-control", s("max-age=1, must-revalidate"))],
+                        b"old",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    path: "/mr",
+                    pause_s: 5,
+                    origin: down,
+                    via: Via::Origin,
+                    ..get(502)
+                },
+                Step {
+                    path: "/sm",
+                    origin: origin(
+                        200,
+                        &[("cache-control", s("max-age=3600, s-maxage=0"))],
+                        b"a",
+                    ),
+                    via: Via::Origin,
+                    ..get(200)
+                },
+                Step {
+                    path: "/sm",
+                    via: Via::Origin,
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    // ------------------------------------------------------------ §3 statuses, 1xx
+
+    /// §3 / §4.2.2: in respect mode any final status with explicit freshness is stored (an
+    /// unknown 299, a 404, a 503); a 5xx without it is not (the documented default); without
+    /// heuristics a 404 with only Last-Modified is not.
+    #[test]
+    fn s3_any_final_status_with_explicit_freshness() {
+        let twice =
+            |path: &'static str, status: u16, h: Vec<(&'static str, String)>, stored: bool| {
+                [
+                    Step {
+                        path,
+                        origin: origin(status, &h, b"x"),
+                        via: Via::Origin,
+                        ..get(status)
+                    },
+                    Step {
+                        path,
+                        via: if stored { Via::Cache } else { Via::Origin },
+                        ..get(status)
+                    },
+                ]
+            };
+        let old_lm = ("last-modified", at(-100_000));
+        let mut steps = Vec::new();
+        steps.extend(twice("/a", 299, vec![max_age(3600)], true));
+        steps.extend(twice("/b", 404, vec![max_age(3600)], true));
+        steps.extend(twice("/c", 503, vec![max_age(3600)], true));
+        steps.extend(twice("/d", 503, vec![old_lm.clone()], false));
+        steps.extend(twice("/e", 404, vec![old_lm.clone()], false));
+        scenario("s3 statuses", RESPECT, &steps);
+        // §4.2.2 heuristics, where the policy allows them: only the heuristically cacheable
+        // codes of RFC 9110 §15.1 (404 and 200 yes, 500 no).
+        let mut steps = Vec::new();
+        steps.extend(twice("/f", 404, vec![old_lm.clone()], true));
+        steps.extend(twice("/g", 200, vec![old_lm.clone()], true));
+        steps.extend(twice("/h", 500, vec![old_lm.clone()], false));
+        scenario("s4_2_2 heuristics", RESPECT_HEURISTIC, &steps);
+    }
+
+    /// RFC 9110 §15.2: a 1xx as the final answer is never stored and never forwarded as the
+    /// response (a 502 instead); the next request fetches and stores the real one.
+    #[test]
+    fn s3_interim_responses_never_stored() {
+        scenario(
+            "1xx",
+            RESPECT,
+            &[
+                Step {
+                    origin: origin(103, &[max_age(3600), ("link", s("</a.css>"))], b""),
+                    via: Via::Origin,
+                    ..get(502)
+                },
+                Step {
+                    origin: origin(200, &[max_age(3600)], b"ok"),
+                    via: Via::Origin,
+                    body: Some(b"ok".to_vec()),
+                    ..get(200)
+                },
+                Step {
+                    via: Via::Cache,
+                    body: Some(b"ok".to_vec()),
+                    ..get(200)
+                },
+            ],
+        );
+    }
+
+    // ------------------------------------------------------------ RFC 9110 §14 ranges
+
+    /// RFC 9110 §14: ranges of a complete response, on the miss that stores it and on hits: a
+    /// single range is a 206 with Content-Range, several far apart a multipart/byteranges 206
+    /// (§14.6), an unsatisfiable one a 416, a failed If-Range or ranges out of order the
+    /// full 200; the origin is asked for the complete response.
+    #[test]
+    fn rfc9110_s14_ranges_on_the_miss_and_on_hits() {
+        let body: Vec<u8> = (0..300u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let slice = |a: usize, b: usize| body[a..=b].to_vec();
+        let h = vec![
+            max_age(3600),
+            ("content-length", s("300")),
+            ("content-type", s("text/plain")),
+            ("etag", s("\"r\"")),
+        ];
+        let range = |v: &str| vec![("range", s(v))];
+        let part = |a: usize, b: usize| (format!("bytes {a}-{b}/300"), slice(a, b));
+        scenario(
+            "ranges",
+            RESPECT,
+            &[
+                Step {
+                    req: range("bytes=0-4"),
+                    origin: origin(200, &h, &body),
+                    via: Via::Origin,
+                    not_sent: vec!["range"],
+                    body: Some(slice(0, 4)),
+                    has: vec![
+                        ("content-range", s("bytes 0-4/300")),
+                        ("content-length", s("5")),
+                    ],
+                    ..get(206)
+                },
+                Step {
+                    req: range("bytes=10-11, 200-201"),
+                    via: Via::Cache,
+                    parts: Some(vec![part(10, 11), part(200, 201)]),
+                    lacks: vec!["content-range"],
+                    ..get(206)
+                },
+                Step {
+                    req: range("bytes=1000-"),
+                    via: Via::Cache,
+                    has: vec![("content-range", s("bytes */300"))],
+                    ..get(416)
+                },
+                Step {
+                    req: vec![("range", s("bytes=0-1")), ("if-range", s("\"other\""))],
+                    via: Via::Cache,
+                    body: Some(body.clone()),
+                    ..get(200)
+                },
+                Step {
+                    req: range("bytes=200-201, 0-1"),
+                    via: Via::Cache,
+                    body: Some(body.clone()),
+                    ..get(200)
+                },
+                // Several ranges on a miss: the same multipart answer.
+                Step {
+                    path: "/r2",
+                    req: range("bytes=-2, 0-0"),
+                    origin: origin(200, &h, &body),
+                    via: Via::Origin,
+                    body: Some(body.clone()),
+                    ..get(200)
+                },
+                Step {
+                    path: "/r3",
+                    req: range("bytes=0-0, -2"),
+                    origin: origin(200, &h, &body),
+                    via: Via::Origin,
+                    parts: Some(vec![part(0, 0), part(298, 299)]),
+                    ..get(206)
+                },
+            ],
         );
     }
 }

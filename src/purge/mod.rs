@@ -15,8 +15,13 @@
 //! isolate answers hits from its [`PurgeView`] of it, refreshed in the background, and reads
 //! the per-record keys only for entries older than the snapshot's window.
 
+mod accept;
+mod auth;
 mod error;
+mod isolate;
 mod keys;
+mod ledger;
+mod ledger_op;
 mod log;
 mod memo;
 mod prefix;
@@ -26,12 +31,24 @@ mod seen;
 mod snapshot;
 pub mod zone;
 
+pub use accept::{accept, Accepted};
+pub use auth::{Caller, Secrets, Signed};
 pub use error::PurgeError;
+pub use isolate::{Entry, IsolatePurges, Records, RecordsCheck};
 pub use keys::{
     base_keys_to_check, check_entry, host_of, keys_to_check, normalise_prefix, prefix_candidates,
     prefix_gate_open, prefix_key, prefix_keys_to_check, record_expiration_ttl, record_keys,
     record_prunable, tag_key, url_key, ALL_KEY, KV_KEY_MAX_BYTES, KV_MIN_EXPIRATION_TTL_SECS,
     MAX_PREFIX_DEPTH, PREFIX_GATE_KEY, RECORD_TTL_MARGIN_SECS,
+};
+pub use ledger::{
+    alarm_covers, keys as ledger_keys, log_answer, log_json, merged_record, next_prune,
+    note_zone_status, parse_log, parse_replayed, prunable, publish_retry_at, push_log, replayed,
+    replayed_json, snapshot_with, PurgeCommand, PRUNE_EVERY_MS, PURGE_LOG_MAX,
+};
+pub use ledger_op::{
+    KvWrite, LedgerAction, LedgerAnswer, LedgerEvent, LedgerMemory, LedgerOp, Stored, JSON_HEADERS,
+    TEXT_HEADERS,
 };
 pub use log::{purge_id, PurgeLogEntry};
 pub use memo::{RecordMemo, DEFAULT_MEMO_MAX_ENTRIES, DEV_MEMO_TTL_MS};

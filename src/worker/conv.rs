@@ -1,63 +1,79 @@
-//! Conversions between `worker` types and the core's `http` types.
+//! Small runtime conversions: edgecache's own responses (admin API, Durable Objects), request
+//! bodies, the clock and randomness. Every runtime call is fallible.
 
-use http::{HeaderMap, HeaderValue};
-use worker::{Headers, Response, ResponseBuilder, Result};
+use super::rt::{Error, Result};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, Request, Response, ResponseInit};
 
-/// Copies a `HeaderMap` into fresh (mutable) `worker` headers.
-pub fn to_headers(m: &HeaderMap) -> Result<Headers> {
-    let h = Headers::new();
-    for (k, v) in m {
-        if let Ok(v) = v.to_str() {
-            h.append(k.as_str(), v)?;
-        }
+/// A response with a fixed body and the given header fields.
+pub fn fixed(status: u16, headers: &[(&str, &str)], mut body: Vec<u8>) -> Result<Response> {
+    let h = Headers::new()?;
+    for (k, v) in headers {
+        h.set(k, v)?;
     }
-    Ok(h)
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&h);
+    Ok(Response::new_with_opt_u8_array_and_init(
+        Some(&mut body),
+        &init,
+    )?)
 }
 
-/// A response with a fixed body.
-pub fn fixed(status: u16, headers: &HeaderMap, body: Vec<u8>) -> Result<Response> {
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(to_headers(headers)?)
-        .fixed(body))
-}
-
-/// A small JSON response.
+/// A small JSON response, never stored.
 pub fn json(status: u16, body: &str) -> Result<Response> {
-    let mut h = HeaderMap::new();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    fixed(status, &h, body.as_bytes().to_vec())
+    fixed(
+        status,
+        &[
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+        ],
+        body.as_bytes().to_vec(),
+    )
 }
 
-/// A request built on `web_sys` directly: `worker::RequestInit` converts its Cloudflare `cf`
-/// properties through serde-wasm-bindgen on every call (~13 KB of wasm for options never used
-/// here). `manual_redirect`: a 3xx comes back as is (the origin fetch), not followed.
-pub fn request(
-    url: &str,
-    method: &str,
-    headers: Option<&Headers>,
-    body: Option<wasm_bindgen::JsValue>,
-    manual_redirect: bool,
-) -> Result<worker::Request> {
+/// A plain-text response.
+pub fn text(status: u16, body: &str) -> Result<Response> {
+    fixed(
+        status,
+        &[("content-type", "text/plain;charset=UTF-8")],
+        body.as_bytes().to_vec(),
+    )
+}
+
+/// A request with an optional string body.
+pub fn request(url: &str, method: &str, body: Option<&str>) -> Result<Request> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
-    if let Some(h) = headers {
-        init.set_headers(h.as_ref());
+    if let Some(b) = body {
+        init.set_body(&b.into());
     }
-    if let Some(b) = &body {
-        init.set_body(b);
-    }
-    if manual_redirect {
-        init.set_redirect(web_sys::RequestRedirect::Manual);
-    }
-    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
+    Ok(Request::new_with_str_and_init(url, &init)?)
+}
+
+/// A request's or response's body as text.
+pub async fn body_text(
+    p: std::result::Result<js_sys::Promise, wasm_bindgen::JsValue>,
+) -> Result<String> {
+    JsFuture::from(p?)
+        .await?
+        .as_string()
+        .ok_or_else(|| Error("body: not text".into()))
+}
+
+/// A request's body as bytes.
+pub async fn body_bytes(req: &Request) -> Result<Vec<u8>> {
+    let buf = JsFuture::from(req.array_buffer()?).await?;
+    let buf: js_sys::ArrayBuffer = buf.dyn_into()?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+/// A request's URL path.
+pub fn path(req: &Request) -> String {
+    url::Url::parse(&req.url())
+        .map(|u| u.path().to_string())
+        .unwrap_or_default()
 }
 
 /// Milliseconds since the epoch, from the runtime's clock.

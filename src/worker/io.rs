@@ -3,6 +3,7 @@
 //! stream guard (gap timeout, length check, store size limit; in `guard.js`).
 
 use super::conv::now_ms;
+use super::rt::Delay;
 use crate::lifecycle::{OriginFailure, OriginHead, OriginRequest};
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
@@ -12,17 +13,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
-use worker::Delay;
 
-/// A runtime error as text.
-pub fn js_err(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
-}
+pub use super::rt::js_err;
 
 type R<T> = Result<T, String>;
 
@@ -31,19 +23,42 @@ pub fn global_fetch(req: &web_sys::Request) -> Promise {
     g.fetch_with_request(req)
 }
 
-/// `caches.default`.
-pub fn cache() -> R<web_sys::Cache> {
-    use worker::worker_sys::ext::CacheStorageExt;
+thread_local! {
+    /// `caches.default` and the `{ ignoreMethod: true }` options, looked up once per isolate
+    /// (three runtime calls fewer per lookup).
+    static CACHE: std::cell::OnceCell<(web_sys::Cache, web_sys::CacheQueryOptions)> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// `caches.default` and the options every match and delete passes.
+fn cache_and_opts() -> R<(web_sys::Cache, web_sys::CacheQueryOptions)> {
+    if let Some(c) = CACHE.with(|c| c.get().cloned()) {
+        return Ok(c);
+    }
     let g: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let storage = g.caches().map_err(|e| js_err(&e))?;
-    Ok(storage.default())
+    let default =
+        js_sys::Reflect::get(&storage, &JsValue::from_str("default")).map_err(|e| js_err(&e))?;
+    if default.is_undefined() {
+        return Err("caches.default: absent".to_string());
+    }
+    let opts = web_sys::CacheQueryOptions::new();
+    opts.set_ignore_method(true);
+    let both = (default.unchecked_into(), opts);
+    CACHE.with(|c| {
+        let _ = c.set(both.clone());
+    });
+    Ok(both)
+}
+
+/// `caches.default`.
+pub fn cache() -> R<web_sys::Cache> {
+    cache_and_opts().map(|(c, _)| c)
 }
 
 /// `cache.match(key)`, ignoring the method.
 pub async fn cache_match(key: &str) -> R<Option<Response>> {
-    let c = cache()?;
-    let opts = web_sys::CacheQueryOptions::new();
-    opts.set_ignore_method(true);
+    let (c, opts) = cache_and_opts()?;
     let v = JsFuture::from(c.match_with_str_and_options(key, &opts))
         .await
         .map_err(|e| js_err(&e))?;
@@ -64,9 +79,7 @@ pub async fn cache_put(key: &str, resp: &Response) -> R<()> {
 
 /// `cache.delete(key)`, ignoring the method.
 pub async fn cache_delete(key: &str) -> R<()> {
-    let c = cache()?;
-    let opts = web_sys::CacheQueryOptions::new();
-    opts.set_ignore_method(true);
+    let (c, opts) = cache_and_opts()?;
     JsFuture::from(c.delete_with_str_and_options(key, &opts))
         .await
         .map(|_| ())
@@ -77,18 +90,10 @@ pub async fn cache_delete(key: &str) -> R<()> {
 /// is skipped and counted in `dropped`.
 pub fn fields_of(h: &Headers, dropped: &mut u64) -> HeaderMap {
     let mut m = HeaderMap::new();
-    let Ok(Some(iter)) = js_sys::try_iter(h) else {
-        return m;
-    };
-    for entry in iter.flatten() {
-        let pair: js_sys::Array = entry.unchecked_into();
-        let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-            *dropped = dropped.saturating_add(1);
-            continue;
-        };
+    for (k, v) in pairs(&all_fields(h)) {
         match (
             HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_bytes(latin1(&v).as_slice()),
+            HeaderValue::from_bytes(latin1(v).as_slice()),
         ) {
             (Ok(k), Ok(v)) => {
                 m.append(k, v);
@@ -97,6 +102,21 @@ pub fn fields_of(h: &Headers, dropped: &mut u64) -> HeaderMap {
         }
     }
     m
+}
+
+/// Every field of `h` in one string, in two runtime calls whatever their number:
+/// `Array.from(h).join("\n")` gives one `name,value` line per field (the runtime's iteration:
+/// names lower-case, repeated fields combined, Set-Cookie one line each). Iterating the headers
+/// from Rust instead costs seven calls per field.
+pub fn all_fields(h: &Headers) -> String {
+    String::from(js_sys::Array::from(h.as_ref()).join("\n"))
+}
+
+/// The `(name, value)` pairs of [`all_fields`]' string. Unambiguous: a field name is a token
+/// (RFC 9110 §5.1: no comma) and a value never holds a line feed (the runtime refuses CR, LF and
+/// NUL in values, RFC 9110 §5.5), so each line splits at its first comma.
+pub fn pairs(all: &str) -> impl Iterator<Item = (&str, &str)> {
+    all.split('\n').filter_map(|l| l.split_once(','))
 }
 
 /// The bytes of a header value the runtime gives as a string (a ByteString: each char one byte).
@@ -114,13 +134,26 @@ pub fn get_field(h: &Headers, name: &str) -> Option<String> {
 /// Fresh runtime headers from `http` fields. A value the runtime refuses is dropped and counted.
 pub fn js_fields(m: &HeaderMap, dropped: &mut u64) -> R<Headers> {
     let h = Headers::new().map_err(|e| js_err(&e))?;
+    append_fields(&h, m, dropped);
+    Ok(h)
+}
+
+/// Appends `http` fields to runtime headers. A value the runtime refuses is dropped and counted.
+pub fn append_fields(h: &Headers, m: &HeaderMap, dropped: &mut u64) {
     for (k, v) in m {
-        let s: String = v.as_bytes().iter().map(|&b| char::from(b)).collect();
-        if h.append(k.as_str(), &s).is_err() {
+        // A value is bytes; the runtime takes a ByteString (each char one byte). ASCII, the
+        // usual case, needs no re-encoding.
+        let ok = match v.to_str() {
+            Ok(s) => h.append(k.as_str(), s),
+            Err(_) => {
+                let s: String = v.as_bytes().iter().map(|&b| char::from(b)).collect();
+                h.append(k.as_str(), &s)
+            }
+        };
+        if ok.is_err() {
             *dropped = dropped.saturating_add(1);
         }
     }
-    Ok(h)
 }
 
 /// A response body as the runtime takes it.
@@ -172,19 +205,17 @@ pub async fn fetch(
     }
     let request =
         web_sys::Request::new_with_str_and_init(req.url.as_str(), &init).map_err(|e| {
-            worker::console_error!("edgecache: origin request refused: {}", js_err(&e));
+            console_error!("edgecache: origin request refused: {}", js_err(&e));
             OriginFailure::Unreachable
         })?;
     let work = Box::pin(JsFuture::from(global_fetch(&request)));
-    let timer = Box::pin(Delay::from(std::time::Duration::from_millis(
-        req.timeout_ms,
-    )));
+    let timer = Box::pin(Delay::ms(req.timeout_ms));
     let resp = match select(work, timer).await {
         Either::Left((Ok(v), _)) => v
             .dyn_into::<Response>()
             .map_err(|_| OriginFailure::Unreachable)?,
         Either::Left((Err(e), _)) => {
-            worker::console_error!("edgecache: origin unreachable: {}", js_err(&e));
+            console_error!("edgecache: origin unreachable: {}", js_err(&e));
             return Err(OriginFailure::Unreachable);
         }
         Either::Right(_) => return Err(OriginFailure::Timeout),
@@ -307,34 +338,82 @@ pub fn split(
     })
 }
 
-/// Bytes `start..=end` of a body stream (a range of a stored response); the rest is not read.
-pub fn slice(body: ReadableStream, start: u64, end: u64) -> ReadableStream {
+/// A body made of `segs` (a `multipart/byteranges` answer, RFC 9110 §14.6): fixed bytes as
+/// they are, ranges read from `body` in one pass (they come in ascending order). A stored body
+/// that ends before a range does errors the stream (the client sees a cut, never a short part).
+pub fn segments(body: ReadableStream, segs: Vec<crate::range::Segment>) -> ReadableStream {
+    use crate::range::Segment;
     let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
     let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
-    let s = futures_util::stream::unfold((inner, 0u64), move |(mut inner, mut pos)| async move {
+    // (stored stream, offset of `chunk`'s first byte, current chunk, segments left, the range
+    // being sent, finished)
+    let st = (
+        inner,
+        0u64,
+        None::<Uint8Array>,
+        segs.into_iter(),
+        None::<(u64, u64)>,
+        false,
+    );
+    let s = futures_util::stream::unfold(st, |mut st| async move {
+        let (inner, pos, chunk, rest, cur, done) = &mut st;
+        if *done {
+            return None;
+        }
         loop {
-            if pos > end {
-                return None;
-            }
-            let chunk = match inner.next().await? {
-                Ok(c) => c,
-                Err(e) => return Some((Err(e), (inner, u64::MAX))),
+            let Some((start, end)) = *cur else {
+                match rest.next() {
+                    None => return None,
+                    Some(Segment::Bytes(b)) => {
+                        let v: JsValue = Uint8Array::from(b.as_slice()).into();
+                        return Some((Ok(v), st));
+                    }
+                    Some(Segment::Range { start, end }) => {
+                        *cur = Some((start, end));
+                        continue;
+                    }
+                }
             };
-            let Some(a) = chunk.dyn_ref::<Uint8Array>() else {
-                continue;
+            let Some(c) = chunk.clone() else {
+                match inner.next().await {
+                    Some(Ok(v)) => {
+                        if let Some(a) = v.dyn_ref::<Uint8Array>() {
+                            *chunk = Some(a.clone());
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        *done = true;
+                        return Some((Err(e), st));
+                    }
+                    None => {
+                        *done = true;
+                        return Some((Err(JsValue::from_str("stored body ended early")), st));
+                    }
+                }
             };
-            let next = pos.saturating_add(u64::from(a.byte_length()));
+            let next = pos.saturating_add(u64::from(c.byte_length()));
             if next <= start {
-                pos = next; // entirely before the range
+                // Entirely before the range.
+                *pos = next;
+                *chunk = None;
                 continue;
             }
-            let from = start.saturating_sub(pos);
-            let to = end.saturating_add(1).min(next).saturating_sub(pos);
-            let part = a.subarray(
+            let from = start.saturating_sub(*pos);
+            let to = end.saturating_add(1).min(next).saturating_sub(*pos);
+            let part = c.subarray(
                 u32::try_from(from).unwrap_or(u32::MAX),
                 u32::try_from(to).unwrap_or(u32::MAX),
             );
-            return Some((Ok(part.into()), (inner, next)));
+            if end < next {
+                // The range ends inside this chunk: keep it for the next range.
+                *cur = None;
+            } else {
+                *cur = Some((next, end));
+                *pos = next;
+                *chunk = None;
+            }
+            return Some((Ok(part.into()), st));
         }
     });
     wasm_streams::ReadableStream::from_stream(s)

@@ -1,7 +1,12 @@
-//! Per-isolate counters: one integer addition on the request path. Flushed every few seconds
-//! (through `ctx.wait_until`) to the metrics Durable Object, which aggregates them in time
-//! buckets; losing an isolate loses at most its last unflushed seconds of counts.
+//! Per-isolate counters: one integer addition on the request path (what each event counts is
+//! `crate::metrics::Snapshot::record`). Flushed every few seconds (through `ctx.wait_until`) to
+//! the metrics Durable Object, which aggregates them in time buckets; losing an isolate loses at
+//! most its last unflushed seconds of counts.
 
+use super::bindings;
+use super::conv;
+use super::rt::{Context, Env};
+use crate::lifecycle::Metric;
 use crate::metrics::Snapshot;
 use crate::policy::Rule;
 use std::cell::{Cell, RefCell};
@@ -14,100 +19,32 @@ thread_local! {
     static LAST_FLUSH: Cell<u64> = const { Cell::new(0) };
 }
 
-fn with(rule: &Rule, f: impl FnOnce(&mut crate::metrics::Counters)) {
-    COUNTS.with(|c| f(c.borrow_mut().rule(&rule.name)));
+fn with(f: impl FnOnce(&mut Snapshot)) {
+    COUNTS.with(|c| f(&mut c.borrow_mut()));
 }
 
-/// A request that bypassed the cache.
-pub fn bypass(rule: &Rule, reason: &str) {
-    with(rule, |c| {
-        c.requests += 1;
-        c.bypasses += 1;
-    });
-    COUNTS.with(|c| {
-        *c.borrow_mut()
-            .bypass_reasons
-            .entry(reason.to_string())
-            .or_default() += 1
-    });
-}
-
-/// A hit (fresh or stale).
-pub fn hit(rule: &Rule, stale: bool, bytes: usize) {
-    with(rule, |c| {
-        c.requests += 1;
-        if stale {
-            c.hits_stale += 1;
-        } else {
-            c.hits_fresh += 1;
-        }
-        c.bytes_cache += bytes as u64;
-    });
+/// Counts one event of a request under `rule`.
+pub fn record(rule: &Rule, m: &Metric) {
+    with(|s| s.record(&rule.name, m));
 }
 
 /// Header fields dropped (not representable by the runtime or the `http` crate).
 pub fn headers_dropped(rule: &Rule, n: u64) {
-    with(rule, |c| {
-        c.headers_dropped = c.headers_dropped.saturating_add(n)
-    });
-}
-
-/// A miss.
-pub fn miss(rule: &Rule) {
-    with(rule, |c| {
-        c.requests += 1;
-        c.misses += 1;
-    });
-}
-
-/// A foreground revalidation (counted as a request; the outcome decides the rest).
-pub fn revalidation(rule: &Rule) {
-    with(rule, |c| {
-        c.requests += 1;
-        c.misses += 1;
-        c.revalidations += 1;
-    });
-}
-
-/// A revalidation started in the background (stale-while-revalidate, early refresh, soft purge).
-pub fn background_revalidation(rule: &Rule) {
-    with(rule, |c| c.revalidations += 1);
-}
-
-/// A stale entry served because the origin failed.
-pub fn stale_error_served(rule: &Rule, bytes: usize) {
-    with(rule, |c| {
-        c.misses = c.misses.saturating_sub(1);
-        c.hits_stale += 1;
-        c.bytes_cache += bytes as u64;
-    });
-}
-
-/// A request sent to the origin.
-pub fn origin_fetch(rule: &Rule, bytes: usize) {
-    with(rule, |c| {
-        c.origin_fetches += 1;
-        c.bytes_origin += bytes as u64;
-    });
-}
-
-/// An origin failure.
-pub fn origin_error(rule: &Rule) {
-    with(rule, |c| c.origin_errors += 1);
+    with(|s| s.headers_dropped(&rule.name, n));
 }
 
 /// A purge accepted.
 pub fn purge() {
-    COUNTS.with(|c| c.borrow_mut().purges += 1);
+    with(|s| s.purges = s.purges.saturating_add(1));
 }
 
 /// KV reads for purge checks.
 pub fn kv_reads(n: u64) {
-    COUNTS.with(|c| c.borrow_mut().kv_reads += n);
+    with(|s| s.kv_reads = s.kv_reads.saturating_add(n));
 }
 
 /// Takes the counts if a flush is due (or `force`), resetting them.
-pub fn take_due(now_ms: u64, force: bool) -> Option<Snapshot> {
+fn take_due(now_ms: u64, force: bool) -> Option<Snapshot> {
     let due = force || now_ms.saturating_sub(LAST_FLUSH.with(Cell::get)) >= FLUSH_EVERY_MS;
     if !due {
         return None;
@@ -121,6 +58,35 @@ pub fn take_due(now_ms: u64, force: bool) -> Option<Snapshot> {
 }
 
 /// Puts counts back after a failed flush so they are not lost.
-pub fn restore(snap: &Snapshot) {
-    COUNTS.with(|c| c.borrow_mut().merge(snap));
+fn restore(snap: &Snapshot) {
+    with(|s| s.merge(snap));
+}
+
+async fn send(env: &Env, snap: Snapshot) {
+    let body = snap.to_json();
+    let sent = match (
+        bindings::hub(env),
+        conv::request("https://hub/add", "POST", Some(&body)),
+    ) {
+        (Ok(stub), Ok(req)) => stub.fetch(&req).await.is_ok(),
+        _ => false,
+    };
+    if !sent {
+        restore(&snap);
+    }
+}
+
+/// Sends the counts to the hub through `ctx.waitUntil` when a flush is due.
+pub fn flush_in_background(env: &Env, ctx: &Context) {
+    if let Some(snap) = take_due(conv::now_ms(), false) {
+        let env = env.clone();
+        ctx.wait_until(async move { send(&env, snap).await });
+    }
+}
+
+/// Sends pending counters now (the stats API calls it so the page sees its own isolate's latest).
+pub async fn flush_now(env: &Env) {
+    if let Some(snap) = take_due(conv::now_ms(), true) {
+        send(env, snap).await;
+    }
 }

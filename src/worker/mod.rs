@@ -1,39 +1,51 @@
-//! The thin Workers adapter: turns `worker` Request/Response/Cache/KV/Durable Object calls into
+//! The thin Workers adapter: turns runtime requests and bindings (bound directly in `rt`) into
 //! core inputs and carries out the plans the core returns. No policy decision lives here.
 
+/// `console.error` with `format!` arguments.
+macro_rules! console_error {
+    ($($t:tt)*) => {
+        $crate::worker::rt::error(&format!($($t)*))
+    };
+}
+
 mod admin;
+mod bindings;
 mod conv;
+mod hub;
 mod io;
 mod metrics;
 mod objects;
 mod purge_check;
+mod rt;
 mod serve;
 mod state;
 mod zone;
 
 use crate::origin::OriginMode;
-use worker::{event, Context, Env, Request, Response, Result};
+use rt::{Context, Env};
+use wasm_bindgen::prelude::*;
+use web_sys::{Request, Response};
 
-/// Runs once per isolate: panics go to the console with their message and location.
-#[event(start)]
-fn start() {
-    console_error_panic_hook::set_once();
+/// The worker's fetch handler (scripts/worker-entry.mjs calls it with `(request, env, ctx)`).
+/// Every response leaves as a `web_sys::Response` built with fallible calls; a failure is a
+/// plain 500 (or 502) with the reason, also said on the console.
+#[wasm_bindgen]
+pub async fn fetch(req: Request, env: JsValue, ctx: JsValue) -> Result<Response, JsValue> {
+    let env = Env::new(env);
+    let ctx = Context::new(ctx);
+    Ok(handle(req, &env, &ctx).await?)
 }
 
-/// Every response leaves as a `web_sys::Response` built with fallible calls: `worker`'s own
-/// conversion unwraps, and one panic resets the isolate and hangs every request in flight in it.
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> {
     // ORIGIN unset, empty or "same-zone": the request's own URL (see crate::origin).
-    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let origin = match origin_mode(var("ORIGIN"), var("ORIGIN_HOST")) {
-        Ok(o) => o,
+    let (origin, debug) = match settings(env) {
+        Ok(s) => s,
         Err(e) => return plain_status(500, &format!("edgecache: {e}")),
     };
     // Parsed once: the admin check and the site path use the same URL.
     let url = match url::Url::parse(&req.url()) {
         Ok(u) => u,
-        Err(e) => return plain_500(&format!("edgecache: request URL: {e}")),
+        Err(e) => return plain_status(500, &format!("edgecache: request URL: {e}")),
     };
     let path = url.path();
     let is_admin = path == admin::PREFIX
@@ -41,111 +53,61 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             .strip_prefix(admin::PREFIX)
             .is_some_and(|rest| rest.starts_with('/'));
     let resp = if is_admin {
-        admin::handle(Request::from(req), &env, &origin)
-            .await
-            .and_then(into_raw)
+        // Boxed: the admin API's state stays out of the site path's future.
+        Box::pin(admin::handle(req, &url, env, &origin)).await
     } else {
         // No zone origin behind workers.dev (see crate::origin).
         if let Err(e) = origin.check_client_host(url.host_str().unwrap_or("")) {
             return plain_status(502, &format!("edgecache: {e}"));
         }
-        let debug = env
-            .var("EDGECACHE_DEBUG")
-            .map(|v| v.to_string() == "1")
-            .unwrap_or(false);
         let c = serve::Ctx {
-            env: &env,
-            ctx: &ctx,
+            env,
+            ctx,
             origin,
             debug,
         };
         serve::handle(req, url, &c).await
     };
     // Counters go to the metrics hub every few seconds, off the request path.
-    if let Some(snap) = metrics::take_due(conv::now_ms(), false) {
-        let env2 = env.clone();
-        ctx.wait_until(async move { send_metrics(&env2, snap).await });
-    }
+    metrics::flush_in_background(env, ctx);
     match resp {
         Ok(r) => Ok(r),
-        Err(e) => plain_500(&format!("edgecache: {e}")),
+        Err(e) => plain_status(500, &format!("edgecache: {e}")),
     }
 }
 
-/// A `worker::Response` of edgecache's own (admin API, assets) as a runtime response, fallibly.
-fn into_raw(r: Response) -> Result<web_sys::Response> {
-    let status = r.status_code();
-    let headers = r.headers().0.clone();
-    let (_, body) = r.into_parts();
-    let body = match body {
-        worker::ResponseBody::Empty => io::JsBody::Empty,
-        worker::ResponseBody::Body(b) => io::JsBody::Bytes(b),
-        worker::ResponseBody::Stream(s) => io::JsBody::Stream(s),
-    };
-    io::response(status, &headers, body).map_err(worker::Error::RustError)
-}
-
-fn plain_500(msg: &str) -> Result<web_sys::Response> {
-    plain_status(500, msg)
-}
-
-fn plain_status(status: u16, msg: &str) -> Result<web_sys::Response> {
-    worker::console_error!("{msg}");
-    let h = web_sys::Headers::new()?;
-    h.set("content-type", "text/plain; charset=utf-8")?;
-    h.set("cache-control", "no-store")?;
-    io::response(
+fn plain_status(status: u16, msg: &str) -> rt::Result<Response> {
+    console_error!("{msg}");
+    conv::fixed(
         status,
-        &h,
-        io::JsBody::Bytes(format!("{msg}\n").into_bytes()),
+        &[
+            ("content-type", "text/plain; charset=utf-8"),
+            ("cache-control", "no-store"),
+        ],
+        format!("{msg}\n").into_bytes(),
     )
-    .map_err(worker::Error::RustError)
 }
 
-type OriginVars = (Option<String>, Option<String>);
+type Settings = std::result::Result<(OriginMode, bool), crate::origin::OriginConfigError>;
 
 thread_local! {
-    static ORIGIN: std::cell::RefCell<Option<(OriginVars, OriginMode)>> = const { std::cell::RefCell::new(None) };
+    static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
 }
 
-/// The origin mode from the ORIGIN and ORIGIN_HOST vars: parsed once per isolate (and again
-/// only if the vars change).
-fn origin_mode(
-    origin: Option<String>,
-    host: Option<String>,
-) -> std::result::Result<OriginMode, crate::origin::OriginConfigError> {
-    let vars = (origin, host);
-    let cached = ORIGIN.with(|o| {
-        o.borrow()
-            .as_ref()
-            .filter(|(v, _)| *v == vars)
-            .map(|(_, m)| m.clone())
-    });
-    if let Some(m) = cached {
-        return Ok(m);
-    }
-    let m = crate::origin::parse_origin_mode(vars.0.as_deref(), vars.1.as_deref())?;
-    ORIGIN.with(|o| *o.borrow_mut() = Some((vars, m.clone())));
-    Ok(m)
-}
-
-async fn send_metrics(env: &Env, snap: crate::metrics::Snapshot) {
-    let body = snap.to_json();
-    let sent = match (
-        admin::hub(env),
-        conv::request("https://hub/add", "POST", None, Some(body.into()), false),
-    ) {
-        (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.is_ok(),
-        _ => false,
-    };
-    if !sent {
-        metrics::restore(&snap);
-    }
-}
-
-/// Sends pending counters now (the stats API calls it so the page sees its own isolate's latest).
-pub async fn flush_metrics(env: &Env, force: bool) {
-    if let Some(snap) = metrics::take_due(conv::now_ms(), force) {
-        send_metrics(env, snap).await;
-    }
+/// The origin mode (ORIGIN, ORIGIN_HOST) and the EDGECACHE_DEBUG switch, read and parsed once
+/// per isolate: vars are fixed for a deployed version, and a new version (or a `wrangler dev`
+/// reload) starts new isolates. Each var read is several runtime calls, so a hit no longer
+/// pays for them.
+fn settings(env: &Env) -> Settings {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| {
+            let var = |name: &str| env.var(name);
+            let origin = crate::origin::parse_origin_mode(
+                var("ORIGIN").as_deref(),
+                var("ORIGIN_HOST").as_deref(),
+            )?;
+            Ok((origin, var("EDGECACHE_DEBUG").as_deref() == Some("1")))
+        })
+        .clone()
+    })
 }

@@ -1,7 +1,8 @@
 //! The purge check on a hit: the isolate's view of the purge snapshot, refreshed in the
 //! background; per-record KV keys only for entries older than the snapshot's window.
 //!
-//! A hit is answered from the [`PurgeView`] the isolate holds (no KV read on the hit path). When
+//! A hit is answered from the view the isolate holds ([`IsolatePurges`]: what it knows, and
+//! every decision about it) (no KV read on the hit path). When
 //! the view is older than its refresh interval, the hit starts one refresh in the background
 //! (spawned: see [`refresh_in_background`]): one KV read of [`purge::SNAPSHOT_KEY`], whatever
 //! the number of tags.
@@ -12,29 +13,29 @@
 //! seconds, read with `cacheTtl`): those reads can wait on KV, and only for such old entries.
 //! A purge received by this isolate updates its view and its memo at once.
 //!
-//! Clock skew: the isolate notes when it first saw each record ([`note`]); a record seen before
+//! Clock skew: the isolate notes when it first saw each record; a record seen before
 //! an entry's origin fetch started is reflected in the entry and does not purge it
 //! ([`crate::purge::SeenRecords`] has the reasoning).
 
-use super::{metrics, state};
+use super::bindings::{self, PURGE_KV};
+use super::conv::now_ms as clock;
+use super::metrics;
+use super::rt::Env;
 use crate::decision::PurgeState;
 use crate::meta::EntryMeta;
 use crate::purge::{
-    self, PurgeRecord, PurgeSnapshot, PurgeVerdict, PurgeView, RefreshPlan, SeenRecords,
+    self, Entry, IsolatePurges, PurgeRecord, PurgeSnapshot, Records, RecordsCheck, RefreshPlan,
     ViewVerdict,
 };
-use std::cell::RefCell;
-use std::collections::HashMap;
-use worker::Env;
+use std::cell::{OnceCell, RefCell};
 
 thread_local! {
-    static SEEN: RefCell<SeenRecords> = RefCell::new(SeenRecords::default());
-    static VIEW: RefCell<Option<PurgeView>> = const { RefCell::new(None) };
+    static ISOLATE: RefCell<IsolatePurges> = RefCell::new(IsolatePurges::default());
+    static REFRESH_MS: OnceCell<u64> = const { OnceCell::new() };
 }
 
-/// Notes that this isolate holds `record` under `key` now (see [`SeenRecords::note`]).
-pub fn note(key: &str, record: Option<PurgeRecord>, now_ms: u64) {
-    SEEN.with(|s| s.borrow_mut().note(key, record, now_ms));
+fn with<T>(f: impl FnOnce(&mut IsolatePurges) -> T) -> T {
+    ISOLATE.with(|i| f(&mut i.borrow_mut()))
 }
 
 /// Var setting the view's refresh interval in milliseconds (default
@@ -44,38 +45,28 @@ pub const REFRESH_VAR: &str = "PURGE_REFRESH_MS";
 /// The refresh interval configured by [`REFRESH_VAR`].
 pub fn refresh_ms(env: &Env) -> u64 {
     env.var(REFRESH_VAR)
-        .ok()
-        .and_then(|v| v.to_string().trim().parse::<u64>().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|ms| *ms > 0)
         .unwrap_or(purge::DEFAULT_REFRESH_MS)
 }
 
-/// Runs `f` with the isolate's view (created on first use with the configured interval).
-fn with_view<T>(env: &Env, f: impl FnOnce(&mut PurgeView) -> T) -> T {
-    VIEW.with(|v| {
-        let mut v = v.borrow_mut();
-        let view = v.get_or_insert_with(|| PurgeView::new(refresh_ms(env)));
-        f(view)
-    })
+/// The isolate's refresh interval: [`refresh_ms`] read once (the var is not read on each hit).
+fn interval(env: &Env) -> u64 {
+    REFRESH_MS.with(|r| *r.get_or_init(|| refresh_ms(env)))
 }
 
-/// Notes a purge this isolate made: its view applies it at once.
-pub fn note_local(env: &Env, key: &str, record: PurgeRecord) {
-    with_view(env, |v| v.note_local(key, record));
+/// A purge this isolate made, accepted at `now_ms`: it applies here at once.
+pub fn note_own_purge(env: &Env, keys: &[String], record: PurgeRecord, now_ms: u64) {
+    let seen = clock();
+    with(|i| i.note_own_purge(interval(env), keys, record, now_ms, seen));
 }
 
-/// Reads the snapshot and installs it in the view; `started_ms` as given to
-/// [`PurgeView::begin_refresh`].
+/// Reads the snapshot and installs it; `started_ms` as given to `begin_refresh`.
 async fn refresh(env: &Env, started_ms: u64) {
     let snap = read_snapshot(env).await;
     // The clock after the read: the moment these records are known to this isolate.
-    let done_ms = super::conv::now_ms();
-    if let Some(s) = &snap {
-        for (k, r) in s.iter() {
-            note(k, Some(r), done_ms);
-        }
-    }
-    with_view(env, |v| v.finish_refresh(started_ms, snap, done_ms));
+    let done_ms = clock();
+    with(|i| i.finish_refresh(interval(env), started_ms, snap, done_ms));
 }
 
 /// Starts a background refresh at `now_ms` unless one is in flight (one per isolate).
@@ -87,7 +78,7 @@ async fn refresh(env: &Env, started_ms: u64) {
 /// starting request's response; if the runtime drops it, the view counts it as lost after
 /// [`purge::REFRESH_TIMEOUT_MS`] and a later hit starts another.
 fn refresh_in_background(env: &Env, now_ms: u64) {
-    if !with_view(env, |v| v.begin_refresh(now_ms)) {
+    if !with(|i| i.begin_refresh(interval(env), now_ms)) {
         return;
     }
     let env = env.clone();
@@ -99,90 +90,37 @@ fn refresh_in_background(env: &Env, now_ms: u64) {
 /// One KV read of the snapshot. Absent (no purge since this version was deployed): the ledger
 /// builds it from the records it holds, publishes it, and returns it.
 async fn read_snapshot(env: &Env) -> Option<PurgeSnapshot> {
-    let kv = env.kv(BINDING).ok()?;
+    let kv = env.kv(PURGE_KV).ok()?;
     metrics::kv_reads(1);
-    let text = kv
-        .get(purge::SNAPSHOT_KEY)
-        .cache_ttl(KV_CACHE_TTL_SECS)
-        .text()
-        .await;
-    match text {
+    match kv.get_text(purge::SNAPSHOT_KEY, KV_CACHE_TTL_SECS).await {
         Ok(Some(t)) => PurgeSnapshot::decode(&t),
-        Ok(None) => super::admin::ledger_snapshot(env).await,
+        Ok(None) => bindings::ledger_snapshot(env).await,
         Err(_) => None,
     }
 }
 
-/// KV binding holding purge records.
-pub const BINDING: &str = "PURGE_KV";
 /// KV `cacheTtl` for record reads (the platform minimum is 30 s).
 pub const KV_CACHE_TTL_SECS: u64 = 30;
 
 /// Reads the records under `keys` (memo first, then KV in parallel).
-pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Option<PurgeRecord>> {
-    let mut out = HashMap::new();
-    let mut missing = Vec::new();
-    state::with_memo(|m| {
-        for k in keys {
-            match m.get(k, now_ms) {
-                Some(r) => {
-                    out.insert(k.clone(), r);
-                }
-                None => missing.push(k.clone()),
+async fn read(env: &Env, keys: &[String], now_ms: u64) -> Records {
+    let held_ms = clock();
+    let (found, missing) = with(|i| i.memoised(keys, now_ms, held_ms));
+    let mut results = Vec::new();
+    if let (false, Ok(kv)) = (missing.is_empty(), env.kv(PURGE_KV)) {
+        metrics::kv_reads(missing.len() as u64);
+        let reads = missing.iter().map(|k| {
+            let kv = &kv;
+            async move {
+                let v = kv.get_text(k, KV_CACHE_TTL_SECS).await.ok().flatten();
+                (k.clone(), v.as_deref().and_then(PurgeRecord::decode))
             }
-        }
-    });
-    let held_ms = super::conv::now_ms();
-    for (k, r) in &out {
-        note(k, *r, held_ms);
+        });
+        results = futures_util::future::join_all(reads).await;
     }
-    if missing.is_empty() {
-        return out;
-    }
-    let Ok(kv) = env.kv(BINDING) else {
-        return out;
-    };
-    metrics::kv_reads(missing.len() as u64);
-    let reads = missing.iter().map(|k| {
-        let kv = &kv;
-        async move {
-            let v = kv
-                .get(k)
-                .cache_ttl(KV_CACHE_TTL_SECS)
-                .text()
-                .await
-                .ok()
-                .flatten();
-            (k.clone(), v.as_deref().and_then(PurgeRecord::decode))
-        }
-    });
-    let results = futures_util::future::join_all(reads).await;
     // The clock after the reads: the moment these records are known to this isolate.
-    let seen_ms = super::conv::now_ms();
-    for (k, r) in &results {
-        note(k, *r, seen_ms);
-    }
-    state::with_memo(|m| {
-        for (k, r) in results {
-            m.insert(&k, r, now_ms);
-            // The memo merges with what it held, so a record this isolate just wrote wins
-            // over an older KV read.
-            let merged = m.get(&k, now_ms).unwrap_or(r);
-            out.insert(k, merged);
-        }
-    });
-    // This isolate's own purges stay applied after their memo entries expire, until a
-    // snapshot reflects them (KV may still return the value from before them).
-    VIEW.with(|v| {
-        if let Some(v) = v.borrow().as_ref() {
-            for (k, r) in out.iter_mut() {
-                if let Some(own) = v.local_record(k) {
-                    *r = Some(r.map_or(own, |r| purge::merge(r, own)));
-                }
-            }
-        }
-    });
-    out
+    let seen_ms = clock();
+    with(|i| i.absorb(found, results, now_ms, seen_ms))
 }
 
 /// The purge state of a stored entry at `now_ms`: from the isolate's view (starting a
@@ -190,7 +128,7 @@ pub async fn read(env: &Env, keys: &[String], now_ms: u64) -> HashMap<String, Op
 /// or from the per-record keys for an entry older than the snapshot's window.
 pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     let mut now = now_ms;
-    match with_view(env, |v| v.plan(now_ms)) {
+    match with(|i| i.plan(interval(env), now_ms)) {
         RefreshPlan::Serve => {}
         RefreshPlan::ServeAndRefresh => refresh_in_background(env, now_ms),
         RefreshPlan::Wait => {
@@ -198,60 +136,28 @@ pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
             // request that started it, so awaiting another request's read may never finish
             // (e.g. that client went away). Only an isolate's first hits, or hits after two
             // idle intervals, get here.
-            let _ = with_view(env, |v| v.begin_refresh(now_ms));
+            let _ = with(|i| i.begin_refresh(interval(env), now_ms));
             refresh(env, now_ms).await;
-            now = super::conv::now_ms().max(now_ms);
+            now = clock().max(now_ms);
         }
     }
-    // URL purges name the URL, not a variant: compare without the folded-in vary part.
-    let url_key = crate::key::strip_vary(&meta.key);
-    let stored = meta.stored_at_ms;
-    let applies = |k: &str, r: &PurgeRecord| !SEEN.with(|s| s.borrow().reflected(k, r, stored));
-    let verdict = with_view(env, |v| {
-        v.check(
-            now,
-            stored,
-            &meta.tags,
-            url_key,
-            meta.host(),
-            meta.path(),
-            applies,
-        )
-    });
-    let v = match verdict {
-        ViewVerdict::Known(v) => v,
-        ViewVerdict::NeedsRecords => records_verdict(env, meta, now_ms).await,
+    let entry = Entry {
+        stored_at_ms: meta.stored_at_ms,
+        tags: &meta.tags,
+        // URL purges name the URL, not a variant: compare without the folded-in vary part.
+        url_key: crate::key::strip_vary(&meta.key),
+        host: meta.host(),
+        path: meta.path(),
     };
-    match v {
-        PurgeVerdict::Fresh => PurgeState::Clean,
-        PurgeVerdict::SoftPurged { .. } => PurgeState::Soft,
-        PurgeVerdict::HardPurged { .. } => PurgeState::Hard,
+    match with(|i| i.check_view(now, &entry)) {
+        ViewVerdict::Known(v) => v.into(),
+        ViewVerdict::NeedsRecords => {
+            let mut check = RecordsCheck::new(entry);
+            while let Some(keys) = check.keys() {
+                let got = read(env, &keys, now_ms).await;
+                with(|i| check.feed(i, got));
+            }
+            check.verdict().into()
+        }
     }
-}
-
-/// Checks an entry against the per-record keys (memo first, then KV).
-async fn records_verdict(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeVerdict {
-    let url_key = crate::key::strip_vary(&meta.key);
-    let base = purge::base_keys_to_check(&meta.tags, url_key);
-    let mut recs = read(env, &base, now_ms).await;
-    // Records this isolate saw before the entry's origin fetch started are reflected in it.
-    let stored = meta.stored_at_ms;
-    let applies = |k: &str, r: &PurgeRecord| !SEEN.with(|s| s.borrow().reflected(k, r, stored));
-    recs.retain(|k, r| r.is_none_or(|r| applies(k, &r)));
-    // The key is normalised (lower-case host, default port dropped): its authority is exactly
-    // what `purge::host_of` gives for it, without parsing the URL again.
-    let host = meta.host().to_string();
-    let path = meta.path().to_string();
-    let gate = recs.get(purge::PREFIX_GATE_KEY).copied().flatten();
-    if purge::prefix_gate_open(meta.stored_at_ms, gate) {
-        let pk = purge::prefix_keys_to_check(&host, &path);
-        let more = read(env, &pk, now_ms).await;
-        recs.extend(
-            more.into_iter()
-                .filter(|(k, r)| r.is_none_or(|r| applies(k, &r))),
-        );
-    }
-    purge::check_entry(meta.stored_at_ms, &meta.tags, url_key, &host, &path, |k| {
-        recs.get(k).copied().flatten()
-    })
 }

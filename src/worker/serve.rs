@@ -4,17 +4,15 @@
 
 use super::conv::{now_ms, rand01};
 use super::io::{self, JsBody};
+use super::rt::{Context, Env};
 use super::{metrics, purge_check, state};
 use crate::lifecycle::{
-    Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Metric, Now, StoreCmd,
-    Stored,
+    Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Now, StoreCmd, Stored,
 };
 use crate::meta::{EntryMeta, META_HEADER};
 use http::HeaderMap;
-use std::cell::RefCell;
-use wasm_bindgen::JsCast;
+use std::cell::{Cell, RefCell};
 use web_sys::{ReadableStream, Response};
-use worker::{Context, Env};
 
 thread_local! {
     static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate::default());
@@ -35,8 +33,9 @@ pub struct Ctx<'a> {
 /// The runtime objects an exchange's actions refer to.
 #[derive(Default)]
 struct Held {
-    /// The entry found last: its runtime headers and unread body.
-    entry: Option<(web_sys::Headers, Option<ReadableStream>, String)>,
+    /// The entry found last: its runtime headers, unread body, key and the names of its
+    /// fields (lower-case, one per line).
+    entry: Option<(web_sys::Headers, Option<ReadableStream>, String, String)>,
     /// The origin response last fetched (its body unread until named).
     origin: Option<Response>,
     /// The client's request body, for a pass-through.
@@ -64,10 +63,40 @@ struct StoreJob {
     failed: io::Flag,
 }
 
+thread_local! {
+    static JITTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A uniform number in `[0, 1)` for the core's per-step jitter (XFetch early refresh, TTL
+/// jitter): xorshift64* seeded once per isolate from `Math.random`, so a step costs no runtime
+/// call for it. Not for anything that must be unpredictable (purge ids use [`rand01`]).
+fn jitter01() -> f64 {
+    JITTER.with(|j| {
+        let mut x = j.get();
+        if x == 0 {
+            // 53 random bits from the runtime, never zero (xorshift's fixed point).
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "[0, 2^53)")]
+            let seed = (rand01() * TWO_53) as u64;
+            x = seed | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        j.set(x);
+        // The top 53 bits of the scrambled state, as a fraction.
+        #[allow(clippy::cast_precision_loss, reason = "53 bits fit an f64 exactly")]
+        let top = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64;
+        top / TWO_53
+    })
+}
+
+/// 2^53, the f64 mantissa's reach.
+const TWO_53: f64 = 9_007_199_254_740_992.0;
+
 fn now() -> Now {
     Now {
         ms: now_ms(),
-        rand: rand01(),
+        rand: jitter01(),
     }
 }
 
@@ -87,22 +116,17 @@ fn step(ex: &mut Exchange<'static>, ev: Event) -> Action {
     let a = ISOLATE.with(|i| ex.step(&mut i.borrow_mut(), ev, now()));
     let rule = ex.rule();
     for m in ex.take_metrics() {
-        match m {
-            Metric::Hit { stale, bytes } => metrics::hit(rule, stale, bytes as usize),
-            Metric::Miss => metrics::miss(rule),
-            Metric::Bypass(reason) => metrics::bypass(rule, reason),
-            Metric::Revalidation => metrics::revalidation(rule),
-            Metric::BackgroundRevalidation => metrics::background_revalidation(rule),
-            Metric::StaleErrorServed { bytes } => metrics::stale_error_served(rule, bytes as usize),
-            Metric::OriginFetch { bytes } => metrics::origin_fetch(rule, bytes as usize),
-            Metric::OriginError => metrics::origin_error(rule),
-        }
+        metrics::record(rule, &m);
     }
     a
 }
 
 /// Handles a site request.
-pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker::Result<Response> {
+pub async fn handle(
+    req: web_sys::Request,
+    url: url::Url,
+    c: &Ctx<'_>,
+) -> super::rt::Result<Response> {
     let mut held = Held {
         client_body: req.body(),
         ..Held::default()
@@ -122,15 +146,38 @@ pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker
         match exec(action, &mut held, c.env).await {
             Step::Next(e) => ev = e,
             Step::Answer(resp, store) => {
-                // The rest (the store, flight end, refresh, deletes) runs after the answer. The
-                // flight goes with it: if that task is dropped unfinished, its waiters are freed.
+                // The rest (the store, flight end, refresh, deletes) runs after the answer.
+                let next = match store {
+                    Some(job) => Next::Store(job),
+                    // Nothing to wait for: the core's next step is known now. A plain hit ends
+                    // here, without a background task (no `wait_until` promise per hit).
+                    None => {
+                        let a = step(&mut ex, Event::Done);
+                        guard.0 = ex.led_flight().map(|(k, t)| (k.to_string(), t));
+                        match a {
+                            Action::Finish => {
+                                count_dropped(&ex, &held);
+                                return Ok(resp);
+                            }
+                            a => Next::Act(a),
+                        }
+                    }
+                };
+                // The flight goes with the task: if it is dropped unfinished, its waiters are
+                // freed.
                 let flight = guard.0.take();
                 let env = c.env.clone();
                 c.ctx.wait_until(async move {
                     let _flight = Guard(flight);
-                    let first = match store {
-                        Some(job) => Event::Stored(finish_store(job).await),
-                        None => Event::Done,
+                    let first = match next {
+                        Next::Store(job) => Event::Stored(finish_store(job).await),
+                        Next::Act(a) => match exec(a, &mut held, &env).await {
+                            Step::Next(e) => e,
+                            Step::Answer(..) | Step::Finish => {
+                                count_dropped(&ex, &held);
+                                return;
+                            }
+                        },
                     };
                     background(ex, held, first, env).await;
                 });
@@ -138,7 +185,7 @@ pub async fn handle(req: web_sys::Request, url: url::Url, c: &Ctx<'_>) -> worker
             }
             Step::Finish => {
                 return io::response(500, &web_sys::Headers::new()?, JsBody::Empty)
-                    .map_err(worker::Error::RustError)
+                    .map_err(super::rt::Error)
             }
         }
     }
@@ -157,6 +204,16 @@ async fn background(mut ex: Exchange<'static>, mut held: Held, mut ev: Event, en
             Step::Answer(..) | Step::Finish => break,
         }
     }
+    count_dropped(&ex, &held);
+}
+
+/// What runs first after the answer.
+enum Next {
+    Store(StoreJob),
+    Act(Action),
+}
+
+fn count_dropped(ex: &Exchange<'static>, held: &Held) {
     if held.dropped > 0 {
         metrics::headers_dropped(ex.rule(), held.dropped);
     }
@@ -172,10 +229,10 @@ async fn finish_store(job: StoreJob) -> bool {
     let failed = job.failed.clone();
     let watch = Box::pin(async move {
         while !failed.get() {
-            worker::Delay::from(std::time::Duration::from_millis(STORE_WATCH_MS)).await;
+            super::rt::Delay::ms(STORE_WATCH_MS).await;
         }
         // Let a put that is still committing what arrived finish first.
-        worker::Delay::from(std::time::Duration::from_millis(STORE_SETTLE_MS)).await;
+        super::rt::Delay::ms(STORE_SETTLE_MS).await;
     });
     let put = match select(put, watch).await {
         Either::Left((r, _)) => Some(r),
@@ -183,19 +240,19 @@ async fn finish_store(job: StoreJob) -> bool {
     };
     job.failed.release();
     if job.failed.get() {
-        worker::console_error!(
+        console_error!(
             "edgecache: not stored {}: the body failed on the way",
             job.key
         );
         if let Err(e) = io::cache_delete(&job.key).await {
-            worker::console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
+            console_error!("edgecache: cache.delete failed for {}: {e}", job.key);
         }
         return false;
     }
     match put {
         Some(Ok(())) => true,
         Some(Err(e)) => {
-            worker::console_error!("edgecache: not stored {}: {e}", job.key);
+            console_error!("edgecache: not stored {}: {e}", job.key);
             false
         }
         None => false,
@@ -214,7 +271,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             Step::Next(Event::Found(lookup(held, &key, &fields).await))
         }
         Action::ReadStoredHeaders => {
-            let found = held.entry.as_ref().and_then(|(h, _, _)| {
+            let found = held.entry.as_ref().and_then(|(h, _, _, _)| {
                 let mut d = 0;
                 let all = io::fields_of(h, &mut d);
                 stored_of(h, all)
@@ -241,13 +298,13 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             }
         }
         Action::Wait { ms } => {
-            worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+            super::rt::Delay::ms(ms).await;
             Step::Next(Event::Done)
         }
         Action::Delete(keys) => {
             for k in keys {
                 if let Err(e) = io::cache_delete(&k).await {
-                    worker::console_error!("edgecache: cache.delete failed for {k}: {e}");
+                    console_error!("edgecache: cache.delete failed for {k}: {e}");
                 }
             }
             Step::Next(Event::Done)
@@ -273,7 +330,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             match answer_with(held, &answer, store.as_deref()).await {
                 Ok((resp, job)) => Step::Answer(resp, job),
                 Err(e) => {
-                    worker::console_error!("edgecache: could not build the response: {e}");
+                    console_error!("edgecache: could not build the response: {e}");
                     match fallback_502() {
                         Ok(r) => Step::Answer(r, None),
                         Err(_) => Step::Finish,
@@ -314,28 +371,40 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
         Ok(Some(r)) => r,
         Ok(None) => return None,
         Err(e) => {
-            worker::console_error!("edgecache: cache lookup failed for {key}: {e}");
+            console_error!("edgecache: cache lookup failed for {key}: {e}");
             return None;
         }
     };
     let js = resp.headers();
+    // All stored fields in one string (two runtime calls), then only the wanted ones converted:
+    // one `get` per field would cost a call and a string each.
+    let all = io::all_fields(&js);
     let mut wanted = HeaderMap::new();
-    for n in fields {
-        if let Some(v) = io::get_field(&js, n.as_str()) {
-            if let Ok(v) = http::HeaderValue::from_str(&v) {
+    let mut meta = None;
+    for (k, v) in io::pairs(&all) {
+        if k == META_HEADER {
+            meta = EntryMeta::decode(v);
+        } else if let Some(n) = fields.iter().find(|n| n.as_str() == k) {
+            if let Ok(v) = http::HeaderValue::from_str(v) {
                 wanted.append(n.clone(), v);
             }
         }
     }
-    let mut s = stored_of(&js, wanted)?;
+    let meta = meta?;
+    let mut s = Stored {
+        status: meta.status,
+        meta,
+        headers: wanted,
+    };
     s.status = resp.status();
-    held.entry = Some((js, resp.body(), key.to_string()));
+    let names = io::pairs(&all).map(|(k, _)| k).collect::<Vec<_>>().join("\n");
+    held.entry = Some((js, resp.body(), key.to_string(), names));
     Some(s)
 }
 
 /// The stored body: the lookup's stream if unread, else read again from the cache.
 async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
-    let (_, body, key) = held.entry.as_mut()?;
+    let (_, body, key, _) = held.entry.as_mut()?;
     if let Some(b) = body.take() {
         return Some(b);
     }
@@ -367,10 +436,7 @@ async fn body_stream(held: &mut Held, body: &Body) -> Option<(ReadableStream, Sr
     match body {
         Body::Origin => origin_body(held),
         Body::Stored => stored_body(held).await.map(|b| (b, Src::Stored)),
-        Body::StoredRange { start, end } => {
-            let b = stored_body(held).await?;
-            Some((io::slice(b, *start, *end), Src::Stored))
-        }
+        Body::Parts(segs) => Some((parts(stored_body(held).await?, segs), Src::Stored)),
         Body::Empty | Body::Fixed(_) => None,
     }
 }
@@ -416,28 +482,33 @@ fn to_client(s: ReadableStream, src: Src) -> Result<ReadableStream, String> {
     }
 }
 
+/// The pieces `segs` of `body` (a range answer), with their exact length.
+fn parts(body: ReadableStream, segs: &[crate::range::Segment]) -> ReadableStream {
+    let len = crate::range::body_length(segs);
+    let s = io::segments(body, segs.to_vec());
+    io::fixed_length(&s, len).unwrap_or(s)
+}
+
 fn fields_for(held: &mut Held, fields: &Fields) -> Result<web_sys::Headers, String> {
     match fields {
         Fields::Own(h) => io::js_fields(h, &mut held.dropped),
         Fields::Stored { replace, with } => {
-            let base = held
+            let (base, names) = held
                 .entry
                 .as_ref()
-                .map(|(h, _, _)| h.clone())
+                .map(|(h, _, _, names)| (h, names))
                 .ok_or("no stored entry")?;
-            let out = web_sys::Headers::new_with_headers(&base).map_err(|e| io::js_err(&e))?;
+            let out = web_sys::Headers::new_with_headers(base).map_err(|e| io::js_err(&e))?;
+            // Only the names the entry holds: deleting an absent field changes nothing and
+            // costs a runtime call.
             for n in replace {
-                out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
-            }
-            let extra = io::js_fields(with, &mut held.dropped)?;
-            if let Ok(Some(iter)) = js_sys::try_iter(&extra) {
-                for entry in iter.flatten() {
-                    let pair: js_sys::Array = entry.unchecked_into();
-                    if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                        out.append(&k, &v).map_err(|e| io::js_err(&e))?;
-                    }
+                if names.split('\n').any(|k| k == n.as_str()) {
+                    out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
                 }
             }
+            // Appended straight from the core's fields: no second `Headers` to build and
+            // iterate back.
+            io::append_fields(&out, with, &mut held.dropped);
             Ok(out)
         }
     }
@@ -470,7 +541,10 @@ async fn answer_with(
                 if job.is_none() {
                     failed.release();
                 }
-                out.client.map(|c| with_length(c, src))
+                out.client.map(|c| match &answer.body {
+                    Body::Parts(segs) => parts(c, segs),
+                    _ => with_length(c, src),
+                })
             }
             None => None,
         },

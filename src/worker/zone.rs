@@ -1,17 +1,9 @@
 //! The zone purge accelerator's I/O: its configuration from the environment, and one call to
 //! the purge API. What to call, when, and what an answer means is `crate::purge::zone`.
 
+use super::bindings::setting;
+use super::rt::Env;
 use crate::purge::zone::{self, ApiAnswer, ZoneCall, ZoneConfig};
-use worker::Env;
-
-/// A secret, else a var of that name, when set and non-empty.
-fn setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-}
 
 /// The accelerator's configuration (`CF_API_TOKEN`, `CF_ZONE_ID`, `CF_API_BASE`); `None` when
 /// not configured, or when configured wrongly (said once per call on the console: KV records
@@ -23,7 +15,7 @@ pub fn config(env: &Env) -> Option<ZoneConfig> {
     match zone::zone_config(token.as_deref(), zone_id.as_deref(), base.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            worker::console_error!("edgecache: zone purge accelerator off: {e}");
+            console_error!("edgecache: zone purge accelerator off: {e}");
             None
         }
     }

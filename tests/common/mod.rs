@@ -28,3 +28,4 @@ pub fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
 pub fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
 }
+pub mod world;

@@ -3,7 +3,7 @@
 // specific response headers and checks what a second client gets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useStack, uniq, lab, originCount, originStats, ours, isHit, request } from "./helpers.mjs";
+import { useStack, uniq, lab, originCount, originStats, ours, isHit, request, sleep } from "./helpers.mjs";
 
 const h = useStack();
 const T = { timeout: 60_000 }; // generous: CI is a noisy 2-core machine
@@ -152,4 +152,75 @@ test("hop-by-hop headers (named in Connection) are neither stored nor forwarded 
     assert.equal(r.headers.get("x-foo"), null, `${n}: X-Foo is hop-by-hop here: ${r.why}`);
     assert.equal(r.headers.get("x-bar"), "kept", `${n}: other end-to-end headers are kept`);
   }
+});
+
+test("a client's If-None-Match on a miss reaches the origin; its 304 answers that client only (§4.3.2)", T, async () => {
+  const p = uniq("/lab/rfc-inm-miss");
+  const u = lab(p, { etag: "m1", headers: { "Cache-Control": "public, max-age=60" } });
+  const r1 = await req(u, { headers: { "if-none-match": '"m1"' } });
+  assert.equal(r1.status, 304, `the origin's 304, forwarded: ${r1.why}`);
+  assert.equal(r1.headers.get("etag"), '"m1"');
+  assert.equal(await originCount(h, p), 1);
+  const r2 = await req(u);
+  assert.equal(r2.status, 200, r2.why);
+  assertForwarded(r2, "(nothing was stored from the 304)");
+  assert.equal(await originCount(h, p), 2);
+  // fetch() adds `Cache-Control: no-cache` to a conditional request unless it has its own.
+  const r3 = await req(u, { headers: { "if-none-match": '"m1"', "cache-control": "max-age=3600" } });
+  assert.equal(r3.status, 304, `answered from the stored 200: ${r3.why}`);
+  assertHit(r3);
+  assert.equal(await originCount(h, p), 2);
+});
+
+/** The parts of a multipart/byteranges body (RFC 9110 §14.6): [Content-Range, text]. */
+function byteranges(r) {
+  const m = /^multipart\/byteranges; boundary=(\S+)$/.exec(r.headers.get("content-type") ?? "");
+  assert.ok(m, `multipart/byteranges: ${r.why}`);
+  const out = [];
+  for (const part of r.text.split(`--${m[1]}`).slice(1)) {
+    if (part.startsWith("--")) break;
+    const [head, ...rest] = part.split("\r\n\r\n");
+    out.push([/Content-Range: (.*)/.exec(head)?.[1], rest.join("\r\n\r\n").replace(/\r\n$/, "")]);
+  }
+  return out;
+}
+
+test("ranges through the real Cache API: 206 on the miss and on hits, multipart/byteranges, 416 (RFC 9110 §14)", T, async () => {
+  const body = "abcdefghij".repeat(30); // 300 bytes
+  const p = uniq("/lab/rfc-ranges");
+  const u = lab(p, { body, headers: { "Cache-Control": "public, max-age=60" } });
+  const r1 = await req(u, { headers: { range: "bytes=0-4" } });
+  assert.equal(r1.status, 206, `a range of the response being stored: ${r1.why}`);
+  assert.equal(r1.text, "abcde");
+  assert.equal(r1.headers.get("content-range"), "bytes 0-4/300");
+  const r2 = await req(u, { headers: { range: "bytes=-3" } });
+  assertHit(r2);
+  assert.equal(r2.status, 206, r2.why);
+  assert.equal(r2.text, "hij");
+  const r3 = await req(u, { headers: { range: "bytes=10-11, 205-207" } });
+  assertHit(r3);
+  assert.equal(r3.status, 206, r3.why);
+  assert.equal(r3.headers.get("content-range"), null, "no Content-Range on a multipart answer");
+  assert.deepEqual(byteranges(r3), [["bytes 10-11/300", "ab"], ["bytes 205-207/300", "fgh"]]);
+  const r4 = await req(u, { headers: { range: "bytes=300-" } });
+  assert.equal(r4.status, 416, r4.why);
+  assert.equal(r4.headers.get("content-range"), "bytes */300");
+  const r5 = await req(u);
+  assert.equal(r5.text, body);
+  assert.equal(await originCount(h, p), 1);
+  // A range of a large body on its miss: the client gets its 10 bytes, the cache the whole body.
+  const big = uniq("/lab/rfc-ranges-big");
+  const ub = lab(big, { bytes: 300000, headers: { "Cache-Control": "public, max-age=60" } });
+  const b1 = await req(ub, { headers: { range: "bytes=0-9" } });
+  assert.equal(b1.status, 206, b1.why);
+  assert.equal(b1.text, "edgecache-");
+  let b2;
+  for (let i = 0; i < 50; i++) { // the store finishes in the background
+    b2 = await req(ub);
+    if (isHit(b2)) break;
+    await sleep(100);
+  }
+  assertHit(b2, "(stored whole)");
+  assert.equal(b2.text.length, 300000);
+  assert.equal(await originCount(h, big), 1);
 });

@@ -1,0 +1,295 @@
+//! Everything edgecache serves itself under `/__edgecache/`: which route a request is, who may
+//! call it, and the purge webhook's steps around the ledger. Pure: the adapter passes the path,
+//! method, `Authorization` header and secrets, and carries out the [`AdminRoute`].
+
+use crate::policy::Policy;
+use crate::purge::{Accepted, PurgeError, PurgeLimits, Secrets, Signed};
+
+/// URL prefix of everything edgecache serves itself.
+pub const PREFIX: &str = "/__edgecache";
+
+/// The answer to an unknown `/__edgecache/api/...` endpoint (404).
+pub const API_NOT_FOUND_JSON: &str = r#"{"error":"not_found","detail":"no such API endpoint"}"#;
+/// The answer to a dashboard file asked for with a method other than GET or HEAD (405).
+pub const ASSET_METHOD_JSON: &str = r#"{"error":"method_not_allowed","detail":"use GET"}"#;
+/// The webhook's answer when the ledger did not record the purge (503: never 202 for a purge
+/// that did not happen).
+pub const LEDGER_UNAVAILABLE_JSON: &str =
+    r#"{"error":"ledger_unavailable","detail":"the purge could not be recorded; retry"}"#;
+/// Said on the console when the webhook is called but not configured.
+pub const WEBHOOK_DISABLED_LOG: &str =
+    "edgecache: purge webhook disabled: set PURGE_TOKEN or PURGE_SECRET (wrangler secret put)";
+
+/// What a `/__edgecache...` request is, once its caller is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRoute<'a> {
+    /// `GET /health`: "ok".
+    Health,
+    /// `/purge`: the webhook (it authenticates its callers itself: [`Secrets::authorize_purge`]).
+    Purge,
+    /// `/purges`, `/api/purges`: the ledger's log (admin or purge token).
+    Log,
+    /// `/api/stats`: the metrics hub's stats (admin token).
+    Stats,
+    /// `/api/policy`: the policy as JSON (admin token).
+    Policy,
+    /// `/api/explain`: the explain API (admin token).
+    Explain,
+    /// The caller may not: this error.
+    Denied(PurgeError),
+    /// An unknown API endpoint: 404 [`API_NOT_FOUND_JSON`].
+    ApiNotFound,
+    /// A dashboard file asked for with another method than GET/HEAD: 405 [`ASSET_METHOD_JSON`].
+    AssetMethodNotAllowed,
+    /// `/__edgecache` itself: redirect (308) to `/__edgecache/`, so relative asset URLs resolve.
+    Redirect,
+    /// A dashboard file: this path in the assets (`/` is `/index.html`).
+    Asset(&'a str),
+}
+
+/// The route of a request for `path` (the URL path, starting with [`PREFIX`]) with `method`
+/// and `authorization`, given the configured `secrets`.
+pub fn route<'a>(
+    path: &'a str,
+    method: &str,
+    secrets: &Secrets,
+    authorization: Option<&str>,
+) -> AdminRoute<'a> {
+    let sub = path.strip_prefix(PREFIX).unwrap_or("");
+    let admin = |r| match secrets.admin_ok(authorization) {
+        true => r,
+        false => AdminRoute::Denied(PurgeError::Unauthorized),
+    };
+    match sub {
+        "/health" => AdminRoute::Health,
+        "/purge" => AdminRoute::Purge,
+        "/purges" | "/api/purges" => match secrets.purge_token_ok(authorization) {
+            true => AdminRoute::Log,
+            false => admin(AdminRoute::Log),
+        },
+        "/api/stats" => admin(AdminRoute::Stats),
+        "/api/policy" => admin(AdminRoute::Policy),
+        "/api/explain" => admin(AdminRoute::Explain),
+        _ if sub.starts_with("/api/") => AdminRoute::ApiNotFound,
+        _ if !matches!(method, "GET" | "HEAD") => AdminRoute::AssetMethodNotAllowed,
+        "" => AdminRoute::Redirect,
+        "/" => AdminRoute::Asset("/index.html"),
+        _ => AdminRoute::Asset(sub),
+    }
+}
+
+/// Whether the webhook takes a call with `method` at all: not when no purge token or signing
+/// secret is set ([`PurgeError::Disabled`]: say [`WEBHOOK_DISABLED_LOG`]), only `POST`.
+pub fn webhook_open(secrets: &Secrets, method: &str) -> Result<(), PurgeError> {
+    if !secrets.webhook_enabled() {
+        return Err(PurgeError::Disabled);
+    }
+    match method {
+        "POST" => Ok(()),
+        _ => Err(PurgeError::MethodNotAllowed),
+    }
+}
+
+/// A webhook call as received (header values and body).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookCall<'a> {
+    /// `Authorization`.
+    pub authorization: Option<&'a str>,
+    /// The Standard Webhooks headers.
+    pub signed: Signed<'a>,
+    /// `Content-Type`.
+    pub content_type: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Admits a webhook call at `now_ms` for the site at `url`: authenticated first (a caller
+/// without the token or a valid signature learns nothing about its body), then parsed, then
+/// accepted ([`crate::purge::accept`]: records with the KV expiration of the longest an entry
+/// can live). `zone_on`: whether the zone purge accelerator is configured (asked only for an
+/// authenticated, valid call); `random`: a random number (the purge id).
+pub fn admit(
+    secrets: &Secrets,
+    call: &WebhookCall<'_>,
+    url: &url::Url,
+    policy: &Policy,
+    zone_on: impl FnOnce() -> bool,
+    now_ms: u64,
+    random: u64,
+) -> Result<Accepted, PurgeError> {
+    let caller =
+        secrets.authorize_purge(call.authorization, &call.signed, call.body, now_ms / 1000)?;
+    let req =
+        crate::purge::parse_purge_request(call.content_type, call.body, &PurgeLimits::default())?;
+    crate::purge::accept(
+        &req,
+        &caller,
+        &url.origin().ascii_serialization(),
+        url.host_str().unwrap_or(""),
+        |u| crate::key::normalize_url_for_purge(u, policy).map_err(|e| e.to_string()),
+        crate::purge::record_expiration_ttl(crate::decision::MAX_ENTRY_KEEP_SECS),
+        zone_on(),
+        now_ms,
+        random,
+    )
+}
+
+/// What the ledger's answer to a purge command means for the webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerReply {
+    /// Recorded: apply it here, answer 202.
+    Recorded,
+    /// The signed call's id was seen before: 401, nothing done.
+    Replayed,
+    /// Anything else: nothing may have been recorded; 503 [`LEDGER_UNAVAILABLE_JSON`], and
+    /// say why on the console.
+    Unavailable(String),
+}
+
+/// Reads the ledger's answer: `Err` when it could not be asked, else its status and body.
+pub fn ledger_reply(answer: Result<(u16, String), String>) -> LedgerReply {
+    match answer {
+        Err(why) => LedgerReply::Unavailable(why),
+        Ok((200, text)) => match crate::purge::parse_replayed(&text) {
+            Some(true) => LedgerReply::Replayed,
+            Some(false) => LedgerReply::Recorded,
+            None => LedgerReply::Unavailable(format!("unexpected answer {text:?}")),
+        },
+        Ok((status, text)) => LedgerReply::Unavailable(format!("{status} {text}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Secrets {
+        Secrets {
+            purge_token: Some("p".into()),
+            admin_token: Some("a".into()),
+            purge_secret: None,
+        }
+    }
+
+    #[test]
+    fn routes_and_who_may_call_them() {
+        let s = secrets();
+        let r = |path, method, auth| route(path, method, &s, auth);
+        let denied = AdminRoute::Denied(PurgeError::Unauthorized);
+        assert_eq!(r("/__edgecache/health", "GET", None), AdminRoute::Health);
+        assert_eq!(r("/__edgecache/purge", "PUT", None), AdminRoute::Purge);
+        assert_eq!(
+            r("/__edgecache/purges", "GET", Some("Bearer p")),
+            AdminRoute::Log
+        );
+        assert_eq!(
+            r("/__edgecache/api/purges", "GET", Some("Bearer a")),
+            AdminRoute::Log
+        );
+        assert_eq!(
+            r("/__edgecache/api/purges", "GET", Some("Bearer x")),
+            denied
+        );
+        for p in [
+            "/__edgecache/api/stats",
+            "/__edgecache/api/policy",
+            "/__edgecache/api/explain",
+        ] {
+            assert_eq!(
+                r(p, "GET", Some("Bearer p")),
+                denied,
+                "{p}: the purge token is not admin"
+            );
+            assert_eq!(r(p, "GET", None), denied);
+            assert_ne!(r(p, "GET", Some("Bearer a")), denied);
+        }
+        assert_eq!(
+            r("/__edgecache/api/nope", "GET", None),
+            AdminRoute::ApiNotFound
+        );
+        assert_eq!(r("/__edgecache", "GET", None), AdminRoute::Redirect);
+        assert_eq!(
+            r("/__edgecache/", "HEAD", None),
+            AdminRoute::Asset("/index.html")
+        );
+        assert_eq!(
+            r("/__edgecache/app.js", "GET", None),
+            AdminRoute::Asset("/app.js")
+        );
+        assert_eq!(
+            r("/__edgecache/app.js", "POST", None),
+            AdminRoute::AssetMethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn admin_falls_back_to_the_purge_token() {
+        let s = Secrets {
+            admin_token: None,
+            ..secrets()
+        };
+        assert_eq!(
+            route("/__edgecache/api/stats", "GET", &s, Some("Bearer p")),
+            AdminRoute::Stats
+        );
+    }
+
+    #[test]
+    fn the_webhook_is_open_only_when_configured_and_for_post() {
+        assert_eq!(webhook_open(&secrets(), "POST"), Ok(()));
+        assert_eq!(
+            webhook_open(&secrets(), "GET"),
+            Err(PurgeError::MethodNotAllowed)
+        );
+        assert_eq!(
+            webhook_open(&Secrets::default(), "POST"),
+            Err(PurgeError::Disabled)
+        );
+    }
+
+    #[test]
+    fn a_call_is_authenticated_before_its_body_is_read() {
+        let url = url::Url::parse("https://s.test/__edgecache/purge").unwrap();
+        let policy = Policy::from_rules(crate::policy::Rule::builtin_default(), vec![]);
+        let admit = |auth, body: &'static str| {
+            let call = WebhookCall {
+                authorization: auth,
+                content_type: Some("application/json"),
+                body: body.as_bytes(),
+                ..WebhookCall::default()
+            };
+            admit(&secrets(), &call, &url, &policy, || false, 1_000_000, 7)
+        };
+        assert_eq!(
+            admit(None, "not json").unwrap_err(),
+            PurgeError::Unauthorized
+        );
+        assert_eq!(
+            admit(Some("Bearer x"), "not json").unwrap_err(),
+            PurgeError::Unauthorized
+        );
+        assert!(matches!(
+            admit(Some("Bearer p"), "not json"),
+            Err(PurgeError::BadRequest(_))
+        ));
+        let ok = admit(Some("Bearer p"), r#"{"urls":["/a"]}"#).unwrap();
+        assert_eq!((ok.at_ms, ok.urls.len()), (1_000_000, 1));
+        assert!(ok.urls[0].contains("s.test/a"), "{:?}", ok.urls);
+    }
+
+    #[test]
+    fn only_the_ledgers_json_answer_means_recorded() {
+        let ok = |t: &str| ledger_reply(Ok((200, t.into())));
+        assert_eq!(ok(r#"{"replayed":false}"#), LedgerReply::Recorded);
+        assert_eq!(ok(r#"{"replayed":true}"#), LedgerReply::Replayed);
+        assert!(matches!(ok("hm"), LedgerReply::Unavailable(w) if w.contains("unexpected")));
+        assert_eq!(
+            ledger_reply(Ok((500, "boom".into()))),
+            LedgerReply::Unavailable("500 boom".into())
+        );
+        assert_eq!(
+            ledger_reply(Err("down".into())),
+            LedgerReply::Unavailable("down".into())
+        );
+    }
+}
