@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, existsSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, endGroup, freePort } from "../scripts/stack.mjs";
+import { ROOT, endGroup, freePort, NO_DEVTOOLS_ENV } from "../scripts/stack.mjs";
 
 const mine = new Map(); // pid → name
 
@@ -63,7 +63,8 @@ export function runToEnd(name, cmd, args, opts = {}) {
 
 /**
  * Starts the baseline JS worker (bench/js-worker) under its own `wrangler dev`, with the same
- * flags scripts/stack.mjs uses for edgecache. Resolves to { url, pid, logFile, stop }.
+ * flags scripts/stack.mjs uses for edgecache (and, like the bench's edgecache, without wrangler's
+ * DevTools proxy: NO_DEVTOOLS_ENV). Resolves to { url, pid, logFile, stop }.
  */
 export async function startJsWorker({ origin, logDir, readyMs = 180000, config = "bench/js-worker/wrangler.toml" }) {
   const port = await freePort();
@@ -73,7 +74,7 @@ export async function startJsWorker({ origin, logDir, readyMs = 180000, config =
     "--inspector-port", String(await freePort()), "--persist-to", persist, "--show-interactive-dev-session=false",
     "--log-level", "info", "--var", `ORIGIN:${origin}`];
   const child = launch("js-worker", join(ROOT, "node_modules", ".bin", "wrangler"), args,
-    { logFile, env: { WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" } });
+    { logFile, env: { WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0", ...NO_DEVTOOLS_ENV } });
   let exited = null;
   child.on("exit", (c, s) => (exited = c ?? s));
   const url = `http://127.0.0.1:${port}`;

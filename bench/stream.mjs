@@ -1,4 +1,4 @@
-// Part 6 of bench/run (issue 17): a GET timed per chunk, and the resident memory of a process group.
+// Part 7 of bench/run (issue 17): a GET timed per chunk, and the resident memory of a process group.
 import http from "node:http";
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -51,4 +51,27 @@ export function groupRss(pgid, name = "workerd") {
     }
   }
   return sum;
+}
+
+/**
+ * The resident set size (bytes) of the largest `workerd` process in process group `pgid`: under
+ * `wrangler dev` that is the one running the worker (the other runs wrangler's proxy).
+ */
+export function biggestRss(pgid) {
+  let max = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const pgrp = Number(stat.slice(close + 2).split(" ")[2]);
+      if (pgrp !== pgid || !comm.startsWith("workerd")) continue;
+      const m = readFileSync(`/proc/${d}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m);
+      if (m) max = Math.max(max, Number(m[1]) * 1024);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return max;
 }

@@ -39,6 +39,18 @@ export function builtPolicy() {
   return existsSync(f) ? readFileSync(f, "utf8").trim() : null;
 }
 
+/**
+ * Environment that starts `wrangler dev` (4.86) without its DevTools proxy. That proxy enables the
+ * runtime's Network domain and, with no DevTools attached, keeps every inspector message it gets
+ * (one per body chunk of every subrequest) and posts each to wrangler's Node side over a new
+ * loopback connection: a 64 MB miss cost ~3000 sockets and hundreds of MB in wrangler's own
+ * processes, and 4 of them ran out of file descriptors (bench part 7, issue 17). wrangler skips
+ * the proxy inside a VS Code debug terminal, which it recognises by this variable alone
+ * (`inspectorEnabled` in wrangler-dist/cli.js); nothing else reads it unless js-debug's
+ * bootloader is in NODE_OPTIONS. Used by bench/ (figures of the worker, not of the proxy).
+ */
+export const NO_DEVTOOLS_ENV = { VSCODE_INSPECTOR_OPTIONS: "{}" };
+
 /** Local secrets the tests and ./dev use (./dev copies .dev.vars.example for wrangler itself). */
 export const DEV_SECRETS = {
   PURGE_TOKEN: "dev-purge-token",
@@ -170,7 +182,8 @@ export async function startOrigin({ port = 0, edgecacheUrl, logDir, echo = false
  * (e.g. `--local-upstream`). A frozen worker (tests, benches) must have been built with `policy`
  * (default TEST_POLICY): it refuses to start a worker built with another one.
  */
-export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given } = {}) {
+// `devtools: false` starts `wrangler dev` without its DevTools proxy (see NO_DEVTOOLS_ENV).
+export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given, devtools = true } = {}) {
   if (frozen && !given && builtPolicy() !== policy) {
     throw new Error(`build/ holds a worker built with ${builtPolicy() ?? "an unknown policy"}, not ${policy}: ` +
       `run \`EDGECACHE_POLICY=${policy} bash scripts/build.sh\` (./test does) before the tests`);
@@ -188,7 +201,7 @@ export async function startWorker({ port, origin, vars = {}, persistDir, logDir,
   for (const [k, v] of Object.entries(allVars)) if (v !== undefined) args.push("--var", `${k}:${v}`);
   args.push(...extra);
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
-  const child = launch(`wrangler:${port}`, bin, args, { logFile, echo, env: { WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" } });
+  const child = launch(`wrangler:${port}`, bin, args, { logFile, echo, env: { WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0", ...(devtools ? {} : NO_DEVTOOLS_ENV) } });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`wrangler dev on ${url}`, async () => {
     const r = await fetch(`${url}/__edgecache/health`, { signal: AbortSignal.timeout(2000) });

@@ -1,6 +1,6 @@
 //! The few runtime calls the executor makes, each in one place and each fallible: the Cache API
 //! (`caches.default`), origin `fetch` with a head timeout, response construction, and the body
-//! stream guard (gap timeout, length check, store size limit).
+//! stream guard (gap timeout, length check, store size limit; in `guard.js`).
 
 use super::conv::now_ms;
 use super::rt::Delay;
@@ -9,8 +9,7 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use js_sys::{Promise, Uint8Array};
-use std::cell::Cell;
-use std::rc::Rc;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
@@ -230,108 +229,113 @@ pub async fn fetch(
     Ok((head, resp))
 }
 
-/// Why a guarded body stream errors.
-const CUT_GAP: &str = "edgecache: the origin body stalled (no data within origin_timeout)";
-const CUT_SHORT: &str = "edgecache: the origin body ended before its Content-Length";
-const CUT_LARGE: &str = "edgecache: the body exceeds max_body_size (not stored)";
-
-/// Wraps a body stream: it errors when no chunk arrives for `gap_ms` (a stalled body is cut,
-/// never a complete-looking response), when it ends short of `expect` bytes, or when it exceeds
-/// `limit` bytes. Chunks pass through as they come (no copy).
-pub fn guard(
-    body: ReadableStream,
-    gap_ms: Option<u64>,
-    expect: Option<u64>,
-    limit: Option<u64>,
-) -> ReadableStream {
-    guard_flagged(body, gap_ms, expect, limit, None)
+#[wasm_bindgen(module = "/src/worker/guard.js")]
+extern "C" {
+    /// See `splitBody` in guard.js.
+    #[wasm_bindgen(js_name = splitBody, catch)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the JavaScript function's own arguments"
+    )]
+    fn split_body(
+        body: &ReadableStream,
+        gap_ms: Option<f64>,
+        expect: Option<f64>,
+        limit: Option<f64>,
+        flag: &js_sys::Object,
+        want_client: bool,
+        want_store: bool,
+    ) -> Result<js_sys::Object, JsValue>;
 }
 
-/// [`guard`] for a copy being stored: with `failed`, a failure (its own checks, or an error from
-/// upstream) sets the flag and ENDS the stream instead of erroring it. An errored body can leave
-/// `cache.put` pending for good (and the local cache blocked behind it); a cleanly ended one
-/// settles, and whoever stored it deletes the copy it knows is not whole.
-pub fn guard_flagged(
-    body: ReadableStream,
-    gap_ms: Option<u64>,
-    expect: Option<u64>,
-    limit: Option<u64>,
-    failed: Option<Rc<Cell<bool>>>,
-) -> ReadableStream {
-    let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
-    let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
-    struct St {
-        inner: wasm_streams::readable::IntoStream<'static>,
-        total: u64,
-        done: bool,
+/// Set by [`split`] when the body it passed on to the store failed (cut, stalled, too large).
+#[derive(Clone)]
+pub struct Flag(js_sys::Object);
+
+impl Flag {
+    /// A flag not set.
+    pub fn new() -> Self {
+        Self(js_sys::Object::new())
     }
-    let st = St {
-        inner,
-        total: 0,
-        done: false,
-    };
-    let s = futures_util::stream::unfold(st, move |mut st| {
-        let failed = failed.clone();
-        async move {
-            if st.done {
-                return None;
-            }
-            // Ends the stream on a failure: an error, or (for a stored copy) a flagged clean end.
-            let cut = |st: St, e: JsValue| match &failed {
-                Some(f) => {
-                    f.set(true);
-                    None
-                }
-                None => Some((Err(e), st)),
-            };
-            let next = match gap_ms {
-                Some(ms) => {
-                    let timer = Box::pin(Delay::ms(ms));
-                    match select(st.inner.next(), timer).await {
-                        Either::Left((n, _)) => n,
-                        Either::Right(_) => {
-                            st.done = true;
-                            return cut(st, JsValue::from_str(CUT_GAP));
-                        }
-                    }
-                }
-                None => st.inner.next().await,
-            };
-            match next {
-                Some(Ok(chunk)) => {
-                    let n = chunk
-                        .dyn_ref::<Uint8Array>()
-                        .map_or(0, |a| u64::from(a.byte_length()));
-                    st.total = st.total.saturating_add(n);
-                    if limit.is_some_and(|l| st.total > l) {
-                        st.done = true;
-                        return cut(st, JsValue::from_str(CUT_LARGE));
-                    }
-                    Some((Ok(chunk), st))
-                }
-                Some(Err(e)) => {
-                    st.done = true;
-                    cut(st, e)
-                }
-                None => {
-                    st.done = true;
-                    if expect.is_some_and(|n| n != st.total) {
-                        return cut(st, JsValue::from_str(CUT_SHORT));
-                    }
-                    None
-                }
-            }
+
+    /// Whether the stored copy's body failed.
+    pub fn get(&self) -> bool {
+        js_sys::Reflect::get(&self.0, &JsValue::from_str("failed")).is_ok_and(|v| v.is_truthy())
+    }
+
+    /// The store is over (its put settled, or never began): its copy stops being fed, so the
+    /// client's copy does not wait for it.
+    pub fn release(&self) {
+        let f = js_sys::Reflect::get(&self.0, &JsValue::from_str("release"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        if let Some(f) = f {
+            let _ = f.call0(&self.0);
         }
-    });
-    wasm_streams::ReadableStream::from_stream(s)
-        .into_raw()
-        .unchecked_into()
+    }
 }
 
-/// Splits a stream in two (`ReadableStream.tee`).
-pub fn tee(s: &ReadableStream) -> (ReadableStream, ReadableStream) {
-    let a = s.tee();
-    (a.get(0).unchecked_into(), a.get(1).unchecked_into())
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "lengths and timeouts stay far below 2^53"
+)]
+fn num(n: Option<u64>) -> Option<f64> {
+    n.map(|n| n as f64)
+}
+
+/// The checks [`split`] makes on a body (each `None`: not checked).
+#[derive(Clone, Copy, Default)]
+pub struct Checks {
+    /// The longest wait for the next chunk: a stalled body is cut, never a complete-looking one.
+    pub gap_ms: Option<u64>,
+    /// The announced length: a body that ends short fails.
+    pub expect: Option<u64>,
+    /// The store's size limit: past it the stored copy is ended and flagged (the client's copy
+    /// goes on).
+    pub limit: Option<u64>,
+}
+
+/// A body split by [`split`].
+pub struct Split {
+    /// The client's copy: errors on a failure (the client sees the connection closed early).
+    pub client: Option<ReadableStream>,
+    /// The stored copy: on a failure it ends cleanly and sets the flag.
+    pub store: Option<ReadableStream>,
+}
+
+/// Splits a body into the client's copy and the stored copy (each only if wanted), fed in step
+/// from one reader, with `checks` made as the chunks pass, in JavaScript (`src/worker/guard.js`):
+/// no chunk is copied into, or pumped through, the wasm, and neither copy runs ahead of the
+/// other (memory stays at a chunk or two per body, whatever its size). Why the stored copy ends
+/// instead of erroring: an errored body can leave `cache.put` pending for good (and the local
+/// cache blocked behind it); a cleanly ended one settles, and whoever stored it deletes the copy
+/// `flag` says is not whole.
+pub fn split(
+    body: &ReadableStream,
+    checks: Checks,
+    flag: &Flag,
+    want_client: bool,
+    want_store: bool,
+) -> R<Split> {
+    let o = split_body(
+        body,
+        num(checks.gap_ms),
+        num(checks.expect),
+        num(checks.limit),
+        &flag.0,
+        want_client,
+        want_store,
+    )
+    .map_err(|e| js_err(&e))?;
+    let get = |k: &str| -> Option<ReadableStream> {
+        js_sys::Reflect::get(&o, &JsValue::from_str(k))
+            .ok()
+            .and_then(|v| v.dyn_into().ok())
+    };
+    Ok(Split {
+        client: get("client"),
+        store: get("store"),
+    })
 }
 
 /// A body made of `segs` (a `multipart/byteranges` answer, RFC 9110 §14.6): fixed bytes as

@@ -12,7 +12,6 @@ use crate::lifecycle::{
 use crate::meta::{EntryMeta, META_HEADER};
 use http::HeaderMap;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use web_sys::{ReadableStream, Response};
 
 thread_local! {
@@ -45,8 +44,6 @@ struct Held {
     dropped: u64,
     /// The longest gap between origin body chunks: the last origin request's timeout.
     gap_ms: u64,
-    /// The origin body's announced length (no content coding), once its body is taken.
-    expect: Option<u64>,
     /// The last origin response's announced length (see `lifecycle::identity_length`).
     origin_len: Option<u64>,
 }
@@ -62,8 +59,8 @@ enum Step {
 struct StoreJob {
     key: String,
     resp: Response,
-    /// Set when the stored body errored on the way (cut, stalled, too large).
-    failed: Rc<Cell<bool>>,
+    /// Set when the stored body failed on the way (cut, stalled, too large).
+    failed: io::Flag,
 }
 
 thread_local! {
@@ -241,6 +238,7 @@ async fn finish_store(job: StoreJob) -> bool {
         Either::Left((r, _)) => Some(r),
         Either::Right(_) => None,
     };
+    job.failed.release();
     if job.failed.get() {
         console_error!(
             "edgecache: not stored {}: the body failed on the way",
@@ -414,25 +412,73 @@ async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
     io::cache_match(&key).await.ok().flatten()?.body()
 }
 
-/// The origin body, guarded: a stall longer than the timeout, or an end short of the announced
-/// length, errors the stream (the client sees a cut connection; the store fails).
-fn origin_body(held: &mut Held, gap_ms: u64) -> Option<ReadableStream> {
-    let resp = held.origin.take()?;
-    let body = resp.body()?;
-    let expect = held.origin_len;
-    held.expect = expect;
-    Some(io::guard(body, Some(gap_ms.max(1)), expect, None))
+/// Where a body stream comes from.
+#[derive(Clone, Copy)]
+enum Src {
+    /// The origin: checked on its way by `io::split` (the gaps between chunks, the length).
+    Origin { gap_ms: u64, expect: Option<u64> },
+    /// The cache.
+    Stored,
 }
 
-async fn body_stream(held: &mut Held, body: &Body) -> Option<ReadableStream> {
+/// The origin body as the runtime gives it (checked where it is split: [`to_client`], `answer_with`).
+fn origin_body(held: &mut Held) -> Option<(ReadableStream, Src)> {
+    let resp = held.origin.take()?;
+    let body = resp.body()?;
+    let src = Src::Origin {
+        gap_ms: held.gap_ms.max(1),
+        expect: held.origin_len,
+    };
+    Some((body, src))
+}
+
+async fn body_stream(held: &mut Held, body: &Body) -> Option<(ReadableStream, Src)> {
     match body {
-        Body::Origin => {
-            let gap = held.gap_ms;
-            origin_body(held, gap)
-        }
-        Body::Stored => stored_body(held).await,
-        Body::Parts(segs) => Some(parts(stored_body(held).await?, segs)),
+        Body::Origin => origin_body(held),
+        Body::Stored => stored_body(held).await.map(|b| (b, Src::Stored)),
+        Body::Parts(segs) => Some((parts(stored_body(held).await?, segs), Src::Stored)),
         Body::Empty | Body::Fixed(_) => None,
+    }
+}
+
+impl Src {
+    /// The checks a body from here needs on its way (a store adds its size limit).
+    fn checks(self, limit: Option<u64>) -> io::Checks {
+        match self {
+            Src::Origin { gap_ms, expect } => io::Checks {
+                gap_ms: Some(gap_ms),
+                expect,
+                limit,
+            },
+            Src::Stored => io::Checks {
+                limit,
+                ..io::Checks::default()
+            },
+        }
+    }
+}
+
+/// The client's copy of a body: an origin body of announced length goes on through
+/// [`io::fixed_length`], so the response carries that length.
+fn with_length(s: ReadableStream, src: Src) -> ReadableStream {
+    match src {
+        Src::Origin {
+            expect: Some(n), ..
+        } => io::fixed_length(&s, n).unwrap_or(s),
+        _ => s,
+    }
+}
+
+/// A body for the client alone. An origin body is guarded (see [`io::split`]): a stall longer
+/// than the timeout, or an end short of the announced length, errors it.
+fn to_client(s: ReadableStream, src: Src) -> Result<ReadableStream, String> {
+    match src {
+        Src::Origin { .. } => {
+            let out = io::split(&s, src.checks(None), &io::Flag::new(), true, false)?;
+            let c = out.client.ok_or("no client stream")?;
+            Ok(with_length(c, src))
+        }
+        Src::Stored => Ok(s),
     }
 }
 
@@ -478,29 +524,34 @@ async fn answer_with(
     let client_wants = !matches!(answer.body, Body::Empty);
     let mut job = None;
     let client_body = match store {
-        Some(cmd) => {
-            let src = body_stream(held, &cmd.body).await;
-            match src {
-                Some(s) => {
-                    let (to_client, to_store) = if client_wants {
-                        let (a, b) = io::tee(&s);
-                        let a = match &answer.body {
-                            Body::Parts(segs) => parts(a, segs),
-                            _ => with_length(held, a),
-                        };
-                        (Some(a), b)
-                    } else {
-                        (None, s)
-                    };
-                    job = store_job(held, cmd, to_store).ok();
-                    to_client
+        Some(cmd) => match body_stream(held, &cmd.body).await {
+            // One reader feeds both copies in step (see io::split).
+            Some((s, src)) => {
+                let failed = io::Flag::new();
+                let out = io::split(
+                    &s,
+                    src.checks(Some(cmd.max_body)),
+                    &failed,
+                    client_wants,
+                    true,
+                )?;
+                job = out
+                    .store
+                    .and_then(|b| store_job(held, cmd, b, failed.clone()).ok());
+                if job.is_none() {
+                    failed.release();
                 }
-                None => None,
+                out.client.map(|c| match &answer.body {
+                    Body::Parts(segs) => parts(c, segs),
+                    _ => with_length(c, src),
+                })
             }
-        }
-        None => body_stream(held, &answer.body)
-            .await
-            .map(|s| with_length(held, s)),
+            None => None,
+        },
+        None => match body_stream(held, &answer.body).await {
+            Some((s, src)) => Some(to_client(s, src)?),
+            None => None,
+        },
     };
     let body = match (&answer.body, client_body) {
         (Body::Fixed(b), _) => JsBody::Bytes(b.clone()),
@@ -512,10 +563,14 @@ async fn answer_with(
     Ok((resp, job))
 }
 
-fn store_job(held: &mut Held, cmd: &StoreCmd, body: ReadableStream) -> Result<StoreJob, String> {
+/// A store of `body` (the store's copy from [`io::split`], `failed` its flag).
+fn store_job(
+    held: &mut Held,
+    cmd: &StoreCmd,
+    limited: ReadableStream,
+    failed: io::Flag,
+) -> Result<StoreJob, String> {
     let headers = io::js_fields(&cmd.headers, &mut held.dropped)?;
-    let failed = Rc::new(Cell::new(false));
-    let limited = io::guard_flagged(body, None, None, Some(cmd.max_body), Some(failed.clone()));
     let resp = io::response(cmd.status, &headers, JsBody::Stream(limited))?;
     Ok(StoreJob {
         key: cmd.key.clone(),
@@ -524,18 +579,15 @@ fn store_job(held: &mut Held, cmd: &StoreCmd, body: ReadableStream) -> Result<St
     })
 }
 
-/// An origin body of announced length goes on with that length enforced (see
-/// [`io::fixed_length`]); others as they are.
-fn with_length(held: &Held, s: ReadableStream) -> ReadableStream {
-    match held.expect {
-        Some(n) => io::fixed_length(&s, n).unwrap_or(s),
-        None => s,
-    }
-}
-
 async fn store_only(held: &mut Held, cmd: &StoreCmd) -> Option<StoreJob> {
-    let body = body_stream(held, &cmd.body).await?;
-    store_job(held, cmd, body).ok()
+    let (body, src) = body_stream(held, &cmd.body).await?;
+    let failed = io::Flag::new();
+    let out = io::split(&body, src.checks(Some(cmd.max_body)), &failed, false, true).ok()?;
+    let job = store_job(held, cmd, out.store?, failed.clone()).ok();
+    if job.is_none() {
+        failed.release();
+    }
+    job
 }
 
 fn fallback_502() -> Result<Response, String> {
