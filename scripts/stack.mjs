@@ -182,8 +182,13 @@ export async function startOrigin({ port = 0, edgecacheUrl, logDir, echo = false
  * (e.g. `--local-upstream`). A frozen worker (tests, benches) must have been built with `policy`
  * (default TEST_POLICY): it refuses to start a worker built with another one.
  */
-// `devtools: false` starts `wrangler dev` without its DevTools proxy (see NO_DEVTOOLS_ENV).
-export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given, devtools = true } = {}) {
+// `devtools: false` starts `wrangler dev` without its DevTools proxy (see NO_DEVTOOLS_ENV): the
+// default for a frozen worker (tests, benches), which nobody attaches DevTools to. The proxy then
+// only costs: a socket and a kept message per body chunk of every subrequest. Under load, runs of
+// the e2e suite with it saw every in-flight request of the worker stall together for 1-15 s (the
+// hostile suite's 50 concurrent hits; not reproduced on a quiet machine, cause not proven).
+// `./dev` (not frozen) keeps it, so `d` opens DevTools there.
+export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given, devtools = !frozen } = {}) {
   if (frozen && !given && builtPolicy() !== policy) {
     throw new Error(`build/ holds a worker built with ${builtPolicy() ?? "an unknown policy"}, not ${policy}: ` +
       `run \`EDGECACHE_POLICY=${policy} bash scripts/build.sh\` (./test does) before the tests`);
