@@ -341,6 +341,11 @@ pub enum FlightOutcome {
     Stored,
     /// Not stored (private, uncacheable or failed on the way): fetch for yourself.
     NotShared,
+    /// The leader's answer was for its own client only: the origin's 304 or 412 to the
+    /// conditionals that client sent (RFC 9111 §4.3.2). It says nothing about the response the
+    /// key stands for, so the waiters do not scatter to the origin: the next one leads a flight
+    /// of its own and the others wait on it, as at the start.
+    Again,
     /// The origin gave no answer.
     Failed(OriginFailure),
 }
@@ -351,6 +356,9 @@ struct Flight {
     started_ms: u64,
     deadline_ms: u64,
     finished: Option<(FlightOutcome, u64)>,
+    /// The token and outcome of the finished flight this one replaced: its waiters that poll
+    /// late still learn how it ended (e.g. [`FlightOutcome::Again`]: then they wait on this one).
+    previous: Option<(u64, FlightOutcome)>,
 }
 
 /// Per-isolate state shared by the exchanges of one isolate: the in-flight origin fetches.
@@ -380,6 +388,10 @@ impl Isolate {
         self.prune(now_ms);
         self.next_token = self.next_token.wrapping_add(1);
         let token = self.next_token;
+        let previous = self
+            .flights
+            .get(key)
+            .and_then(|f| f.finished.map(|(o, _)| (f.token, o)));
         self.flights.insert(
             key.to_string(),
             Flight {
@@ -387,6 +399,7 @@ impl Isolate {
                 started_ms: now_ms,
                 deadline_ms,
                 finished: None,
+                previous,
             },
         );
         token
@@ -438,7 +451,12 @@ impl Isolate {
                 None if now_ms <= f.deadline_ms => Ok(None),
                 None => Err(()),
             },
-            _ => Err(()),
+            // A newer flight replaced ours after it finished: how ours ended.
+            Some(f) => match f.previous {
+                Some((t, o)) if t == token => Ok(Some(o)),
+                _ => Err(()),
+            },
+            None => Err(()),
         }
     }
 
@@ -1067,6 +1085,8 @@ impl<'p> Exchange<'p> {
             }
             // The leader counted the origin error once; the waiter shares its outcome.
             Ok(Some(FlightOutcome::Failed(e))) => self.failed(kind, prior, e, now, true),
+            // The leader's 304/412 was its client's alone: lead the next flight, or wait on it.
+            Ok(Some(FlightOutcome::Again)) => self.fetch(iso, kind, prior, now),
             // Not shareable, or the leader is gone: fetch for ourselves (leading if nobody does).
             Ok(Some(FlightOutcome::NotShared)) | Err(()) => {
                 if iso.running(&key, now.ms).is_some() {
@@ -1160,7 +1180,8 @@ impl<'p> Exchange<'p> {
         // §3; a 412 is not the response to the unconditional request the key stands for).
         let forwarded_conditionals = matches!(kind, FetchKind::Miss(_))
             && crate::conditional::is_conditional(&self.req.headers);
-        let planned = if forwarded_conditionals && matches!(head.status, 304 | 412) {
+        let own_answer = forwarded_conditionals && matches!(head.status, 304 | 412);
+        let planned = if own_answer {
             Err(DontStore::Status(head.status))
         } else {
             self.plan_store_for(&plan, &head, now)
@@ -1169,7 +1190,12 @@ impl<'p> Exchange<'p> {
             Ok(s) => s,
             Err(reason) => {
                 if let Some(t) = token {
-                    iso.finish(&key, t, FlightOutcome::NotShared, now.ms);
+                    let outcome = if own_answer {
+                        FlightOutcome::Again
+                    } else {
+                        FlightOutcome::NotShared
+                    };
+                    iso.finish(&key, t, outcome, now.ms);
                 }
                 // The origin no longer lets this be cached: the old copy goes too.
                 let delete = if revalidating { vec![key] } else { Vec::new() };

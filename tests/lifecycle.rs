@@ -111,6 +111,34 @@ fn a_stampede_of_200_cold_requests_makes_one_origin_fetch_and_all_get_the_body()
     );
 }
 
+/// RFC 9111 §4.3.2 beside collapsing: a cold key whose first request is conditional forwards
+/// the client's validators; the origin's 304 is that client's alone. The requests that came in
+/// meanwhile must not each go to the origin: one leads the next (unconditional) fetch, which is
+/// stored, and the rest read it back.
+#[test]
+fn a_conditional_leaders_304_does_not_scatter_its_waiters_to_the_origin() {
+    let mut w = World::new();
+    w.script(
+        "/c",
+        vec![
+            slow(ok(304, &[("etag", "\"v1\"")], ""), 200),
+            slow(ok(200, &[("etag", "\"v1\"")], "the page"), 200),
+        ],
+    );
+    let mut reqs = vec![(req("GET", "/c", &[("if-none-match", "\"v1\"")]), Vec::new())];
+    reqs.extend((0..40).map(|_| (req("GET", "/c", &[]), Vec::new())));
+    let got = w.run_all(reqs, 2);
+    assert_eq!(got[0].status, 304, "{}", got[0].cache_status());
+    assert!(got[1..]
+        .iter()
+        .all(|g| g.status == 200 && g.text() == "the page"));
+    assert_eq!(
+        w.fetches("/c"),
+        2,
+        "the conditional fetch, then one unconditional fetch for everyone else"
+    );
+}
+
 #[test]
 fn waiters_are_released_when_the_leader_fails() {
     let mut w = World::new();

@@ -311,7 +311,6 @@ mod tests {
 
     #[test]
     fn own_purges_apply_at_once_and_survive_an_older_read() {
-        let tags = vec!["t".to_string()];
         let mut iso = IsolatePurges::default();
         let rec = PurgeRecord::hard(5_000);
         iso.note_own_purge(1_000, &[tag_key("t")], rec, 5_000, 5_000);
