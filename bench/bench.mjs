@@ -19,11 +19,12 @@
 //                   edgecache and the JS worker; 4 concurrent misses of large bodies (64 MB with
 //                   Content-Length, stored; 256 MB chunked, over max_body_size) with peak RSS
 //
-// Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=4,
+// Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=5,
 // BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7,8.
 // BENCH_STREAM_MB=64,256 (part 7 body sizes), BENCH_STREAM_ROUNDS=5 (part 7 TTFB rounds), BENCH_KV_FAST_SECS=20 (part 8 at 50 req/s),
 // BENCH_KV_SLOW_SECS=120 (part 8 at 1 req/s).
-// BENCH_SINGLE_ROUNDS=3, BENCH_SINGLE_DURATION=4 (the 1-connection runs). Part 1 compares like with like:
+// BENCH_SINGLE_ROUNDS=3, BENCH_SINGLE_DURATION=4 (the 1-connection runs), BENCH_WARMUP=4 (s of unmeasured
+// load per part 1 target before its rounds: both runtimes tier up their hot code). Part 1 compares like with like:
 // neither edgecache nor the JS worker has an [assets] section (edgecache carries its dashboard in its
 // bundle, scripts/dashboard.mjs), so neither sits behind wrangler's asset router; it also runs the JS
 // worker behind that router ([assets] with run_worker_first, as edgecache was configured before) to
@@ -43,7 +44,7 @@ const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? N
 const S = {
   duration: env("BENCH_DURATION", 8),
   connections: env("BENCH_CONNECTIONS", 32),
-  rounds: env("BENCH_ROUNDS", 4),
+  rounds: env("BENCH_ROUNDS", 5),
   traceN: env("BENCH_TRACE_N", 12000),
   tracePages: env("BENCH_TRACE_PAGES", 300),
   traceConcurrency: env("BENCH_TRACE_CONCURRENCY", 16),
@@ -53,6 +54,7 @@ const S = {
   streamRounds: env("BENCH_STREAM_ROUNDS", 5),
   singleRounds: env("BENCH_SINGLE_ROUNDS", 3),
   singleDuration: env("BENCH_SINGLE_DURATION", 4),
+  warmup: env("BENCH_WARMUP", 4),
   hitPath: "/articles/1",
 };
 const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6,7,8").split(",").map((s) => s.trim()));
@@ -234,6 +236,13 @@ try {
       if (!warm[t.name].hit) results.notes.push(`hit path: ${t.name} did not report a hit after warming ${S.hitPath}: ${warm[t.name].cache}`);
     }
     say(`part 1: warm ${S.hitPath}: ${Object.entries(warm).map(([k, v]) => `${k} → ${v.cache}`).join("; ")}`);
+    // Steady state, not start-up: V8 first runs wasm and JavaScript through its baseline
+    // compilers and tiers hot functions up while they run, so the first seconds under load
+    // measure compilation. Each target gets the same unmeasured load first.
+    if (S.warmup > 0) {
+      for (const t of ts) await load(t.url + S.hitPath, { duration: S.warmup });
+      say(`part 1: warm-up: ${S.warmup} s of load on each target, not measured`);
+    }
     const runs = { origin: [] };
     for (const t of ts) runs[t.name] = [];
     const o = await load(live.origin.url + S.hitPath);

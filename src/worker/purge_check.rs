@@ -3,8 +3,8 @@
 //!
 //! A hit is answered from the view the isolate holds ([`IsolatePurges`]: what it knows, and
 //! every decision about it) (no KV read on the hit path). When
-//! the view is older than its refresh interval, the hit starts one refresh in the background
-//! (spawned: see [`refresh_in_background`]): one KV read of [`purge::SNAPSHOT_KEY`], whatever
+//! the view is older than its refresh interval, the next request to arrive starts one refresh
+//! in its `waitUntil` ([`refresh_if_due`]): one KV read of [`purge::SNAPSHOT_KEY`], whatever
 //! the number of tags.
 //! Only an isolate without a usable view (its first hit, or idle for two intervals) waits for
 //! a read, its own: a request never awaits I/O started by another request (workerd ties I/O to
@@ -20,7 +20,7 @@
 use super::bindings::{self, PURGE_KV};
 use super::conv::now_ms as clock;
 use super::metrics;
-use super::rt::Env;
+use super::rt::{Context, Env};
 use crate::decision::PurgeState;
 use crate::meta::EntryMeta;
 use crate::purge::{
@@ -69,20 +69,26 @@ async fn refresh(env: &Env, started_ms: u64) {
     with(|i| i.finish_refresh(interval(env), started_ms, snap, done_ms));
 }
 
-/// Starts a background refresh at `now_ms` unless one is in flight (one per isolate).
+/// Starts the view's refresh as a request arrives, when the view is due for one and none is in
+/// flight (one per isolate), handed to that request's `ctx.waitUntil`.
 ///
-/// It is spawned, not handed to `ctx.wait_until`: the hit that starts it runs inside the
-/// lifecycle, which has no `Context`, and registering it later from whichever request comes
-/// next ties it to another request's I/O (workerd then broke that request's response body: the
-/// hostile e2e's concurrent hits hung). The read is one KV get, usually done long before the
-/// starting request's response; if the runtime drops it, the view counts it as lost after
-/// [`purge::REFRESH_TIMEOUT_MS`] and a later hit starts another.
-fn refresh_in_background(env: &Env, now_ms: u64) {
-    if !with(|i| i.begin_refresh(interval(env), now_ms)) {
+/// At arrival, not at the purge check: the read then has the whole exchange (the cache lookup
+/// included) to run beside, and its request is known. In `waitUntil`, not spawned: workerd
+/// ties I/O to the request that started it, and a read spawned by a quick hit was dropped with
+/// that hit (probe with `PURGE_REFRESH_MS=5000` at 1 req/s: every spawned read was lost, the
+/// view aged past two intervals and the next hit waited for its own read; bench part 8 counted
+/// each refresh twice). A read that never ends is counted lost after
+/// [`purge::REFRESH_TIMEOUT_MS`]; a later request starts another.
+pub fn refresh_if_due(env: &Env, ctx: &Context, now_ms: u64) {
+    let due = matches!(
+        with(|i| i.plan(interval(env), now_ms)),
+        RefreshPlan::ServeAndRefresh
+    );
+    if !due || !with(|i| i.begin_refresh(interval(env), now_ms)) {
         return;
     }
     let env = env.clone();
-    wasm_bindgen_futures::spawn_local(async move {
+    ctx.wait_until(async move {
         refresh(&env, now_ms).await;
     });
 }
@@ -123,14 +129,16 @@ async fn read(env: &Env, keys: &[String], now_ms: u64) -> Records {
     with(|i| i.absorb(found, results, now_ms, seen_ms))
 }
 
-/// The purge state of a stored entry at `now_ms`: from the isolate's view (starting a
-/// background refresh when it is due: [`refresh_in_background`]),
+/// The purge state of a stored entry at `now_ms`: from the isolate's view (refreshed in the
+/// background: [`refresh_if_due`]),
 /// or from the per-record keys for an entry older than the snapshot's window.
 pub async fn state(env: &Env, meta: &EntryMeta, now_ms: u64) -> PurgeState {
     let mut now = now_ms;
     match with(|i| i.plan(interval(env), now_ms)) {
         RefreshPlan::Serve => {}
-        RefreshPlan::ServeAndRefresh => refresh_in_background(env, now_ms),
+        // Due: this request started the refresh as it arrived ([`refresh_if_due`]), or one is
+        // in flight; the view answers meanwhile.
+        RefreshPlan::ServeAndRefresh => {}
         RefreshPlan::Wait => {
             // This request's own read, even if another is in flight: workerd ties I/O to the
             // request that started it, so awaiting another request's read may never finish

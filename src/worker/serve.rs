@@ -127,6 +127,7 @@ pub async fn handle(
     url: url::Url,
     c: &Ctx<'_>,
 ) -> super::rt::Result<Response> {
+    purge_check::refresh_if_due(c.env, c.ctx, now_ms());
     let mut held = Held {
         client_body: req.body(),
         ..Held::default()
