@@ -13,7 +13,9 @@
 // 4. the wasm's custom sections: no `name` section (function names, ~55 KB gzip: worker-build asked
 //    wasm-opt to keep them with --debuginfo, and scripts/strip-names.mjs removed them afterwards;
 //    without --debuginfo wasm-opt writes the very same bytes less that section); `producers` is
-//    kept as written (worker-build added `sdk: workers-rs`; the worker crate is no longer linked)
+//    kept as written (worker-build added `sdk: workers-rs`; the worker crate is no longer linked).
+//    KEEP_NAMES=1 keeps the names (wasm-opt --debuginfo), for a CPU profile (bench/profile.mjs);
+//    NO_MINIFY=1 leaves index.js readable
 // 5. the entry module (scripts/worker-entry.mjs + the wasm exports, and the dashboard's files from
 //    www/ served as env.ASSETS: scripts/dashboard.mjs) bundled with wasm-bindgen's JS and its
 //    snippets by esbuild into index.js; the wasm stays a separate module
@@ -84,6 +86,7 @@ function main() {
   // 3. wasm-opt (`wasm-opt = false` in the metadata skips it; absent means -O, as wasm-pack).
   let optArgs = pkg.metadata?.["wasm-pack"]?.profile?.release?.["wasm-opt"];
   if (optArgs === undefined || optArgs === true) optArgs = ["-O"];
+  if (process.env.KEEP_NAMES && Array.isArray(optArgs)) optArgs = [...optArgs, "--debuginfo"];
   if (Array.isArray(optArgs)) {
     const tmp = join(STAGING, "index_bg.wasm-opt.wasm");
     run(tool("WASM_OPT_BIN", "wasm-opt"), [wasm, "-o", tmp, ...optArgs, ...WASM_FEATURES.map((f) => `--enable-${f}`)]);
@@ -93,7 +96,7 @@ function main() {
 
   // 4. Custom sections (the name section is still there when wasm-opt was skipped).
   // No SDK entry: the worker crate is not linked (the adapter binds the runtime itself).
-  const { bytes } = rewriteCustomSections(readFileSync(wasm), { dropNames: true });
+  const { bytes } = rewriteCustomSections(readFileSync(wasm), { dropNames: !process.env.KEEP_NAMES });
   writeFileSync(wasm, bytes);
 
   // 5. The entry, bundled.

@@ -18,7 +18,7 @@ if [ "${EC_TOOLCHAIN:-}" != ready ]; then
   ec_setup >/dev/null
 fi
 stamp=build/.inputs
-inputs=$( { echo "$policy"; cat Cargo.toml Cargo.lock build.rs "$policy" scripts/build.sh scripts/build-worker.mjs scripts/worker-entry.mjs scripts/dashboard.mjs 2>/dev/null; find src -type f \( -name '*.rs' -o -name '*.js' \) | LC_ALL=C sort | xargs cat; find www -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)
+inputs=$( { echo "$policy ${KEEP_NAMES:-} ${NO_MINIFY:-}"; cat Cargo.toml Cargo.lock build.rs "$policy" scripts/build.sh scripts/build-worker.mjs scripts/worker-entry.mjs scripts/dashboard.mjs 2>/dev/null; find src -type f \( -name '*.rs' -o -name '*.js' \) | LC_ALL=C sort | xargs cat; find www -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)
 if [ -f build/index.js ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && [ "$(cat build/.policy 2>/dev/null)" = "$policy" ]; then
   echo "edgecache build: up to date ($policy)"
   exit 0

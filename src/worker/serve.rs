@@ -75,7 +75,11 @@ fn jitter01() -> f64 {
         let mut x = j.get();
         if x == 0 {
             // 53 random bits from the runtime, never zero (xorshift's fixed point).
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "[0, 2^53)")]
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "[0, 2^53)"
+            )]
             let seed = (rand01() * TWO_53) as u64;
             x = seed | 1;
         }
@@ -398,7 +402,10 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
         headers: wanted,
     };
     s.status = resp.status();
-    let names = io::pairs(&all).map(|(k, _)| k).collect::<Vec<_>>().join("\n");
+    let names = io::pairs(&all)
+        .map(|(k, _)| k)
+        .collect::<Vec<_>>()
+        .join("\n");
     held.entry = Some((js, resp.body(), key.to_string(), names));
     Some(s)
 }
