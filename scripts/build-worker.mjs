@@ -130,18 +130,14 @@ function main() {
 function entrySource(functions, classes) {
   const runtime = JSON.stringify(join(ROOT, "scripts", "worker-entry.mjs"));
   const dashboard = JSON.stringify(join(ROOT, "scripts", "dashboard.mjs"));
+  // A handler object, not a WorkerEntrypoint class (see `plain` in worker-entry.mjs): the worker
+  // exports no RPC methods, and a class costs an instance per request.
   const lines = [
     `import * as wasm from "./index.js";`,
-    `import { WorkerEntrypoint } from "cloudflare:workers";`,
     `import { workerExports } from ${runtime};`,
     `import { withDashboard } from ${dashboard};`,
     `import files from "./dashboard-files.js";`,
-    `class Entrypoint extends WorkerEntrypoint {`,
-    `  constructor(ctx, env) {`,
-    `    super(ctx, withDashboard(env, files));`,
-    `  }`,
-    `}`,
-    `const entry = workerExports(wasm, Entrypoint, ${JSON.stringify({ functions, classes })});`,
+    `const entry = workerExports(wasm, null, ${JSON.stringify({ functions, classes })}, { plain: true, wrapEnv: (env) => withDashboard(env, files) });`,
     `export default entry.default;`,
     ...classes.map((c) => `export const ${c} = entry.${c};`),
   ];

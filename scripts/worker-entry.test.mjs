@@ -133,3 +133,19 @@ test("a class instance is constructed again, with its arguments, after the wasm 
   );
   assert.equal(await ledger.fetch("r3"), "r3 by ledger from instance 2", "built once per instance");
 });
+
+test("plain: the default export is a handler object; each call recovers first and gets the wrapped env", async () => {
+  const { w, state } = fakeWasm();
+  const mod = workerExports(w, null, { functions: ["fetch", "version", "__wbg_reset_state", "__worker_init_state"], classes: ["Ledger"] },
+    { plain: true, wrapEnv: (env) => ({ ...env, wrapped: true }) });
+  assert.equal(typeof mod.default, "object");
+  assert.deepEqual(Object.keys(mod.default), ["fetch"], "only event handlers: no RPC methods without a class");
+  assert.equal(await mod.default.fetch("GET /", { id: "env" }, { id: "ctx" }), "response to GET /");
+  assert.deepEqual(w.calls, [["fetch", "GET /", { id: "env", wrapped: true }, { id: "ctx" }, 1]]);
+  w.failNext = { error: new WebAssembly.RuntimeError("unreachable") };
+  await assert.rejects(async () => mod.default.fetch("GET /a", {}, {}), WebAssembly.RuntimeError);
+  assert.equal(await mod.default.fetch("GET /b", {}, {}), "response to GET /b");
+  assert.equal(w.instance, 2, "the trap reset the wasm once, before the next call");
+  assert.equal(state.criticalError, false);
+  assert.ok(new mod.Ledger("s", "e"), "Durable Object classes are exported as before");
+});
