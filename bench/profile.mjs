@@ -10,7 +10,7 @@
 // named in the profile. One origin and one wrangler dev on 127.0.0.1, 3 s of warm-up then 6 s at
 // 32 connections; both are ended by PID, also on failure. The profiler and wrangler's DevTools
 // proxy add their own cost: compare builds profiled alike, not with bench/run's figures.
-import { readFileSync, writeFileSync, rmSync } from "node:fs";
+import { readFileSync, writeFileSync, rmSync, readdirSync, existsSync, statSync, copyFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import WebSocket from "ws";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker } from "../scripts/stack.mjs";
@@ -51,14 +51,20 @@ try {
   const { out } = await runToEnd("load", process.execPath, [join(ROOT, "bench", "load.mjs"), w.url + "/articles/1", "--duration", "6", "--connections", "32"]);
   console.log(out.trim().split("\n").at(-1).slice(0, 200));
   const { result } = await send("Profiler.stop");
-  writeFileSync(join(ROOT, `bench/out/profile-${dir.split("/").filter(Boolean).pop()}.cpuprofile`), JSON.stringify(result.profile));
+  const name = dir.split("/").filter(Boolean).pop();
+  writeFileSync(join(ROOT, `bench/out/profile-${name}.cpuprofile`), JSON.stringify(result.profile));
+  // The script the profile's index.js lines refer to: wrangler's bundle, removed when it stops.
+  const tmp = join(ROOT, ".wrangler", "tmp");
+  const bundles = readdirSync(tmp).filter((d) => d.startsWith("dev-")).map((d) => join(tmp, d, "index.js"))
+    .filter((f) => existsSync(f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (bundles[0]) copyFileSync(bundles[0], join(ROOT, `bench/out/profile-${name}.bundle.js`));
   const p = result.profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map();
   const dt = p.timeDeltas; let total = 0;
   for (let i = 0; i < p.samples.length; i++) {
     const n = byId.get(p.samples[i]); const d = dt[i] ?? 0; total += d;
-    const k = `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop()}:${n.callFrame.lineNumber}`;
+    const k = `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop()}:${n.callFrame.lineNumber + 1}:${n.callFrame.columnNumber + 1}`;
     self.set(k, (self.get(k) ?? 0) + d);
   }
   // inclusive

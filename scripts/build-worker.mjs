@@ -101,6 +101,11 @@ function main() {
 
   // 5. The entry, bundled.
   const glue = join(STAGING, "index.js");
+  // wasm-bindgen names a snippet module once per function the wasm imports from it directly
+  // (src/worker/task.js); the imports object needs it once.
+  const seen = new Set();
+  writeFileSync(glue, readFileSync(glue, "utf8").replace(/^\s*("\.\/snippets\/[^"]+"): [\w$]+,?\n/gm,
+    (line, key) => (seen.has(key) ? "" : (seen.add(key), line))));
   const { functions, classes } = exportedNames(readFileSync(glue, "utf8"));
   if (!functions.includes("fetch")) throw new Error(`${glue}: no fetch export (is src/worker/mod.rs's #[wasm_bindgen] fetch gone?)`);
   writeFileSync(join(STAGING, "entry.js"), entrySource(functions, classes));

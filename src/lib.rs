@@ -34,6 +34,7 @@ pub mod deception;
 pub mod decision;
 pub mod duration;
 pub mod embedded;
+pub mod executor;
 pub mod explain;
 pub mod forward;
 pub mod freshness;

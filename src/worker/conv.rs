@@ -3,7 +3,6 @@
 
 use super::rt::{Error, Result};
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, Response, ResponseInit};
 
 /// A response with a fixed body and the given header fields.
@@ -56,7 +55,7 @@ pub fn request(url: &str, method: &str, body: Option<&str>) -> Result<Request> {
 pub async fn body_text(
     p: std::result::Result<js_sys::Promise, wasm_bindgen::JsValue>,
 ) -> Result<String> {
-    JsFuture::from(p?)
+    super::task::wait(&p?)
         .await?
         .as_string()
         .ok_or_else(|| Error("body: not text".into()))
@@ -64,7 +63,7 @@ pub async fn body_text(
 
 /// A request's body as bytes.
 pub async fn body_bytes(req: &Request) -> Result<Vec<u8>> {
-    let buf = JsFuture::from(req.array_buffer()?).await?;
+    let buf = super::task::wait(&req.array_buffer()?).await?;
     let buf: js_sys::ArrayBuffer = buf.dyn_into()?;
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use super::task;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
 
 pub use super::rt::js_err;
@@ -59,7 +59,7 @@ pub fn cache() -> R<web_sys::Cache> {
 /// `cache.match(key)`, ignoring the method.
 pub async fn cache_match(key: &str) -> R<Option<Response>> {
     let (c, opts) = cache_and_opts()?;
-    let v = JsFuture::from(c.match_with_str_and_options(key, &opts))
+    let v = task::wait(&c.match_with_str_and_options(key, &opts))
         .await
         .map_err(|e| js_err(&e))?;
     if v.is_undefined() || v.is_null() {
@@ -71,7 +71,7 @@ pub async fn cache_match(key: &str) -> R<Option<Response>> {
 /// `cache.put(key, response)`.
 pub async fn cache_put(key: &str, resp: &Response) -> R<()> {
     let c = cache()?;
-    JsFuture::from(c.put_with_str(key, resp))
+    task::wait(&c.put_with_str(key, resp))
         .await
         .map(|_| ())
         .map_err(|e| js_err(&e))
@@ -80,7 +80,7 @@ pub async fn cache_put(key: &str, resp: &Response) -> R<()> {
 /// `cache.delete(key)`, ignoring the method.
 pub async fn cache_delete(key: &str) -> R<()> {
     let (c, opts) = cache_and_opts()?;
-    JsFuture::from(c.delete_with_str_and_options(key, &opts))
+    task::wait(&c.delete_with_str_and_options(key, &opts))
         .await
         .map(|_| ())
         .map_err(|e| js_err(&e))
@@ -220,7 +220,7 @@ pub async fn fetch(
             console_error!("edgecache: origin request refused: {}", js_err(&e));
             OriginFailure::Unreachable
         })?;
-    let work = Box::pin(JsFuture::from(global_fetch(&request)));
+    let work = Box::pin(task::wait(&global_fetch(&request)));
     let timer = Box::pin(Delay::ms(req.timeout_ms));
     let resp = match select(work, timer).await {
         Either::Left((Ok(v), _)) => v
@@ -457,8 +457,9 @@ pub fn fixed_length(body: &ReadableStream, len: u64) -> Option<ReadableStream> {
         .ok()?;
     let piping = body.pipe_to(&writable);
     // The pipe's own outcome is seen by the readers; a rejection here is not an error of ours.
-    wasm_bindgen_futures::spawn_local(async move {
-        let _ = JsFuture::from(piping).await;
+    let piped = task::wait(&piping);
+    task::spawn(async move {
+        let _ = piped.await;
     });
     Some(readable)
 }

@@ -19,6 +19,7 @@ mod purge_check;
 mod rt;
 mod serve;
 mod state;
+mod task;
 mod zone;
 
 use crate::origin::OriginMode;
@@ -29,11 +30,15 @@ use web_sys::{Request, Response};
 /// The worker's fetch handler (scripts/worker-entry.mjs calls it with `(request, env, ctx)`).
 /// Every response leaves as a `web_sys::Response` built with fallible calls; a failure is a
 /// plain 500 (or 502) with the reason, also said on the console.
+/// It runs on the adapter's executor (`task`): a response ready at once (a plain hit) is
+/// returned as it is, anything later as a promise.
 #[wasm_bindgen]
-pub async fn fetch(req: Request, env: JsValue, ctx: JsValue) -> Result<Response, JsValue> {
-    let env = Env::new(env);
-    let ctx = Context::new(ctx);
-    Ok(handle(req, &env, &ctx).await?)
+pub fn fetch(req: Request, env: JsValue, ctx: JsValue) -> Result<JsValue, JsValue> {
+    task::value_or_promise(async move {
+        let env = Env::new(env);
+        let ctx = Context::new(ctx);
+        Ok(handle(req, &env, &ctx).await?.into())
+    })
 }
 
 async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> {

@@ -18,9 +18,7 @@ pub(super) fn promise<F>(f: F) -> js_sys::Promise
 where
     F: std::future::Future<Output = Result<Response>> + 'static,
 {
-    wasm_bindgen_futures::future_to_promise(async move {
-        f.await.map(JsValue::from).map_err(JsValue::from)
-    })
+    super::task::promise(async move { f.await.map(JsValue::from).map_err(JsValue::from) })
 }
 
 /// Serialises purges (see the module docs).

@@ -9,11 +9,8 @@
 
 use js_sys::{Object, Promise, Reflect};
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskCx, Poll};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 /// A runtime error value as text: its message.
 pub fn js_err(e: &JsValue) -> String {
@@ -89,11 +86,6 @@ extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     fn console_error(s: &str);
 
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(f: &js_sys::Function, ms: f64) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
-
     /// A KV namespace binding.
     pub type Kv;
     #[wasm_bindgen(method, catch, js_name = get)]
@@ -141,7 +133,7 @@ pub fn error(msg: &str) {
 
 /// Awaits a runtime promise.
 async fn wait(p: std::result::Result<Promise, JsValue>) -> Result<JsValue> {
-    Ok(JsFuture::from(p?).await?)
+    Ok(super::task::wait(&p?).await?)
 }
 
 /// A plain object `{ name: value, ... }`.
@@ -208,10 +200,10 @@ impl Context {
     /// `ctx.waitUntil(fut)`: the work runs on after the response. When the runtime refuses it,
     /// it is said on the console and the work is dropped.
     pub fn wait_until(&self, fut: impl Future<Output = ()> + 'static) {
-        let p = wasm_bindgen_futures::future_to_promise(async move {
-            fut.await;
-            Ok(JsValue::UNDEFINED)
-        });
+        // Work that ended at once needs no waiting for.
+        let Some(p) = super::task::unfinished(fut) else {
+            return;
+        };
         let done = Reflect::get(&self.0, &JsValue::from_str("waitUntil"))
             .and_then(|f| f.dyn_into::<js_sys::Function>())
             .and_then(|f| f.call1(&self.0, &p));
@@ -321,44 +313,4 @@ impl Storage {
     }
 }
 
-/// A timer (`setTimeout`), cleared when dropped unfinished.
-pub struct Delay {
-    fut: Option<JsFuture>,
-    id: JsValue,
-}
-
-impl Delay {
-    /// Resolves after `ms` milliseconds. A runtime without timers resolves at once.
-    pub fn ms(ms: u64) -> Self {
-        let mut id = JsValue::UNDEFINED;
-        let p = Promise::new(&mut |resolve, _| id = set_timeout(&resolve, ms as f64));
-        Delay {
-            fut: Some(JsFuture::from(p)),
-            id,
-        }
-    }
-}
-
-impl Future for Delay {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
-        match self.fut.as_mut() {
-            Some(f) => match Pin::new(f).poll(cx) {
-                Poll::Ready(_) => {
-                    self.fut = None;
-                    Poll::Ready(())
-                }
-                Poll::Pending => Poll::Pending,
-            },
-            None => Poll::Ready(()),
-        }
-    }
-}
-
-impl Drop for Delay {
-    fn drop(&mut self) {
-        if self.fut.is_some() {
-            clear_timeout(&self.id);
-        }
-    }
-}
+pub use super::task::Delay;

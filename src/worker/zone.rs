@@ -26,7 +26,6 @@ pub fn config(env: &Env) -> Option<ZoneConfig> {
 /// timeout is the runtime's own `AbortSignal.timeout`.
 pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
     use wasm_bindgen::{JsCast, JsValue};
-    use wasm_bindgen_futures::JsFuture;
     let answer = async {
         let h = web_sys::Headers::new()?;
         h.set("authorization", &cfg.authorization())?;
@@ -44,10 +43,10 @@ pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
         let signal = timeout.call1(&abort, &JsValue::from_f64(zone::CALL_TIMEOUT_MS as f64))?;
         js_sys::Reflect::set(&init, &"signal".into(), &signal)?;
         let req = web_sys::Request::new_with_str_and_init(&cfg.purge_url(), &init)?;
-        let v = JsFuture::from(super::io::global_fetch(&req)).await?;
+        let v = super::task::wait(&super::io::global_fetch(&req)).await?;
         let resp: web_sys::Response = v.dyn_into()?;
         let retry_after = resp.headers().get("retry-after").ok().flatten();
-        let body = JsFuture::from(resp.text()?)
+        let body = super::task::wait(&resp.text()?)
             .await?
             .as_string()
             .unwrap_or_default();
