@@ -188,7 +188,25 @@ export async function startOrigin({ port = 0, edgecacheUrl, logDir, echo = false
 // the e2e suite with it saw every in-flight request of the worker stall together for 1-15 s (the
 // hostile suite's 50 concurrent hits; not reproduced on a quiet machine, cause not proven).
 // `./dev` (not frozen) keeps it, so `d` opens DevTools there.
-export async function startWorker({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given, devtools = !frozen } = {}) {
+export async function startWorker(opts = {}) {
+  // A port asked of the kernel may be taken by another process before wrangler binds it (any
+  // outgoing connection's local port comes from the same range): then start again on another,
+  // unless the caller chose the port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWorkerOnce(opts);
+    } catch (e) {
+      if (opts.port !== undefined || attempt >= 3 || !isPortTaken(e)) throw e;
+    }
+  }
+}
+
+/** Whether `e` says that wrangler could not bind its port. */
+export function isPortTaken(e) {
+  return /Address already in use/.test(String(e?.message ?? e));
+}
+
+async function startWorkerOnce({ port, origin, vars = {}, persistDir, logDir, echo = false, readyMs = 600000, frozen = true, policy = TEST_POLICY, args: extra = [], config: given, devtools = !frozen } = {}) {
   if (frozen && !given && builtPolicy() !== policy) {
     throw new Error(`build/ holds a worker built with ${builtPolicy() ?? "an unknown policy"}, not ${policy}: ` +
       `run \`EDGECACHE_POLICY=${policy} bash scripts/build.sh\` (./test does) before the tests`);
@@ -224,18 +242,22 @@ export async function startWorker({ port, origin, vars = {}, persistDir, logDir,
 
 /** Origin + worker wired together (the worker's ORIGIN is the origin; the CMS purges through the worker). */
 export async function startStack({ workerPort, originPort = 0, echo = false, logDir, persistDir, vars = {}, frozen = true, args = [] } = {}) {
-  workerPort ??= await freePort();
-  const workerUrl = `http://127.0.0.1:${workerPort}`;
-  const origin = await startOrigin({ port: originPort, edgecacheUrl: workerUrl, echo, logDir });
-  try {
-    const worker = await startWorker({ port: workerPort, origin: origin.url, echo, logDir, persistDir, frozen, args, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "1", ...vars } });
-    return {
-      origin, worker,
-      stop: async () => { await worker.stop(); await origin.stop(); },
-    };
-  } catch (e) {
-    await origin.stop();
-    throw e;
+  // The origin is told the worker's URL, so a worker port taken meanwhile (see startWorker)
+  // means both start again.
+  for (let attempt = 1; ; attempt++) {
+    const port = workerPort ?? await freePort();
+    const workerUrl = `http://127.0.0.1:${port}`;
+    const origin = await startOrigin({ port: originPort, edgecacheUrl: workerUrl, echo, logDir });
+    try {
+      const worker = await startWorker({ port, origin: origin.url, echo, logDir, persistDir, frozen, args, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "1", ...vars } });
+      return {
+        origin, worker,
+        stop: async () => { await worker.stop(); await origin.stop(); },
+      };
+    } catch (e) {
+      await origin.stop();
+      if (workerPort !== undefined || attempt >= 3 || !isPortTaken(e)) throw e;
+    }
   }
 }
 
