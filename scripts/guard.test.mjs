@@ -1,7 +1,7 @@
 // src/worker/guard.js on Node (issue 17): the body stream guard of the worker, with plain streams.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { splitBody, CUT_GAP, CUT_SHORT, CUT_LARGE } from "../src/worker/guard.js";
+import { splitBody, segments, CUT_GAP, CUT_SHORT, CUT_LARGE } from "../src/worker/guard.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -131,4 +131,48 @@ test("release: a store that gave up no longer holds the client back", async () =
   await sleep(50);
   flag.release();
   assert.deepEqual(await a, { n: 100, error: null });
+});
+
+// segments: the body of a range answer (src/worker/io.rs `segments`).
+const enc = (t) => new TextEncoder().encode(t);
+function chunked(text, sizes) {
+  const bytes = enc(text);
+  let at = 0, k = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) return c.close();
+      const n = sizes[k++ % sizes.length];
+      c.enqueue(bytes.slice(at, at + n));
+      at += n;
+    },
+  });
+}
+async function text(stream) {
+  return new TextDecoder().decode(await new Response(stream).arrayBuffer());
+}
+
+test("segments: ranges of the body in order with the fixed parts between, whatever the chunking", async () => {
+  const body = "0123456789abcdefghij";
+  for (const sizes of [[1], [3], [7, 2], [20], [4, 1, 9]]) {
+    const out = await text(segments(chunked(body, sizes), [enc("<"), [2, 4], enc("|"), [4, 4], enc("|"), [9, 15], enc(">")]));
+    assert.equal(out, "<234|4|9abcdef>", `chunks ${sizes}`);
+  }
+  assert.equal(await text(segments(chunked(body, [6]), [[0, 19]])), body, "the whole body");
+  assert.equal(await text(segments(chunked(body, [6]), [[19, 19]])), "j", "the last byte");
+});
+
+test("segments: a body that ends before its range errors the stream (a cut, never a short part)", async () => {
+  await assert.rejects(text(segments(chunked("0123456789", [4]), [enc("a"), [5, 14]])), /ended before its range/);
+});
+
+test("segments: the rest of the body is cancelled once the last segment is sent", async () => {
+  let cancelled = false;
+  let n = 0;
+  const body = new ReadableStream({
+    pull(c) { c.enqueue(enc("xxxxxxxxxx")); n++; },
+    cancel() { cancelled = true; },
+  });
+  assert.equal(await text(segments(body, [[0, 2]])), "xxx");
+  assert.ok(cancelled, "an endless body is not read to its end");
+  assert.ok(n <= 2);
 });

@@ -162,3 +162,69 @@ export function splitBody(body, gapMs, expect, limit, flag, wantClient, wantStor
   };
   return out;
 }
+
+/**
+ * The body of a range answer (src/worker/io.rs `segments`; RFC 9110 §14.6 multipart/byteranges):
+ * `segs` in order, each either a Uint8Array (sent as it is: a part's head or the closing
+ * boundary) or `[start, end]`, the inclusive byte range of `body` to send (ranges ascend, so
+ * `body` is read once). A body that ends before a range does errors the stream: the client sees
+ * a cut, never a short part. Once the last segment is sent the rest of `body` is cancelled.
+ */
+export function segments(body, segs) {
+  const reader = body.getReader();
+  let pos = 0; // offset in `body` of `chunk`'s first byte
+  let chunk = null; // the chunk of `body` being sent from
+  let i = 0; // the next segment
+  let cur = null; // [start, end] of the range being sent
+  return new ReadableStream({
+    async pull(ctrl) {
+      for (;;) {
+        if (cur === null) {
+          if (i >= segs.length) {
+            ctrl.close();
+            reader.cancel().catch(() => {});
+            return;
+          }
+          const s = segs[i++];
+          if (s instanceof Uint8Array) {
+            ctrl.enqueue(s);
+            return;
+          }
+          cur = [s[0], s[1]];
+          continue;
+        }
+        if (chunk === null) {
+          const { done, value } = await reader.read();
+          if (done) {
+            ctrl.error(new Error("edgecache: the stored body ended before its range"));
+            return;
+          }
+          chunk = value;
+          continue;
+        }
+        const next = pos + chunk.byteLength;
+        const [start, end] = cur;
+        if (next <= start) {
+          // All of this chunk comes before the range.
+          pos = next;
+          chunk = null;
+          continue;
+        }
+        const part = chunk.subarray(Math.max(0, start - pos), Math.min(end + 1, next) - pos);
+        if (end < next) {
+          // The range ends inside this chunk: the next range may start in it too.
+          cur = null;
+        } else {
+          cur = [next, end];
+          pos = next;
+          chunk = null;
+        }
+        ctrl.enqueue(part);
+        return;
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -6,7 +6,6 @@ use super::conv::now_ms;
 use super::rt::Delay;
 use crate::lifecycle::{OriginFailure, OriginHead, OriginRequest};
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -258,6 +257,10 @@ extern "C" {
         want_client: bool,
         want_store: bool,
     ) -> Result<js_sys::Object, JsValue>;
+
+    /// See `segments` in guard.js.
+    #[wasm_bindgen(js_name = segments)]
+    fn segments_js(body: &ReadableStream, segs: &js_sys::Array) -> ReadableStream;
 }
 
 /// Set by [`split`] when the body it passed on to the store failed (cut, stalled, too large).
@@ -355,82 +358,18 @@ pub fn split(
 /// that ends before a range does errors the stream (the client sees a cut, never a short part).
 pub fn segments(body: ReadableStream, segs: Vec<crate::range::Segment>) -> ReadableStream {
     use crate::range::Segment;
-    let raw: wasm_streams::readable::sys::ReadableStream = body.unchecked_into();
-    let inner = wasm_streams::ReadableStream::from_raw(raw).into_stream();
-    // (stored stream, offset of `chunk`'s first byte, current chunk, segments left, the range
-    // being sent, finished)
-    let st = (
-        inner,
-        0u64,
-        None::<Uint8Array>,
-        segs.into_iter(),
-        None::<(u64, u64)>,
-        false,
-    );
-    let s = futures_util::stream::unfold(st, |mut st| async move {
-        let (inner, pos, chunk, rest, cur, done) = &mut st;
-        if *done {
-            return None;
-        }
-        loop {
-            let Some((start, end)) = *cur else {
-                match rest.next() {
-                    None => return None,
-                    Some(Segment::Bytes(b)) => {
-                        let v: JsValue = Uint8Array::from(b.as_slice()).into();
-                        return Some((Ok(v), st));
-                    }
-                    Some(Segment::Range { start, end }) => {
-                        *cur = Some((start, end));
-                        continue;
-                    }
-                }
-            };
-            let Some(c) = chunk.clone() else {
-                match inner.next().await {
-                    Some(Ok(v)) => {
-                        if let Some(a) = v.dyn_ref::<Uint8Array>() {
-                            *chunk = Some(a.clone());
-                        }
-                        continue;
-                    }
-                    Some(Err(e)) => {
-                        *done = true;
-                        return Some((Err(e), st));
-                    }
-                    None => {
-                        *done = true;
-                        return Some((Err(JsValue::from_str("stored body ended early")), st));
-                    }
-                }
-            };
-            let next = pos.saturating_add(u64::from(c.byte_length()));
-            if next <= start {
-                // Entirely before the range.
-                *pos = next;
-                *chunk = None;
-                continue;
-            }
-            let from = start.saturating_sub(*pos);
-            let to = end.saturating_add(1).min(next).saturating_sub(*pos);
-            let part = c.subarray(
-                u32::try_from(from).unwrap_or(u32::MAX),
-                u32::try_from(to).unwrap_or(u32::MAX),
-            );
-            if end < next {
-                // The range ends inside this chunk: keep it for the next range.
-                *cur = None;
-            } else {
-                *cur = Some((next, end));
-                *pos = next;
-                *chunk = None;
-            }
-            return Some((Ok(part.into()), st));
-        }
-    });
-    wasm_streams::ReadableStream::from_stream(s)
-        .into_raw()
-        .unchecked_into()
+    let spec = js_sys::Array::new();
+    for seg in segs {
+        match seg {
+            Segment::Bytes(b) => spec.push(&Uint8Array::from(b.as_slice())),
+            #[allow(clippy::cast_precision_loss, reason = "offsets stay far below 2^53")]
+            Segment::Range { start, end } => spec.push(&js_sys::Array::of2(
+                &JsValue::from_f64(start as f64),
+                &JsValue::from_f64(end as f64),
+            )),
+        };
+    }
+    segments_js(&body, &spec)
 }
 
 /// The stream through the runtime's `FixedLengthStream(len)`: the response then carries
