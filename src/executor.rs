@@ -89,46 +89,54 @@ fn run() {
         return;
     }
     while let Some((idx, gen)) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
-        let taken = TASKS.with(|t| {
-            let mut t = t.borrow_mut();
-            match t.entries.get_mut(idx as usize) {
-                Some(e) if e.live && e.gen == gen => {
-                    e.queued = false;
-                    e.fut.take().zip(e.waker.clone())
-                }
-                _ => None,
-            }
-        });
-        let Some((mut fut, waker)) = taken else {
-            continue;
-        };
-        let mut cx = Context::from_waker(&waker);
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Pending => TASKS.with(|t| {
-                if let Some(e) = t.borrow_mut().entries.get_mut(idx as usize) {
-                    e.fut = Some(fut);
-                }
-            }),
-            Poll::Ready(()) => {
-                TASKS.with(|t| {
-                    let mut t = t.borrow_mut();
-                    if let Some(e) = t.entries.get_mut(idx as usize) {
-                        e.live = false;
-                        e.queued = false;
-                        e.waker = None;
-                        e.gen = e.gen.wrapping_add(1);
-                        t.free.push(idx);
-                    }
-                });
-                // Dropped outside the table: a drop may wake or start other tasks.
-                drop(fut);
-            }
-        }
+        poll_task(idx, gen);
     }
     RUNNING.with(|r| r.set(false));
 }
 
-/// Runs `fut` as a task: at once, unless a task is running (then right after it).
+/// Polls the task at `idx` once, if it is still the one of generation `gen`. Only with
+/// `RUNNING` set: a wake-up during the poll then queues the task instead of polling it again
+/// from inside its own poll.
+fn poll_task(idx: u32, gen: u32) {
+    let taken = TASKS.with(|t| {
+        let mut t = t.borrow_mut();
+        match t.entries.get_mut(idx as usize) {
+            Some(e) if e.live && e.gen == gen => {
+                e.queued = false;
+                e.fut.take().zip(e.waker.clone())
+            }
+            _ => None,
+        }
+    });
+    let Some((mut fut, waker)) = taken else {
+        return;
+    };
+    let mut cx = Context::from_waker(&waker);
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Pending => TASKS.with(|t| {
+            if let Some(e) = t.borrow_mut().entries.get_mut(idx as usize) {
+                e.fut = Some(fut);
+            }
+        }),
+        Poll::Ready(()) => {
+            TASKS.with(|t| {
+                let mut t = t.borrow_mut();
+                if let Some(e) = t.entries.get_mut(idx as usize) {
+                    e.live = false;
+                    e.queued = false;
+                    e.waker = None;
+                    e.gen = e.gen.wrapping_add(1);
+                    t.free.push(idx);
+                }
+            });
+            // Dropped outside the table: a drop may wake or start other tasks.
+            drop(fut);
+        }
+    }
+}
+
+/// Runs `fut` as a task, polled at once (also when started from inside another task's poll:
+/// work that needs no I/O ends before `spawn` returns).
 pub fn spawn(fut: impl Future<Output = ()> + 'static) {
     let job: Job = Box::pin(fut);
     let placed = TASKS.with(|t| {
@@ -150,14 +158,19 @@ pub fn spawn(fut: impl Future<Output = ()> + 'static) {
         let e = t.entries.get_mut(idx as usize)?;
         let gen = e.gen;
         e.live = true;
-        e.queued = true;
+        e.queued = false;
         e.fut = Some(job);
         e.waker = Some(Waker::from(Arc::new(Token { idx, gen })));
         Some((idx, gen))
     });
-    if let Some(place) = placed {
-        QUEUE.with(|q| q.borrow_mut().push_back(place));
-        run();
+    if let Some((idx, gen)) = placed {
+        let was_running = RUNNING.with(|r| r.replace(true));
+        poll_task(idx, gen);
+        RUNNING.with(|r| r.set(was_running));
+        if !was_running {
+            // What the first poll woke.
+            run();
+        }
     }
 }
 
@@ -483,16 +496,50 @@ mod tests {
     }
 
     #[test]
-    fn a_task_started_or_woken_inside_another_runs_after_it() {
+    fn a_task_started_inside_another_runs_at_once_and_one_woken_there_after_it() {
         let order = Rc::new(RefCell::new(Vec::new()));
         let o = order.clone();
+        let id = open();
         spawn(async move {
             o.borrow_mut().push("outer begins");
             let o2 = o.clone();
-            spawn(async move { o2.borrow_mut().push("inner") });
+            spawn(async move { o2.borrow_mut().push("inner, at once") });
+            let o3 = o.clone();
+            spawn(async move {
+                Wait::new(&S, id).await;
+                o3.borrow_mut().push("woken");
+            });
+            // Settled from inside this task: the waiter runs after it.
+            settle(id, 0);
             o.borrow_mut().push("outer ends");
         });
-        assert_eq!(*order.borrow(), ["outer begins", "outer ends", "inner"]);
+        assert_eq!(*order.borrow(), ["outer begins", "inner, at once", "outer ends", "woken"]);
+        assert_eq!(live_tasks(), 0);
+    }
+
+    #[test]
+    fn work_started_inside_a_task_that_needs_no_io_ends_at_once() {
+        let inner = Rc::new(Cell::new(None));
+        let i = inner.clone();
+        spawn(async move { i.set(Some(start(async { 3 }).is_ok())) });
+        assert_eq!(inner.get(), Some(true));
+    }
+
+    #[test]
+    fn a_task_waking_itself_in_its_first_poll_is_polled_again() {
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        spawn(std::future::poll_fn(move |cx| {
+            p.set(p.get() + 1);
+            if p.get() < 3 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }));
+        assert_eq!(polls.get(), 3);
+        assert_eq!(live_tasks(), 0);
     }
 
     #[test]
