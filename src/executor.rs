@@ -513,7 +513,10 @@ mod tests {
             settle(id, 0);
             o.borrow_mut().push("outer ends");
         });
-        assert_eq!(*order.borrow(), ["outer begins", "inner, at once", "outer ends", "woken"]);
+        assert_eq!(
+            *order.borrow(),
+            ["outer begins", "inner, at once", "outer ends", "woken"]
+        );
         assert_eq!(live_tasks(), 0);
     }
 
@@ -558,7 +561,11 @@ mod tests {
         let g = got.clone();
         later.then(move |v| g.set(Some(v)));
         settle(again, 9);
-        assert_eq!(got.get(), Some(Some(9)), "the late settlement did not leak into the reuse");
+        assert_eq!(
+            got.get(),
+            Some(Some(9)),
+            "the late settlement did not leak into the reuse"
+        );
     }
 
     #[test]
@@ -621,7 +628,11 @@ mod tests {
         if let Some(w) = kept.borrow_mut().take() {
             w.wake();
         }
-        assert_eq!(polls.get(), 1, "the old task's waker names another generation");
+        assert_eq!(
+            polls.get(),
+            1,
+            "the old task's waker names another generation"
+        );
         settle(id2, 0);
         assert_eq!(live_tasks(), 0);
     }

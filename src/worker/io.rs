@@ -4,13 +4,13 @@
 
 use super::conv::now_ms;
 use super::rt::Delay;
+use super::task;
 use crate::lifecycle::{OriginFailure, OriginHead, OriginRequest};
 use futures_util::future::{select, Either};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use super::task;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
 
 pub use super::rt::js_err;
