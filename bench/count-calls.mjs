@@ -10,16 +10,18 @@ const dst = `${src}-count`;
 rmSync(dst, { recursive: true, force: true });
 cpSync(src, dst, { recursive: true });
 let js = readFileSync(`${dst}/index.js`, "utf8");
-// Every import object handed to a wasm instance gets its functions wrapped with a counter.
+// Every function of every import module handed to a wasm instance (wasm-bindgen's glue and the
+// snippets, e.g. src/worker/task.js) is wrapped with a counter; module namespaces are read-only, so
+// each module's functions are copied into a plain object.
 const pre = `const __calls=Object.create(null);let __total=0;const __RealInstance=WebAssembly.Instance;
-WebAssembly.Instance=function(m,o){const g=o&&o["./index_bg.js"];if(g)for(const k of Object.keys(g)){const f=g[k];if(typeof f==="function"){const n=k.replace(/^__wbg_|_[0-9a-f]{16}$/g,"");g[k]=function(...a){__total++;__calls[n]=(__calls[n]||0)+1;return f.apply(this,a)}}}return new __RealInstance(m,o)};
-function __count(p){const t0=__total;const c0={...__calls};return Promise.resolve(p).then(r=>{try{const d=Object.entries(__calls).map(([k,v])=>[k,v-(c0[k]||0)]).filter(x=>x[1]>0).sort((x,y)=>y[1]-x[1]);r.headers.set("x-wasm-calls",String(__total-t0)+" "+d.map(([k,v])=>k+"="+v).join(" "))}catch(e){}return r})}
+WebAssembly.Instance=function(m,o){for(const mod of Object.keys(o||{})){const g=o[mod];if(!g)continue;const w={};for(const k of Object.keys(g)){const f=g[k];if(typeof f==="function"){const n=k.replace(/^__wbg_|_[0-9a-f]{16}$/g,"");w[k]=function(...a){__total++;__calls[n]=(__calls[n]||0)+1;return f.apply(this,a)}}else w[k]=g[k]}o[mod]=w}return new __RealInstance(m,o)};
+function __count(t0,c0,p){return Promise.resolve(p).then(r=>{try{const d=Object.entries(__calls).map(([k,v])=>[k,v-(c0[k]||0)]).filter(x=>x[1]>0).sort((x,y)=>y[1]-x[1]);r.headers.set("x-wasm-calls",String(__total-t0)+" "+d.map(([k,v])=>k+"="+v).join(" "))}catch(e){}return r})}
 `;
-// The default export (the entry class): its fetch reports the calls.
+// The default export (the entry's handler object, scripts/worker-entry.mjs): its fetch reports the calls.
 const m = /export\{([^}]*?)(?<![\w$])([\w$]+) as default(?![\w$])([^}]*)\}/.exec(js);
 if (!m) throw new Error("default export not found");
 js = js.slice(0, m.index) +
-  `const __Counted=class extends ${m[2]}{fetch(r){return __count(super.fetch(r))}};export{${m[1]}__Counted as default${m[3]}}` +
+  `const __Counted={...${m[2]},fetch(r,e,c){const t0=__total,c0={...__calls};return __count(t0,c0,${m[2]}.fetch(r,e,c))}};export{${m[1]}__Counted as default${m[3]}}` +
   js.slice(m.index + m[0].length);
 // After the imports (esbuild puts them first in their statement).
 const at = js.indexOf('import ');
