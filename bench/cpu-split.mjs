@@ -9,33 +9,13 @@
 //
 // Everything runs on 127.0.0.1 and is ended by PID, also on failure and Ctrl-C. Build first
 // (EDGECACHE_POLICY=tests/edgecache.test.toml bash scripts/build.sh, as bench/run does).
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, startStack } from "../scripts/stack.mjs";
-import { startJsWorker, stopAll, runToEnd } from "./procs.mjs";
+import { startJsWorker, stopAll, runToEnd, groupCpuByName as cpuByName } from "./procs.mjs";
 
 const argv = process.argv.slice(2);
 const opt = { rounds: 4, duration: 6 };
 for (let i = 0; i < argv.length; i += 2) opt[argv[i].replace(/^--/, "")] = Number(argv[i + 1]);
-
-/** CPU seconds by process name in process group `pgid`. */
-function cpuByName(pgid) {
-  const out = {};
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    let s;
-    try {
-      s = readFileSync(`/proc/${d}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
-    if (Number(f[2]) !== pgid) continue; // field 5: process group
-    out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100; // utime + stime
-  }
-  return out;
-}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

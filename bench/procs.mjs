@@ -105,8 +105,14 @@ function tail(f) {
  * local stack, the closest thing to CPU time per request that `wrangler dev` exposes.
  */
 export function groupCpu(pgid) {
+  const by = groupCpuByName(pgid);
+  return by === null ? null : Object.values(by).reduce((a, b) => a + b, 0);
+}
+
+/** CPU seconds (user + system) by process name in process group `pgid`; null off Linux. */
+export function groupCpuByName(pgid) {
   if (!existsSync("/proc/self/stat")) return null;
-  let ticks = 0;
+  const out = {};
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     let s;
@@ -115,11 +121,12 @@ export function groupCpu(pgid) {
     } catch {
       continue;
     }
+    const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
     const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
     if (Number(f[2]) !== pgid) continue; // field 5: process group
-    ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime (clock ticks)
+    out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100; // fields 14, 15: utime, stime (USER_HZ 100)
   }
-  return ticks / 100; // USER_HZ is 100 on Linux
+  return out;
 }
 
 const assetConfigs = new Set();
