@@ -51,7 +51,7 @@ try {
   console.log(`\nmedians of ${opt.rounds} rounds (32 connections, ${opt.duration} s each):`);
   for (const t of targets) {
     const names = [...new Set(t.runs.flatMap((x) => Object.keys(x)))].filter((k) => k !== "rps");
-    console.log(`${t.name.padEnd(10)} ${median(t.runs.map((x) => x.rps))} req/s; CPU µs per response: ${names.map((k) => `${k} ${median(t.runs.map((x) => x[k] ?? 0))}`).join(", ")}`);
+    console.log(`${t.name.padEnd(10)} ${Math.round(median(t.runs.map((x) => x.rps)) * 10) / 10} req/s; CPU µs per response: ${names.map((k) => `${k} ${median(t.runs.map((x) => x[k] ?? 0))}`).join(", ")}`);
   }
 } finally {
   await cleanup();
