@@ -396,9 +396,8 @@ pub fn fixed_length(body: &ReadableStream, len: u64) -> Option<ReadableStream> {
         .ok()?;
     let piping = body.pipe_to(&writable);
     // The pipe's own outcome is seen by the readers; a rejection here is not an error of ours.
-    let piped = task::wait(&piping);
-    task::spawn(async move {
-        let _ = piped.await;
-    });
+    // Its settlement is still taken (an unhandled rejection would be logged): nobody awaits it,
+    // so its slot is freed when it settles.
+    drop(task::wait(&piping));
     Some(readable)
 }

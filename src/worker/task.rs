@@ -140,8 +140,3 @@ pub fn unfinished(fut: impl Future<Output = ()> + 'static) -> Option<Promise> {
         Err(later) => Some(promise_of(later)),
     }
 }
-
-/// Runs `fut` as a task of its own.
-pub fn spawn(fut: impl Future<Output = ()> + 'static) {
-    executor::spawn(fut);
-}
