@@ -13,11 +13,17 @@
 //                       `cp -r build bench/out/variants/a`), wrangler.toml's bindings
 //   ec-assets:DIR       the same behind wrangler's asset router ([assets] www/, run_worker_first),
 //                       as edgecache was configured before it carried the dashboard in its bundle
+// --perf 1 samples each variant's process group with Linux `perf record` (1 kHz, user and kernel of
+// our own processes: perf_event_paranoid ≤ 2) during its load and splits the CPU per response by
+// where it ran: code V8 generated at run time ("jit": the wasm and the JavaScript glue), the
+// runtime's own code (workerd), the kernel, node. Sampled CPU, steadier than req/s on a noisy
+// machine; `perf` must be installed.
 // Everything is on 127.0.0.1; every process started is ended by PID (also on Ctrl-C).
-import { writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
+import { writeFileSync, readFileSync, mkdirSync, rmSync, readdirSync } from "node:fs";
+import { spawn, execFileSync } from "node:child_process";
 import { join, relative } from "node:path";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker } from "../scripts/stack.mjs";
-import { runToEnd, startJsWorker, stopAll, groupCpu, jsAssetsConfig } from "./procs.mjs";
+import { runToEnd, startJsWorker, stopAll, groupCpu, groupCpuByRole, jsAssetsConfig } from "./procs.mjs";
 import { get } from "./client.mjs";
 
 const argv = process.argv.slice(2);
@@ -62,6 +68,40 @@ async function load(url, connections, duration) {
   if (code !== 0 || !line) throw new Error(`load failed: ${out.slice(-300)}`);
   return JSON.parse(line);
 }
+// The pids of process group `pgid`.
+function groupPids(pgid) {
+  const out = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, "utf8");
+      if (Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]) === pgid) out.push(d);
+    } catch {}
+  }
+  return out;
+}
+
+// `perf record` on group `pgid` for `secs`; resolves to samples by where they ran.
+function perfSample(pgid, secs) {
+  const file = join(OUT, `perf-${pgid}.data`);
+  const child = spawn("perf", ["record", "-F", "1000", "-p", groupPids(pgid).join(","), "-o", file, "--", "sleep", String(secs)], { stdio: "ignore" });
+  return new Promise((res) => child.on("exit", () => {
+    const by = { jit: 0, workerd: 0, kernel: 0, node: 0, other: 0 };
+    try {
+      const rep = execFileSync("perf", ["report", "-i", file, "--no-children", "--sort", "comm,dso", "-n", "-q"], { encoding: "utf8", maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "ignore"] });
+      for (const line of rep.split("\n")) {
+        const m = line.match(/^\s*[\d.]+%\s+(\d+)\s+(\S+(?: \S+)?)\s+(.*)$/);
+        if (!m) continue;
+        const [n, comm, dso] = [Number(m[1]), m[2], m[3].trim()];
+        const k = dso.startsWith("[JIT]") ? "jit" : dso.includes("kernel") ? "kernel" : comm === "node" || dso === "node" ? "node" : dso === "workerd" ? "workerd" : "other";
+        by[k] += n;
+      }
+    } catch {}
+    rmSync(file, { force: true });
+    res(by);
+  }));
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -79,7 +119,7 @@ try {
     } else if (kind === "ec" || kind === "ec-assets") {
       const cfg = ecConfig(v.name, join(ROOT, dir), kind === "ec-assets");
       // startWorker's own frozen copy is of wrangler.toml: start wrangler directly with ours.
-      v.w = await startWorker({ origin: origin.url, logDir: OUT, frozen: false, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "0" }, config: cfg });
+      v.w = await startWorker({ origin: origin.url, logDir: OUT, frozen: false, devtools: false, vars: { ...DEV_SECRETS, EDGECACHE_DEBUG: "0" }, config: cfg });
     } else throw new Error(`unknown variant ${v.spec}`);
     live.push(v.w);
     for (let i = 0; i < 3; i++) await get(v.w.url + opt.path);
@@ -96,17 +136,30 @@ try {
     for (const v of order) {
       await new Promise((res) => setTimeout(res, 300));
       const c0 = groupCpu(v.w.pid);
+      const r0 = groupCpuByRole(v.w.pid);
+      const sampled = opt.perf ? perfSample(v.w.pid, Math.max(1, opt.duration - 1)) : null;
       const x = await load(v.w.url + opt.path, opt.connections, opt.duration);
       x.cpu_us = Math.round(((groupCpu(v.w.pid) - c0) / Math.max(1, x.ok)) * 1e6);
+      // The worker's own workerd process alone (see groupCpuByRole): what a worker's code changes.
+      const r1 = groupCpuByRole(v.w.pid);
+      x.worker_us = r0 && r1 ? Math.round(((r1.worker - r0.worker) / Math.max(1, x.ok)) * 1e6) : null;
+      if (sampled) {
+        // Samples at 1 kHz over (duration − 1) s, per response at the run's rate: µs per response.
+        const by = await sampled;
+        const per = (n) => Math.round((n * 1000) / (x.rps * Math.max(1, opt.duration - 1)));
+        x.perf_us = Object.fromEntries(Object.entries(by).map(([k, n]) => [k, per(n)]));
+      }
       v.runs.push(x);
-      console.log(`round ${r + 1} ${v.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, cpu ${x.cpu_us} µs/resp (non2xx ${x.non2xx}, errors ${x.errors})`);
+      console.log(`round ${r + 1} ${v.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, cpu ${x.cpu_us} µs/resp, worker ${x.worker_us} µs/resp (non2xx ${x.non2xx}, errors ${x.errors})${x.perf_us ? ` perf µs/resp ${JSON.stringify(x.perf_us)}` : ""}`);
     }
   }
   const base = variants[0];
   console.log(`\nmedians over ${opt.rounds} rounds, ${opt.connections} connections, ${opt.duration} s each; ratio = per-round req/s ÷ ${base.name}'s`);
   for (const v of variants) {
     const ratio = median(v.runs.map((x, i) => x.rps / base.runs[i].rps));
-    console.log(`${v.name.padEnd(14)} ${median(v.runs.map((x) => x.rps))} req/s  ratio ${ratio.toFixed(3)}  p50 ${median(v.runs.map((x) => x.p50))} ms  p99 ${median(v.runs.map((x) => x.p99))} ms  cpu ${median(v.runs.map((x) => x.cpu_us))} µs/resp`);
+    const rounds = v.runs.map((x, i) => (x.rps / base.runs[i].rps).toFixed(3)).join(" ");
+    const perf = opt.perf ? `  perf µs/resp (median): ${Object.keys(v.runs[0].perf_us ?? {}).map((k) => `${k} ${median(v.runs.map((x) => x.perf_us[k]))}`).join(", ")}` : "";
+    console.log(`${v.name.padEnd(14)} ${median(v.runs.map((x) => x.rps))} req/s  ratio ${ratio.toFixed(3)} (rounds ${rounds})  p50 ${median(v.runs.map((x) => x.p50))} ms  p99 ${median(v.runs.map((x) => x.p99))} ms  cpu ${median(v.runs.map((x) => x.cpu_us))} µs/resp  worker ${median(v.runs.map((x) => x.worker_us))} µs/resp${perf}`);
   }
 } finally {
   await cleanup();

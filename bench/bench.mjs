@@ -19,32 +19,39 @@
 //                   edgecache and the JS worker; 4 concurrent misses of large bodies (64 MB with
 //                   Content-Length, stored; 256 MB chunked, over max_body_size) with peak RSS
 //
-// Settings (environment): BENCH_DURATION=8 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=5,
+// Settings (environment): BENCH_DURATION=4 (s per load run), BENCH_CONNECTIONS=32, BENCH_ROUNDS=10,
 // BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7,8.
 // BENCH_STREAM_MB=64,256 (part 7 body sizes), BENCH_STREAM_ROUNDS=5 (part 7 TTFB rounds), BENCH_KV_FAST_SECS=20 (part 8 at 50 req/s),
 // BENCH_KV_SLOW_SECS=120 (part 8 at 1 req/s).
-// BENCH_SINGLE_ROUNDS=3, BENCH_SINGLE_DURATION=4 (the 1-connection runs), BENCH_WARMUP=4 (s of unmeasured
+// BENCH_SINGLE_ROUNDS=6, BENCH_SINGLE_DURATION=4 (the 1-connection runs), BENCH_WARMUP=4 (s of unmeasured
 // load per part 1 target before its rounds: both runtimes tier up their hot code). Part 1 compares like with like:
 // neither edgecache nor the JS worker has an [assets] section (edgecache carries its dashboard in its
 // bundle, scripts/dashboard.mjs), so neither sits behind wrangler's asset router; it also runs the JS
 // worker behind that router ([assets] with run_worker_first, as edgecache was configured before) to
 // show what the router costs, and reads each `wrangler dev` group's CPU time from /proc around every
-// run (CPU per response).
+// run (CPU per response: the whole group, and the worker's own workerd process alone).
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus, loadavg } from "node:os";
 import { execFileSync } from "node:child_process";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker, runningGroups } from "../scripts/stack.mjs";
-import { runToEnd, startJsWorker, stopAll, running, groupCpu, jsAssetsConfig } from "./procs.mjs";
+import { runToEnd, startJsWorker, stopAll, running, groupCpu, groupCpuByRole, jsAssetsConfig } from "./procs.mjs";
 import { get, postJson, replay, herd, isEdgecacheHit, ourStatus } from "./client.mjs";
 import { generateTrace } from "./trace.mjs";
 import { nginxPath, startNginx } from "./nginx.mjs";
 
+// CPU µs per response of the worker's own workerd process in group `pid` since `before`
+// (groupCpuByRole), or null.
+function workerCpuUs(pid, before, responses) {
+  const after = pid ? groupCpuByRole(pid) : null;
+  return before && after ? r1(((after.worker - before.worker) / Math.max(1, responses)) * 1e6, 0) : null;
+}
+
 const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? Number(process.env[k]) : d);
 const S = {
-  duration: env("BENCH_DURATION", 8),
+  duration: env("BENCH_DURATION", 4),
   connections: env("BENCH_CONNECTIONS", 32),
-  rounds: env("BENCH_ROUNDS", 5),
+  rounds: env("BENCH_ROUNDS", 10),
   traceN: env("BENCH_TRACE_N", 12000),
   tracePages: env("BENCH_TRACE_PAGES", 300),
   traceConcurrency: env("BENCH_TRACE_CONCURRENCY", 16),
@@ -52,7 +59,7 @@ const S = {
   kvFastSecs: env("BENCH_KV_FAST_SECS", 20),
   kvSlowSecs: env("BENCH_KV_SLOW_SECS", 120),
   streamRounds: env("BENCH_STREAM_ROUNDS", 5),
-  singleRounds: env("BENCH_SINGLE_ROUNDS", 3),
+  singleRounds: env("BENCH_SINGLE_ROUNDS", 6),
   singleDuration: env("BENCH_SINGLE_DURATION", 4),
   warmup: env("BENCH_WARMUP", 4),
   hitPath: "/articles/1",
@@ -254,15 +261,17 @@ try {
         await sleep(500);
         const before = (await originStats()).total;
         const c0 = t.pid ? groupCpu(t.pid) : null;
+        const w0 = t.pid ? groupCpuByRole(t.pid) : null;
         const x = await load(t.url + S.hitPath);
         x.cpu_us = c0 == null ? null : r1(((groupCpu(t.pid) - c0) / Math.max(1, x.ok)) * 1e6, 0);
+        x.worker_cpu_us = workerCpuUs(t.pid, w0, x.ok);
         x.origin_requests = (await originStats()).total - before;
         if (!x.ok) {
           x.failed = true; // nothing answered: left out of the medians, reported
           results.notes.push(`hit path: round ${r + 1} ${t.name}: no successful response (${JSON.stringify(x)})`);
         }
         runs[t.name].push(x);
-        say(`part 1: round ${r + 1} ${t.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, CPU ${x.cpu_us ?? "n/a"} µs/response (non-2xx ${x.non2xx}, errors ${x.errors}, origin requests ${x.origin_requests})`);
+        say(`part 1: round ${r + 1} ${t.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, CPU ${x.cpu_us ?? "n/a"} µs/response, in the worker's workerd ${x.worker_cpu_us ?? "n/a"} µs (non-2xx ${x.non2xx}, errors ${x.errors}, origin requests ${x.origin_requests})`);
       }
     }
     const summary = {};
@@ -270,7 +279,7 @@ try {
       const xs = all.filter((x) => !x.failed);
       summary[name] = {
         rps: r1(median(xs.map((x) => x.rps))), p50: r1(median(xs.map((x) => x.p50)), 2), p99: r1(median(xs.map((x) => x.p99)), 2),
-        cpu_us: r1(median(xs.map((x) => x.cpu_us)), 0), runs: xs.length, failed_runs: all.length - xs.length, non2xx: xs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
+        cpu_us: r1(median(xs.map((x) => x.cpu_us)), 0), worker_cpu_us: r1(median(xs.map((x) => x.worker_cpu_us)), 0), runs: xs.length, failed_runs: all.length - xs.length, non2xx: xs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
         origin_requests: xs.reduce((a, x) => a + (x.origin_requests ?? 0), 0),
       };
     }
@@ -284,6 +293,7 @@ try {
         pairs.push({
           ratio: e.rps / j.rps, p99: e.p99 - j.p99, p50: e.p50 - j.p50,
           cpu: e.cpu_us != null && j.cpu_us != null ? e.cpu_us - j.cpu_us : null,
+          worker_cpu: e.worker_cpu_us != null && j.worker_cpu_us != null ? e.worker_cpu_us - j.worker_cpu_us : null,
           ratio_assets: ja && !ja.failed ? e.rps / ja.rps : null,
           assets_ratio: ja && !ja.failed ? ja.rps / j.rps : null,
         });
@@ -295,18 +305,21 @@ try {
       for (const t of (r % 2 === 0 ? ts : [...ts].reverse()).filter((x) => x.name in single)) {
         await sleep(300);
         const c0 = groupCpu(t.pid);
+        const w0 = groupCpuByRole(t.pid);
         const x = await load(t.url + S.hitPath, { duration: S.singleDuration, connections: 1 });
         x.cpu_us = c0 == null ? null : r1(((groupCpu(t.pid) - c0) / Math.max(1, x.ok)) * 1e6, 0);
+        x.worker_cpu_us = workerCpuUs(t.pid, w0, x.ok);
         single[t.name].push(x);
-        say(`part 1: 1 connection, round ${r + 1} ${t.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, CPU ${x.cpu_us ?? "n/a"} µs/response`);
+        say(`part 1: 1 connection, round ${r + 1} ${t.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, CPU ${x.cpu_us ?? "n/a"} µs/response, in the worker's workerd ${x.worker_cpu_us ?? "n/a"} µs`);
       }
     }
-    const singlePairs = single.edgecache.map((e, i) => ({ p50: e.p50 - single["js-worker"][i].p50, p99: e.p99 - single["js-worker"][i].p99, ratio: e.rps / single["js-worker"][i].rps, cpu: e.cpu_us - single["js-worker"][i].cpu_us }));
-    const one = (xs) => ({ rps: r1(median(xs.map((x) => x.rps))), p50: r1(median(xs.map((x) => x.p50)), 2), p99: r1(median(xs.map((x) => x.p99)), 2), cpu_us: r1(median(xs.map((x) => x.cpu_us)), 0) });
+    const singlePairs = single.edgecache.map((e, i) => ({ p50: e.p50 - single["js-worker"][i].p50, p99: e.p99 - single["js-worker"][i].p99, ratio: e.rps / single["js-worker"][i].rps, cpu: e.cpu_us - single["js-worker"][i].cpu_us, worker_cpu: e.worker_cpu_us == null || single["js-worker"][i].worker_cpu_us == null ? null : e.worker_cpu_us - single["js-worker"][i].worker_cpu_us }));
+    const one = (xs) => ({ rps: r1(median(xs.map((x) => x.rps))), p50: r1(median(xs.map((x) => x.p50)), 2), p99: r1(median(xs.map((x) => x.p99)), 2), cpu_us: r1(median(xs.map((x) => x.cpu_us)), 0), worker_cpu_us: r1(median(xs.map((x) => x.worker_cpu_us)), 0) });
     const singleSummary = {
       edgecache: one(single.edgecache), "js-worker": one(single["js-worker"]),
       p50_added_ms: r1(median(singlePairs.map((p) => p.p50)), 2), p99_added_ms: r1(median(singlePairs.map((p) => p.p99)), 2),
       ratio_rps: r1(median(singlePairs.map((p) => p.ratio)), 3), cpu_added_us: r1(median(singlePairs.map((p) => p.cpu)), 0),
+      worker_cpu_added_us: r1(median(singlePairs.map((p) => p.worker_cpu)), 0),
       rounds_p99_added_ms: singlePairs.map((p) => r1(p.p99, 2)), runs: single,
     };
     results.parts.hit_path = {
@@ -315,6 +328,7 @@ try {
       ratio_rps: r1(median(pairs.map((p) => p.ratio)), 3), p99_added_ms: r1(median(pairs.map((p) => p.p99)), 2),
       p50_added_ms: r1(median(pairs.map((p) => p.p50)), 2),
       cpu_added_us: r1(median(pairs.map((p) => p.cpu)), 0),
+      worker_cpu_added_us: r1(median(pairs.map((p) => p.worker_cpu)), 0),
       ratio_rps_vs_js_assets: r1(median(pairs.map((p) => p.ratio_assets)), 3),
       ratio_js_assets_vs_js: r1(median(pairs.map((p) => p.assets_ratio)), 3),
       load_before: load0.map((x) => r1(x, 2)), load_after: loadavg().map((x) => r1(x, 2)),
@@ -639,11 +653,13 @@ if (hp) {
     row("1 hit path", "edgecache / JS worker behind the asset router req/s", hp.ratio_rps_vs_js_assets);
   }
   row("1 hit path", "CPU per hit added by edgecache (wrangler dev group, /proc)", `${hp.cpu_added_us ?? "n/a"} µs`);
+  const wc = (n) => hp.summary[n]?.worker_cpu_us ?? "n/a";
+  row("1 hit path", "CPU per hit in the worker's own workerd: edgecache · JS worker · added (median of pairs)", `${wc("edgecache")} µs · ${wc("js-worker")} µs · ${hp.worker_cpu_added_us ?? "n/a"} µs`);
   const sc = hp.single_connection;
   row("1 hit path", "1 connection: edgecache p50 · p99", `${sc.edgecache.p50} ms · ${sc.edgecache.p99} ms`);
   row("1 hit path", "1 connection: JS worker p50 · p99", `${sc["js-worker"].p50} ms · ${sc["js-worker"].p99} ms`);
   row("1 hit path", `1 connection: added by edgecache p50 · p99 (median of ${sc.rounds_p99_added_ms.length} rounds)`, `${sc.p50_added_ms} ms · ${sc.p99_added_ms} ms (p99 rounds: ${sc.rounds_p99_added_ms.join(", ")})`, "p99 ≤ 1 ms", ok(sc.p99_added_ms <= 1));
-  row("1 hit path", "1 connection: edgecache / JS worker req/s · CPU added per hit", `${sc.ratio_rps} · ${sc.cpu_added_us} µs`);
+  row("1 hit path", "1 connection: edgecache / JS worker req/s · CPU added per hit (group · worker's workerd)", `${sc.ratio_rps} · ${sc.cpu_added_us} µs · ${sc.worker_cpu_added_us ?? "n/a"} µs`);
   row("1 hit path", `p99 added by edgecache at ${hp.connections} conn. (median of rounds)`, `${hp.p99_added_ms} ms (rounds: ${hp.rounds_p99_added_ms.join(", ")})`, "≤ 1 ms", ok(hp.p99_added_ms <= 1));
 }
 const tr = results.parts.trace;

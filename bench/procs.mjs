@@ -129,6 +129,35 @@ export function groupCpuByName(pgid) {
   return out;
 }
 
+/**
+ * CPU seconds (user + system) of group `pgid` by role: `worker`, the workerd that runs the worker
+ * itself (wrangler 4 starts it with `--socket-addr=entry=127.0.0.1:0`); `proxy`, wrangler's own
+ * workerd in front of it (its entry socket is the public port); `node`, wrangler's Node processes;
+ * `other`. The worker's share is the one a worker's code changes; the others serve every worker
+ * alike. null off Linux.
+ */
+export function groupCpuByRole(pgid) {
+  if (!existsSync("/proc/self/stat")) return null;
+  const out = { worker: 0, proxy: 0, node: 0, other: 0 };
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    let s, cmd;
+    try {
+      s = readFileSync(`/proc/${d}/stat`, "utf8");
+      cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) !== pgid) continue;
+    const cpu = (Number(f[11]) + Number(f[12])) / 100;
+    const role = name === "workerd" ? (cmd.includes("entry=127.0.0.1:0\0") || cmd.endsWith("entry=127.0.0.1:0") ? "worker" : "proxy") : name === "node" ? "node" : "other";
+    out[role] += cpu;
+  }
+  return out;
+}
+
 const assetConfigs = new Set();
 /**
  * A config for the JS worker with an [assets] directory and run_worker_first (edgecache's setup
