@@ -282,6 +282,36 @@ impl Snapshot {
     }
 }
 
+/// Storage key of the aggregate's totals (a [`Snapshot`] as JSON).
+pub const TOTAL_KEY: &str = "total";
+/// Prefix of a bucket's storage key; the rest is the bucket's start, zero-padded so that keys
+/// sort in time order.
+pub const BUCKET_PREFIX: &str = "b:";
+/// The single key the whole aggregate was stored under before it was split (read once to
+/// migrate, then deleted).
+pub const LEGACY_KEY: &str = "agg";
+
+/// Storage key of the bucket that starts at `t`.
+pub fn bucket_key(t: u64) -> String {
+    let digits = t.to_string();
+    let mut k = String::with_capacity(BUCKET_PREFIX.len() + 20);
+    k.push_str(BUCKET_PREFIX);
+    for _ in digits.len()..16 {
+        k.push('0');
+    }
+    k.push_str(&digits);
+    k
+}
+
+/// What a flush changes in the stored aggregate: values to put, keys to delete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreWrites {
+    /// `(key, JSON)` to put.
+    pub put: Vec<(String, String)>,
+    /// Keys to delete.
+    pub delete: Vec<String>,
+}
+
 /// One time bucket of the aggregate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bucket {
@@ -337,19 +367,96 @@ impl Aggregate {
         })
     }
 
-    /// Adds an isolate's flush at `now_ms`.
-    pub fn add(&mut self, snap: &Snapshot, now_ms: u64) {
+    /// Adds an isolate's flush at `now_ms`, and says what changed in the stored form (see
+    /// [`StoreWrites`]): the totals and one bucket are written, buckets older than the hour
+    /// deleted. A flush costs the same whether the hour is empty or full.
+    pub fn add(&mut self, snap: &Snapshot, now_ms: u64) -> StoreWrites {
         self.total.merge(snap);
         let t = now_ms - now_ms % BUCKET_MS;
-        match self.buckets.last_mut() {
-            Some(b) if b.t == t => b.snap.merge(snap),
-            _ => self.buckets.push(Bucket {
-                t,
-                snap: snap.clone(),
-            }),
+        // The bucket of `t`: usually the last; a flush that arrives late (clocks of isolates
+        // differ) merges into its own bucket, in order.
+        let at = match self.buckets.binary_search_by_key(&t, |b| b.t) {
+            Ok(i) => i,
+            Err(i) => {
+                self.buckets.insert(
+                    i,
+                    Bucket {
+                        t,
+                        snap: Snapshot::default(),
+                    },
+                );
+                i
+            }
+        };
+        let json = match self.buckets.get_mut(at) {
+            Some(b) => {
+                b.snap.merge(snap);
+                b.snap.to_json()
+            }
+            None => snap.to_json(),
+        };
+        let bucket = (bucket_key(t), json);
+        let newest = self.buckets.last().map_or(t, |b| b.t);
+        let oldest = newest.saturating_sub(BUCKET_MS * BUCKETS_KEPT as u64);
+        let mut delete = Vec::new();
+        self.buckets.retain(|b| {
+            let keep = b.t > oldest;
+            if !keep {
+                delete.push(bucket_key(b.t));
+            }
+            keep
+        });
+        let mut put = vec![(TOTAL_KEY.to_string(), self.total.to_json())];
+        if !delete.contains(&bucket.0) {
+            put.push(bucket);
         }
-        let oldest = t.saturating_sub(BUCKET_MS * BUCKETS_KEPT as u64);
-        self.buckets.retain(|b| b.t > oldest);
+        StoreWrites { put, delete }
+    }
+
+    /// The aggregate from its stored form: the totals ([`TOTAL_KEY`]) and the buckets
+    /// ([`BUCKET_PREFIX`] keys) as `(key, JSON)`. Entries that are not that shape are skipped;
+    /// buckets come out in time order, the newest hour of them.
+    pub fn from_stored(total: Option<&str>, buckets: &[(String, String)]) -> Aggregate {
+        let snap = |s: &str| Json::parse(s).ok().as_ref().and_then(Snapshot::from_json);
+        // Keys are zero-padded, so their order is time order (the one string sort the worker
+        // links: no sort of its own for buckets).
+        let mut sorted: Vec<&(String, String)> = buckets.iter().collect();
+        crate::sort::sort_by_str(&mut sorted, |(k, _)| k.as_str());
+        let mut out: Vec<Bucket> = Vec::with_capacity(sorted.len());
+        for (k, v) in sorted {
+            let Some(t) = k
+                .strip_prefix(BUCKET_PREFIX)
+                .filter(|d| d.len() == 16)
+                .and_then(|d| d.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if out.last().is_some_and(|b| b.t == t) {
+                continue;
+            }
+            if let Some(snap) = snap(v) {
+                out.push(Bucket { t, snap });
+            }
+        }
+        if out.len() > BUCKETS_KEPT {
+            out.drain(..out.len() - BUCKETS_KEPT);
+        }
+        Aggregate {
+            total: total.and_then(snap).unwrap_or_default(),
+            buckets: out,
+        }
+    }
+
+    /// Every `(key, JSON)` of the stored form (a migration from the single-value form writes
+    /// them all once).
+    pub fn stored(&self) -> Vec<(String, String)> {
+        let mut v = vec![(TOTAL_KEY.to_string(), self.total.to_json())];
+        v.extend(
+            self.buckets
+                .iter()
+                .map(|b| (bucket_key(b.t), b.snap.to_json())),
+        );
+        v
     }
 
     /// The JSON the dashboard reads (`GET /__edgecache/api/stats`).
@@ -528,5 +635,115 @@ mod tests {
         assert_eq!(snap_back, Some(s));
         assert_eq!(Snapshot::from_json(&Json::parse("[]").unwrap()), None);
         assert_eq!(Aggregate::from_json(&Json::parse("{}").unwrap()), None);
+    }
+
+    /// Applies a flush's writes to a key-value store (what the metrics object does).
+    fn apply(store: &mut std::collections::BTreeMap<String, String>, w: &StoreWrites) {
+        for k in &w.delete {
+            store.remove(k);
+        }
+        for (k, v) in &w.put {
+            store.insert(k.clone(), v.clone());
+        }
+    }
+
+    fn reload(store: &std::collections::BTreeMap<String, String>) -> Aggregate {
+        let buckets: Vec<(String, String)> = store
+            .iter()
+            .filter(|(k, _)| k.starts_with(BUCKET_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Aggregate::from_stored(store.get(TOTAL_KEY).map(String::as_str), &buckets)
+    }
+
+    #[test]
+    fn a_flush_writes_the_totals_and_its_bucket_whatever_the_hour_holds() {
+        let mut a = Aggregate::default();
+        let mut store = std::collections::BTreeMap::new();
+        for i in 0..BUCKETS_KEPT as u64 {
+            apply(&mut store, &a.add(&snap("x", 1, 0), 10_000 + i * BUCKET_MS));
+        }
+        assert_eq!(a.buckets.len(), BUCKETS_KEPT);
+        let w = a.add(
+            &snap("x", 0, 1),
+            10_000 + (BUCKETS_KEPT as u64 - 1) * BUCKET_MS + 5,
+        );
+        let keys: Vec<&str> = w.put.iter().map(|(k, _)| k.as_str()).collect();
+        let last = bucket_key(10_000 + (BUCKETS_KEPT as u64 - 1) * BUCKET_MS);
+        assert_eq!(keys, [TOTAL_KEY, last.as_str()]);
+        assert!(w.delete.is_empty());
+        apply(&mut store, &w);
+        // The next bucket pushes the oldest out of the hour: its key is deleted.
+        let w = a.add(&snap("x", 1, 0), 10_000 + BUCKETS_KEPT as u64 * BUCKET_MS);
+        assert_eq!(w.delete, [bucket_key(10_000)]);
+        apply(&mut store, &w);
+        assert_eq!(store.len(), 1 + BUCKETS_KEPT);
+        assert_eq!(reload(&store), a);
+    }
+
+    #[test]
+    fn a_late_flush_merges_into_its_own_bucket() {
+        let mut a = Aggregate::default();
+        a.add(&snap("x", 1, 0), 10_000);
+        a.add(&snap("x", 1, 0), 30_000);
+        let w = a.add(&snap("x", 5, 0), 12_000);
+        assert_eq!(w.put[1].0, bucket_key(10_000));
+        let ts: Vec<u64> = a.buckets.iter().map(|b| b.t).collect();
+        assert_eq!(ts, [10_000, 30_000]);
+        assert_eq!(a.buckets[0].snap.totals().hits_fresh, 6);
+        // One so late that its bucket left the hour counts in the totals only.
+        let far = 30_000 + BUCKET_MS * (BUCKETS_KEPT as u64 + 2);
+        a.add(&snap("x", 1, 0), far);
+        let w = a.add(&snap("x", 1, 0), 20_000);
+        assert_eq!(w.put.len(), 1, "{w:?}");
+        assert_eq!(a.total.totals().hits_fresh, 9);
+    }
+
+    #[test]
+    fn the_stored_form_reads_back_and_skips_what_is_not_its_shape() {
+        let mut a = Aggregate::default();
+        a.add(&snap("x", 1, 2), 10_000);
+        a.add(&snap("y", 3, 0), 40_000);
+        let mut parts = a.stored();
+        let total = parts.remove(0);
+        assert_eq!(total.0, TOTAL_KEY);
+        parts.reverse(); // any order
+        parts.push(("b:not-a-time".into(), "{}".into()));
+        parts.push((bucket_key(50_000), "not json".into()));
+        assert_eq!(Aggregate::from_stored(Some(&total.1), &parts), a);
+        assert_eq!(
+            Aggregate::from_stored(None, &[]),
+            Aggregate::default(),
+            "nothing stored yet"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any stored keys and values (another version's, damaged ones) read without a panic
+        /// into at most an hour of buckets in strictly increasing time.
+        #[test]
+        fn any_stored_form_reads(
+            parts in proptest::collection::vec(("(b:)?[0-9a-z:]{0,20}", ".{0,40}"), 0..30),
+            total in proptest::option::of(".{0,40}"),
+        ) {
+            let a = Aggregate::from_stored(total.as_deref(), &parts);
+            proptest::prop_assert!(a.buckets.len() <= BUCKETS_KEPT);
+            proptest::prop_assert!(a.buckets.windows(2).all(|w| w[0].t < w[1].t));
+        }
+
+        /// Whatever the flushes and their times (late, early, far apart), the store that the
+        /// writes leave reads back as the aggregate, and never holds more than the hour.
+        #[test]
+        fn the_writes_keep_the_store_equal_to_the_aggregate(
+            flushes in proptest::collection::vec((0u64..3_000_000, 0u64..5, 0u64..5), 1..60),
+        ) {
+            let mut a = Aggregate::default();
+            let mut store = std::collections::BTreeMap::new();
+            for (at, h, m) in flushes {
+                apply(&mut store, &a.add(&snap("r", h, m), 1_000_000 + at * 7));
+                proptest::prop_assert!(store.len() <= 1 + BUCKETS_KEPT);
+                proptest::prop_assert_eq!(reload(&store), a.clone());
+            }
+        }
     }
 }

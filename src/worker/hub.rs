@@ -1,11 +1,14 @@
 //! The [`MetricsHub`] Durable Object (one instance): aggregates isolates' counter flushes into
-//! 10 s buckets (`metrics::Aggregate`), kept in storage under "agg".
+//! 10 s buckets (`metrics::Aggregate`). Stored split: the totals under `metrics::TOTAL_KEY` and
+//! each bucket under its own key (`metrics::bucket_key`), so a flush writes two small values
+//! whatever the hour holds (it wrote the whole hour, up to 360 buckets, on every flush before;
+//! that form, under `metrics::LEGACY_KEY`, is read once and converted).
 
 use super::conv::{self, json, text};
 use super::objects::promise;
 use super::rt::{DoState, Result};
 use crate::json::Json;
-use crate::metrics::{Aggregate, Snapshot};
+use crate::metrics::{Aggregate, Snapshot, BUCKET_PREFIX, LEGACY_KEY, TOTAL_KEY};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -42,15 +45,7 @@ impl Hub {
     async fn fetch(&self, req: Request) -> Result<Response> {
         let storage = self.state.storage()?;
         if self.agg.borrow().is_none() {
-            let loaded = storage
-                .get("agg")
-                .await
-                .ok()
-                .flatten()
-                .and_then(|v| v.as_string())
-                .and_then(|t| Json::parse(&t).ok())
-                .and_then(|j| Aggregate::from_json(&j))
-                .unwrap_or_default();
+            let loaded = load(&storage).await;
             let mut slot = self.agg.borrow_mut();
             if slot.is_none() {
                 *slot = Some(loaded);
@@ -67,13 +62,16 @@ impl Hub {
                 else {
                     return text(400, "bad snapshot");
                 };
-                let copy = {
+                let writes = {
                     let mut a = self.agg.borrow_mut();
-                    let a = a.get_or_insert_with(Aggregate::default);
-                    a.add(&snap, now);
-                    a.clone()
+                    a.get_or_insert_with(Aggregate::default).add(&snap, now)
                 };
-                storage.put("agg", copy.to_json()).await?;
+                for (k, v) in &writes.put {
+                    storage.put(k, v.as_str()).await?;
+                }
+                if !writes.delete.is_empty() {
+                    storage.delete_many(&writes.delete).await?;
+                }
                 text(200, "ok")
             }
             "/stats" => {
@@ -88,4 +86,39 @@ impl Hub {
             _ => text(404, "not found"),
         }
     }
+}
+
+/// The stored aggregate: the split form, or the single value it replaced (then written split
+/// once and the old key deleted). Values that do not read are skipped; nothing stored is an
+/// empty aggregate.
+async fn load(storage: &super::rt::Storage) -> Aggregate {
+    let text = |v: JsValue| v.as_string();
+    let total = storage.get(TOTAL_KEY).await.ok().flatten().and_then(text);
+    if total.is_none() {
+        let legacy = storage
+            .get(LEGACY_KEY)
+            .await
+            .ok()
+            .flatten()
+            .and_then(text)
+            .and_then(|t| Json::parse(&t).ok())
+            .and_then(|j| Aggregate::from_json(&j));
+        if let Some(a) = legacy {
+            for (k, v) in a.stored() {
+                if storage.put(&k, v.as_str()).await.is_err() {
+                    return a; // converted on a later load
+                }
+            }
+            let _ = storage.delete(LEGACY_KEY).await;
+            return a;
+        }
+    }
+    let buckets: Vec<(String, String)> = storage
+        .list(BUCKET_PREFIX)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_string()?)))
+        .collect();
+    Aggregate::from_stored(total.as_deref(), &buckets)
 }
