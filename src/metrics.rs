@@ -447,8 +447,8 @@ impl Aggregate {
         }
     }
 
-    /// Every `(key, JSON)` of the stored form (a migration from the single-value form writes
-    /// them all once).
+    /// Every `(key, JSON)` of the stored form, the totals first (a migration from the
+    /// single-value form writes them all once).
     pub fn stored(&self) -> Vec<(String, String)> {
         let mut v = vec![(TOTAL_KEY.to_string(), self.total.to_json())];
         v.extend(

@@ -104,9 +104,12 @@ async fn load(storage: &super::rt::Storage) -> Aggregate {
             .and_then(|t| Json::parse(&t).ok())
             .and_then(|j| Aggregate::from_json(&j));
         if let Some(a) = legacy {
-            for (k, v) in a.stored() {
-                if storage.put(&k, v.as_str()).await.is_err() {
-                    return a; // converted on a later load
+            // The buckets first, the totals last: until the totals are written, a later load
+            // converts again (and the old value stays until then).
+            let parts = a.stored();
+            for (k, v) in parts.iter().skip(1).chain(parts.iter().take(1)) {
+                if storage.put(k, v.as_str()).await.is_err() {
+                    return a;
                 }
             }
             let _ = storage.delete(LEGACY_KEY).await;
