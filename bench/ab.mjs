@@ -19,11 +19,11 @@
 // runtime's own code (workerd), the kernel, node. Sampled CPU, steadier than req/s on a noisy
 // machine; `perf` must be installed.
 // Everything is on 127.0.0.1; every process started is ended by PID (also on Ctrl-C).
-import { writeFileSync, readFileSync, mkdirSync, rmSync, readdirSync } from "node:fs";
+import { writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
 import { spawn, execFileSync } from "node:child_process";
 import { join, relative } from "node:path";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker } from "../scripts/stack.mjs";
-import { runToEnd, startJsWorker, stopAll, groupCpu, groupCpuByRole, jsAssetsConfig } from "./procs.mjs";
+import { runToEnd, startJsWorker, stopAll, groupCpu, groupCpuByRole, groupProcs, jsAssetsConfig } from "./procs.mjs";
 import { get } from "./client.mjs";
 
 const argv = process.argv.slice(2);
@@ -68,23 +68,10 @@ async function load(url, connections, duration) {
   if (code !== 0 || !line) throw new Error(`load failed: ${out.slice(-300)}`);
   return JSON.parse(line);
 }
-// The pids of process group `pgid`.
-function groupPids(pgid) {
-  const out = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, "utf8");
-      if (Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]) === pgid) out.push(d);
-    } catch {}
-  }
-  return out;
-}
-
 // `perf record` on group `pgid` for `secs`; resolves to samples by where they ran.
 function perfSample(pgid, secs) {
   const file = join(OUT, `perf-${pgid}.data`);
-  const child = spawn("perf", ["record", "-F", "1000", "-p", groupPids(pgid).join(","), "-o", file, "--", "sleep", String(secs)], { stdio: "ignore" });
+  const child = spawn("perf", ["record", "-F", "1000", "-p", (groupProcs(pgid) ?? []).map((p) => p.pid).join(","), "-o", file, "--", "sleep", String(secs)], { stdio: "ignore" });
   return new Promise((res) => child.on("exit", () => {
     const by = { jit: 0, workerd: 0, kernel: 0, node: 0, other: 0 };
     try {

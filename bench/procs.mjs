@@ -109,23 +109,36 @@ export function groupCpu(pgid) {
   return by === null ? null : Object.values(by).reduce((a, b) => a + b, 0);
 }
 
-/** CPU seconds (user + system) by process name in process group `pgid`; null off Linux. */
-export function groupCpuByName(pgid) {
+/**
+ * The processes of group `pgid` from /proc: `{ pid, name, cmd, cpu }` (cpu: user + system
+ * seconds so far; cmd: the command line, NUL-separated); null off Linux.
+ */
+export function groupProcs(pgid) {
   if (!existsSync("/proc/self/stat")) return null;
-  const out = {};
+  const out = [];
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
-    let s;
+    let s, cmd;
     try {
       s = readFileSync(`/proc/${d}/stat`, "utf8");
+      cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
     } catch {
       continue;
     }
-    const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
     const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
     if (Number(f[2]) !== pgid) continue; // field 5: process group
-    out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100; // fields 14, 15: utime, stime (USER_HZ 100)
+    const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
+    out.push({ pid: Number(d), name, cmd, cpu: (Number(f[11]) + Number(f[12])) / 100 }); // fields 14, 15: utime, stime (USER_HZ 100)
   }
+  return out;
+}
+
+/** CPU seconds (user + system) by process name in process group `pgid`; null off Linux. */
+export function groupCpuByName(pgid) {
+  const procs = groupProcs(pgid);
+  if (procs === null) return null;
+  const out = {};
+  for (const p of procs) out[p.name] = (out[p.name] ?? 0) + p.cpu;
   return out;
 }
 
@@ -137,23 +150,12 @@ export function groupCpuByName(pgid) {
  * alike. null off Linux.
  */
 export function groupCpuByRole(pgid) {
-  if (!existsSync("/proc/self/stat")) return null;
+  const procs = groupProcs(pgid);
+  if (procs === null) return null;
   const out = { worker: 0, proxy: 0, node: 0, other: 0 };
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    let s, cmd;
-    try {
-      s = readFileSync(`/proc/${d}/stat`, "utf8");
-      cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
-    } catch {
-      continue;
-    }
-    const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    if (Number(f[2]) !== pgid) continue;
-    const cpu = (Number(f[11]) + Number(f[12])) / 100;
-    const role = name === "workerd" ? (cmd.includes("entry=127.0.0.1:0\0") || cmd.endsWith("entry=127.0.0.1:0") ? "worker" : "proxy") : name === "node" ? "node" : "other";
-    out[role] += cpu;
+  for (const p of procs) {
+    const own = p.cmd.split("\0").includes("--socket-addr=entry=127.0.0.1:0");
+    out[p.name === "workerd" ? (own ? "worker" : "proxy") : p.name === "node" ? "node" : "other"] += p.cpu;
   }
   return out;
 }
