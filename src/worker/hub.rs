@@ -107,7 +107,10 @@ async fn load(storage: &super::rt::Storage) -> Aggregate {
             // The buckets first, the totals last: until the totals are written, a later load
             // converts again (and the old value stays until then).
             let parts = a.stored();
-            for (k, v) in parts.iter().skip(1).chain(parts.iter().take(1)) {
+            let (first, rest) = parts
+                .split_first()
+                .map_or((None, &[][..]), |(f, r)| (Some(f), r));
+            for (k, v) in rest.iter().chain(first) {
                 if storage.put(k, v.as_str()).await.is_err() {
                     return a;
                 }
