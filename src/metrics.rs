@@ -293,14 +293,7 @@ pub const LEGACY_KEY: &str = "agg";
 
 /// Storage key of the bucket that starts at `t`.
 pub fn bucket_key(t: u64) -> String {
-    let digits = t.to_string();
-    let mut k = String::with_capacity(BUCKET_PREFIX.len() + 20);
-    k.push_str(BUCKET_PREFIX);
-    for _ in digits.len()..16 {
-        k.push('0');
-    }
-    k.push_str(&digits);
-    k
+    format!("{BUCKET_PREFIX}{t:016}")
 }
 
 /// What a flush changes in the stored aggregate: values to put, keys to delete.
