@@ -14,6 +14,7 @@
 //! - [`Obj`] and [`Arr`] write compact JSON; strings are escaped so that the output is pure
 //!   ASCII (non-ASCII characters as `\uXXXX`), valid in an HTTP header as well as in a body.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Deepest nesting of arrays and objects [`Json::parse`] accepts.
@@ -78,6 +79,49 @@ impl Json {
             return Err(p.err("trailing characters"));
         }
         Ok(v)
+    }
+
+    /// Parses a document that must be an object, its keys borrowed from `src` where they hold
+    /// no escape: for a decoder that goes through the members once (the cache entry's metadata,
+    /// decoded on every hit) and needs no allocation per key.
+    pub fn parse_members(src: &str) -> Result<Vec<(Cow<'_, str>, Json)>, JsonError> {
+        let mut p = Parser {
+            s: src.as_bytes(),
+            i: 0,
+        };
+        p.ws();
+        if !p.eat(b'{') {
+            return Err(p.err("expected an object"));
+        }
+        let mut members = Vec::new();
+        p.ws();
+        if !p.eat(b'}') {
+            loop {
+                p.ws();
+                if p.s.get(p.i) != Some(&b'"') {
+                    return Err(p.err("expected a string key"));
+                }
+                let k = p.key(src)?;
+                p.ws();
+                if !p.eat(b':') {
+                    return Err(p.err("expected `:`"));
+                }
+                p.ws();
+                members.push((k, p.value(1)?));
+                p.ws();
+                if p.eat(b'}') {
+                    break;
+                }
+                if !p.eat(b',') {
+                    return Err(p.err("expected `,` or `}`"));
+                }
+            }
+        }
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(p.err("trailing characters"));
+        }
+        Ok(members)
     }
 
     /// The last member named `key`, if this is an object.
@@ -358,10 +402,37 @@ impl Parser<'_> {
         Ok(v)
     }
 
+    /// A string (at its opening quote) of `src`, the parser's own input: borrowed when it holds
+    /// no escape.
+    fn key<'s>(&mut self, src: &'s str) -> Result<Cow<'s, str>, JsonError> {
+        let start = self.i + 1;
+        let plain = self.s.get(start..).and_then(|r| {
+            let n = r
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            (r.get(n) == Some(&b'"')).then_some(n)
+        });
+        match plain.and_then(|n| src.get(start..start + n)) {
+            Some(k) => {
+                self.i = start + k.len() + 1;
+                Ok(Cow::Borrowed(k))
+            }
+            None => self.string().map(Cow::Owned),
+        }
+    }
+
     fn string(&mut self) -> Result<String, JsonError> {
         self.i += 1; // the opening quote
         let mut out = Vec::new();
         loop {
+            // A run of plain bytes is copied at once.
+            let rest = self.s.get(self.i..).unwrap_or_default();
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
+            out.extend_from_slice(rest.get(..run).unwrap_or_default());
+            self.i += run;
             let Some(&b) = self.s.get(self.i) else {
                 return Err(self.err("unterminated string"));
             };
@@ -749,6 +820,38 @@ mod tests {
             let text = v.to_string();
             prop_assert!(text.is_ascii());
             prop_assert_eq!(Json::parse(&text).unwrap(), v);
+        }
+
+        #[test]
+        fn members_agree_with_parse(v in arb_json(), pretty in any::<bool>()) {
+            // Any document: an object gives the same members (borrowed keys or not), anything
+            // else is refused by both readers alike.
+            let mut text = v.to_string();
+            if pretty {
+                text = format!(" \n{}\t ", text.replace(",", " , ").replace(":", " :\r"));
+            }
+            let whole = Json::parse(&text);
+            let members = Json::parse_members(&text);
+            match whole {
+                Ok(Json::Obj(m)) => {
+                    let got = members.unwrap();
+                    prop_assert_eq!(got.len(), m.len());
+                    for ((k1, v1), (k2, v2)) in got.iter().zip(m.iter()) {
+                        prop_assert_eq!(&**k1, k2.as_str());
+                        prop_assert_eq!(v1, v2);
+                    }
+                }
+                _ => prop_assert!(members.is_err()),
+            }
+        }
+
+        #[test]
+        fn members_accept_what_parse_does(s in "[\\[\\]{}\",:0-9eE.+\\-a-z\\\\ ]{0,40}") {
+            prop_assert_eq!(
+                Json::parse_members(&s).is_ok(),
+                matches!(Json::parse(&s), Ok(Json::Obj(_))),
+                "{:?}", s
+            );
         }
 
         #[test]

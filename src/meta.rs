@@ -260,66 +260,116 @@ impl EntryMeta {
     }
 
     /// Parses a [`META_HEADER`] value; `None` for anything malformed or of another version (a miss).
+    ///
+    /// One pass over the members, taken by value (a hit decodes this on every request): a member
+    /// named twice counts as its last occurrence, as `Json::get` reads it.
     pub fn decode(s: &str) -> Option<Self> {
-        let j = Json::parse(s).ok()?;
-        let num = |k: &str| j.get(k).and_then(Json::as_u64);
-        let flag = |k: &str| j.get(k).and_then(Json::as_bool);
-        let opt_str = |k: &str| match j.get(k) {
-            None | Some(Json::Null) => Some(None),
-            Some(v) => v.as_str().map(|s| Some(s.to_string())),
-        };
-        let v = u8::try_from(num("v")?).ok()?;
-        if v != META_VERSION {
-            return None;
+        let members = Json::parse_members(s).ok()?;
+        fn num(v: &Json) -> Option<u64> {
+            v.as_u64()
         }
-        let vary = match j.get("vary") {
-            None => Vec::new(),
-            Some(list) => list
-                .as_array()?
-                .iter()
-                .map(|pair| match pair.as_array()? {
-                    [Json::Str(n), Json::Str(v)] => Some((n.clone(), Some(v.clone()))),
-                    [Json::Str(n), Json::Null] => Some((n.clone(), None)),
+        fn text(v: Json) -> Option<String> {
+            match v {
+                Json::Str(s) => Some(s),
+                _ => None,
+            }
+        }
+        fn opt_text(v: Json) -> Option<Option<String>> {
+            match v {
+                Json::Null => Some(None),
+                Json::Str(s) => Some(Some(s)),
+                _ => None,
+            }
+        }
+        fn texts(v: Json) -> Option<Vec<String>> {
+            match v {
+                Json::Arr(a) => a.into_iter().map(text).collect(),
+                _ => None,
+            }
+        }
+        fn pairs<T>(v: Json, second: fn(Json) -> Option<T>) -> Option<Vec<(String, T)>> {
+            let Json::Arr(a) = v else { return None };
+            a.into_iter()
+                .map(|pair| match pair {
+                    Json::Arr(p) => {
+                        let mut p = p.into_iter();
+                        match (p.next(), p.next(), p.next()) {
+                            (Some(Json::Str(n)), Some(v), None) => Some((n, second(v)?)),
+                            _ => None,
+                        }
+                    }
                     _ => None,
                 })
-                .collect::<Option<Vec<_>>>()?,
+                .collect()
+        }
+        // Required members start unset; optional ones at their defaults.
+        let (mut v, mut key, mut rule, mut status) = (None, None, None, None);
+        let (mut stored_at_ms, mut response_time, mut initial_age) = (None, None, None);
+        let (mut fresh_for, mut swr, mut sie) = (None, None, None);
+        let (mut must_revalidate, mut no_cache) = (None, None);
+        let mut m = EntryMeta {
+            v: 0,
+            key: String::new(),
+            rule: String::new(),
+            status: 0,
+            stored_at_ms: 0,
+            response_time: 0,
+            initial_age: 0,
+            fresh_for: 0,
+            swr: 0,
+            sie: 0,
+            must_revalidate: false,
+            no_cache: false,
+            etag: None,
+            last_modified: None,
+            tags: Vec::new(),
+            vary: Vec::new(),
+            fetch_ms: 0,
+            size: 0,
+            origin_cc: None,
+            origin_fields: None,
         };
-        Some(EntryMeta {
-            v,
-            key: j.get("key")?.as_str()?.to_string(),
-            rule: j.get("rule")?.as_str()?.to_string(),
-            status: u16::try_from(num("status")?).ok()?,
-            stored_at_ms: num("stored_at_ms")?,
-            response_time: num("response_time")?,
-            initial_age: num("initial_age")?,
-            fresh_for: num("fresh_for")?,
-            swr: num("swr")?,
-            sie: num("sie")?,
-            must_revalidate: flag("must_revalidate")?,
-            no_cache: flag("no_cache")?,
-            etag: opt_str("etag")?,
-            last_modified: opt_str("last_modified")?,
-            tags: match j.get("tags") {
-                None => Vec::new(),
-                Some(t) => t.as_strings()?,
-            },
-            vary,
-            fetch_ms: j.get("fetch_ms").map_or(Some(0), Json::as_u64)?,
-            size: j.get("size").map_or(Some(0), Json::as_u64)?,
-            origin_cc: opt_str("origin_cc")?,
-            origin_fields: match j.get("origin_fields") {
-                None => None,
-                Some(list) => Some(
-                    list.as_array()?
-                        .iter()
-                        .map(|pair| match pair.as_array()? {
-                            [Json::Str(n), Json::Str(v)] => Some((n.clone(), v.clone())),
-                            _ => None,
-                        })
-                        .collect::<Option<Vec<_>>>()?,
-                ),
-            },
-        })
+        for (k, val) in members {
+            match &*k {
+                "v" => v = Some(u8::try_from(num(&val)?).ok()?),
+                "key" => key = Some(text(val)?),
+                "rule" => rule = Some(text(val)?),
+                "status" => status = Some(u16::try_from(num(&val)?).ok()?),
+                "stored_at_ms" => stored_at_ms = Some(num(&val)?),
+                "response_time" => response_time = Some(num(&val)?),
+                "initial_age" => initial_age = Some(num(&val)?),
+                "fresh_for" => fresh_for = Some(num(&val)?),
+                "swr" => swr = Some(num(&val)?),
+                "sie" => sie = Some(num(&val)?),
+                "must_revalidate" => must_revalidate = Some(val.as_bool()?),
+                "no_cache" => no_cache = Some(val.as_bool()?),
+                "etag" => m.etag = opt_text(val)?,
+                "last_modified" => m.last_modified = opt_text(val)?,
+                "tags" => m.tags = texts(val)?,
+                "vary" => m.vary = pairs(val, opt_text)?,
+                "fetch_ms" => m.fetch_ms = num(&val)?,
+                "size" => m.size = num(&val)?,
+                "origin_cc" => m.origin_cc = opt_text(val)?,
+                "origin_fields" => m.origin_fields = Some(pairs(val, text)?),
+                _ => {}
+            }
+        }
+        m.v = v?;
+        if m.v != META_VERSION {
+            return None;
+        }
+        m.key = key?;
+        m.rule = rule?;
+        m.status = status?;
+        m.stored_at_ms = stored_at_ms?;
+        m.response_time = response_time?;
+        m.initial_age = initial_age?;
+        m.fresh_for = fresh_for?;
+        m.swr = swr?;
+        m.sie = sie?;
+        m.must_revalidate = must_revalidate?;
+        m.no_cache = no_cache?;
+        Some(m)
     }
 
     /// Current age (RFC 9111 §4.2.3): `corrected_initial_age + resident_time`.
@@ -494,6 +544,65 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any metadata decodes to itself after encoding, whatever its strings hold; a document
+        /// short of any required member is a miss, never a default.
+        #[test]
+        fn any_meta_round_trips(
+            strs in proptest::collection::vec(proptest::prelude::any::<String>(), 6),
+            nums in proptest::collection::vec(proptest::prelude::any::<u64>(), 9),
+            flags in proptest::prelude::any::<(bool, bool, bool, bool)>(),
+            tags in proptest::collection::vec(proptest::prelude::any::<String>(), 0..4),
+            vary in proptest::collection::vec(
+                (proptest::prelude::any::<String>(), proptest::option::of(proptest::prelude::any::<String>())),
+                0..3,
+            ),
+            fields in proptest::option::of(proptest::collection::vec(
+                (proptest::prelude::any::<String>(), proptest::prelude::any::<String>()),
+                0..3,
+            )),
+            drop in 0usize..20,
+        ) {
+            let s = |i: usize| strs.get(i).cloned().unwrap_or_default();
+            let n = |i: usize| nums.get(i).copied().unwrap_or_default();
+            let m = EntryMeta {
+                v: META_VERSION,
+                key: s(0),
+                rule: s(1),
+                status: u16::try_from(n(0) % 1000).unwrap_or(200),
+                stored_at_ms: n(1),
+                response_time: n(2),
+                initial_age: n(3),
+                fresh_for: n(4),
+                swr: n(5),
+                sie: n(6),
+                must_revalidate: flags.0,
+                no_cache: flags.1,
+                etag: flags.2.then(|| s(2)),
+                last_modified: flags.3.then(|| s(3)),
+                tags,
+                vary,
+                fetch_ms: n(7),
+                size: n(8),
+                origin_cc: flags.2.then(|| s(4)),
+                origin_fields: fields,
+            };
+            let text = m.encode();
+            proptest::prop_assert_eq!(EntryMeta::decode(&text), Some(m));
+            // Without one of the required members (the first 12 the encoder writes).
+            let Ok(Json::Obj(members)) = Json::parse(&text) else {
+                return Err(proptest::test_runner::TestCaseError::fail("not an object"));
+            };
+            if drop < 12 {
+                let mut o = Obj::new();
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i != drop {
+                        o = o.raw(k, &v.to_string());
+                    }
+                }
+                proptest::prop_assert_eq!(EntryMeta::decode(&o.end()), None);
+            }
+        }
+
         /// RFC 9111 §3.1: every stored end-to-end line survives put + restore, byte for byte
         /// and in order per name; Set-Cookie, Age and hop-by-hop fields never do.
         #[test]
