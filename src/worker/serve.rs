@@ -33,9 +33,8 @@ pub struct Ctx<'a> {
 /// The runtime objects an exchange's actions refer to.
 #[derive(Default)]
 struct Held {
-    /// The entry found last: its runtime headers, unread body, key and the names of its
-    /// fields (lower-case, one per line).
-    entry: Option<(web_sys::Headers, Option<ReadableStream>, String, String)>,
+    /// The entry found last: its runtime headers, unread body and key.
+    entry: Option<(web_sys::Headers, Option<ReadableStream>, String)>,
     /// The origin response last fetched (its body unread until named).
     origin: Option<Response>,
     /// The client's request body, for a pass-through.
@@ -276,7 +275,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
             Step::Next(Event::Found(lookup(held, &key, &fields).await))
         }
         Action::ReadStoredHeaders => {
-            let found = held.entry.as_ref().and_then(|(h, _, _, _)| {
+            let found = held.entry.as_ref().and_then(|(h, _, _)| {
                 let mut d = 0;
                 let all = io::fields_of(h, &mut d);
                 stored_of(h, all)
@@ -402,17 +401,13 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
         headers: wanted,
     };
     s.status = resp.status();
-    let names = io::pairs(&all)
-        .map(|(k, _)| k)
-        .collect::<Vec<_>>()
-        .join("\n");
-    held.entry = Some((js, resp.body(), key.to_string(), names));
+    held.entry = Some((js, resp.body(), key.to_string()));
     Some(s)
 }
 
 /// The stored body: the lookup's stream if unread, else read again from the cache.
 async fn stored_body(held: &mut Held) -> Option<ReadableStream> {
-    let (_, body, key, _) = held.entry.as_mut()?;
+    let (_, body, key) = held.entry.as_mut()?;
     if let Some(b) = body.take() {
         return Some(b);
     }
@@ -501,18 +496,14 @@ fn fields_for(held: &mut Held, fields: &Fields) -> Result<web_sys::Headers, Stri
     match fields {
         Fields::Own(h) => io::js_fields(h, &mut held.dropped),
         Fields::Stored { replace, with } => {
-            let (base, names) = held
+            let base = held
                 .entry
                 .as_ref()
-                .map(|(h, _, _, names)| (h, names))
+                .map(|(h, _, _)| h)
                 .ok_or("no stored entry")?;
             let out = web_sys::Headers::new_with_headers(base).map_err(|e| io::js_err(&e))?;
-            // Only the names the entry holds: deleting an absent field changes nothing and
-            // costs a runtime call.
             for n in replace {
-                if names.split('\n').any(|k| k == n.as_str()) {
-                    out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
-                }
+                out.delete(n.as_str()).map_err(|e| io::js_err(&e))?;
             }
             // Appended straight from the core's fields: no second `Headers` to build and
             // iterate back.
@@ -522,13 +513,29 @@ fn fields_for(held: &mut Held, fields: &Fields) -> Result<web_sys::Headers, Stri
     }
 }
 
+/// The client's response: from a stored entry's fields in one runtime call
+/// ([`io::stored_response`]); if the runtime refuses that (a field it will not take), field by
+/// field, dropping and counting what it refuses.
+fn client_response(
+    held: &mut Held,
+    answer: &Answer,
+    body: impl Fn() -> JsBody,
+) -> Result<Response, String> {
+    if let (Fields::Stored { replace, with }, Some((base, _, _))) = (&answer.fields, &held.entry) {
+        if let Ok(r) = io::stored_response(base, answer.status, body(), replace, with) {
+            return Ok(r);
+        }
+    }
+    let headers = fields_for(held, &answer.fields)?;
+    io::response(answer.status, &headers, body())
+}
+
 /// The client's response, and the store that runs beside it (a tee of the same body).
 async fn answer_with(
     held: &mut Held,
     answer: &Answer,
     store: Option<&StoreCmd>,
 ) -> Result<(Response, Option<StoreJob>), String> {
-    let headers = fields_for(held, &answer.fields)?;
     let client_wants = !matches!(answer.body, Body::Empty);
     let mut job = None;
     let client_body = match store {
@@ -561,13 +568,13 @@ async fn answer_with(
             None => None,
         },
     };
-    let body = match (&answer.body, client_body) {
+    let body = || match (&answer.body, &client_body) {
         (Body::Fixed(b), _) => JsBody::Bytes(b.clone()),
         (Body::Empty, _) => JsBody::Empty,
-        (_, Some(s)) => JsBody::Stream(s),
+        (_, Some(s)) => JsBody::Stream(s.clone()),
         (_, None) => JsBody::Empty,
     };
-    let resp = io::response(answer.status, &headers, body)?;
+    let resp = client_response(held, answer, body)?;
     Ok((resp, job))
 }
 
