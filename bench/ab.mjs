@@ -18,6 +18,9 @@
 // where it ran: code V8 generated at run time ("jit": the wasm and the JavaScript glue), the
 // runtime's own code (workerd), the kernel, node. Sampled CPU, steadier than req/s on a noisy
 // machine; `perf` must be installed.
+// --warmup S loads each variant for S s, unmeasured, before the rounds.
+// --show 1 prints a hit's status, fields and body length per variant first.
+// --idle N then measures each worker process's CPU over N s without traffic (ms per second).
 // Everything is on 127.0.0.1; every process started is ended by PID (also on Ctrl-C).
 import { writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
 import { spawn, execFileSync } from "node:child_process";
@@ -84,7 +87,11 @@ function perfSample(pgid, secs) {
         by[k] += n;
       }
     } catch {}
-    rmSync(file, { force: true });
+    // AB_PERF_KEEP=1 keeps each sample file (bench/out/ab/perf-PGID-N.data) for `perf report`.
+    if (process.env.AB_PERF_KEEP) {
+      const kept = file.replace(/\.data$/, `-${Date.now()}.data`);
+      try { execFileSync("mv", [file, kept]); console.log(`perf samples kept: ${kept}`); } catch {}
+    } else rmSync(file, { force: true });
     res(by);
   }));
 }
@@ -117,7 +124,14 @@ try {
     }
     v.runs = [];
     console.log(`${v.name}: ${v.w.url} (pid ${v.w.pid})`);
+    // --show 1: a hit's status, header fields and body length, as the client gets them.
+    if (opt.show) {
+      const r = await get(v.w.url + opt.path);
+      console.log(`${v.name}: hit ${r.status}, body ${Buffer.byteLength(r.body)} bytes, ${JSON.stringify(r.headers)}`);
+    }
   }
+  // --warmup S: S seconds of unmeasured load on each variant first (at --connections).
+  if (opt.warmup) for (const v of variants) await load(v.w.url + opt.path, opt.connections, opt.warmup);
   for (let r = 0; r < opt.rounds; r++) {
     const order = r % 2 ? [...variants].reverse() : variants;
     for (const v of order) {
@@ -138,6 +152,19 @@ try {
       }
       v.runs.push(x);
       console.log(`round ${r + 1} ${v.name}: ${x.rps} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms, cpu ${x.cpu_us} µs/resp, worker ${x.worker_us} µs/resp (non2xx ${x.non2xx}, errors ${x.errors})${x.perf_us ? ` perf µs/resp ${JSON.stringify(x.perf_us)}` : ""}`);
+    }
+  }
+  // --idle N: each variant's worker process, N s without traffic after the rounds: CPU it spends
+  // on its own (timers, background work), in ms per second. A constant cost shows here and not
+  // only divided among responses.
+  if (opt.idle) {
+    for (const v of variants) {
+      await new Promise((res) => setTimeout(res, 1000));
+      const r0 = groupCpuByRole(v.w.pid);
+      await new Promise((res) => setTimeout(res, opt.idle * 1000));
+      const r1 = groupCpuByRole(v.w.pid);
+      v.idle = r0 && r1 ? Math.round(((r1.worker - r0.worker) / opt.idle) * 1e4) / 10 : null;
+      console.log(`${v.name}: idle for ${opt.idle} s after the rounds: worker process ${v.idle} ms CPU per second`);
     }
   }
   const base = variants[0];
