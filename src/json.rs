@@ -90,33 +90,10 @@ impl Json {
             i: 0,
         };
         p.ws();
-        if !p.eat(b'{') {
+        if p.s.get(p.i) != Some(&b'{') {
             return Err(p.err("expected an object"));
         }
-        let mut members = Vec::new();
-        p.ws();
-        if !p.eat(b'}') {
-            loop {
-                p.ws();
-                if p.s.get(p.i) != Some(&b'"') {
-                    return Err(p.err("expected a string key"));
-                }
-                let k = p.key(src)?;
-                p.ws();
-                if !p.eat(b':') {
-                    return Err(p.err("expected `:`"));
-                }
-                p.ws();
-                members.push((k, p.value(1)?));
-                p.ws();
-                if p.eat(b'}') {
-                    break;
-                }
-                if !p.eat(b',') {
-                    return Err(p.err("expected `,` or `}`"));
-                }
-            }
-        }
+        let members = p.members(0, |p| p.key(src))?;
         p.ws();
         if p.i != p.s.len() {
             return Err(p.err("trailing characters"));
@@ -312,38 +289,45 @@ impl Parser<'_> {
                     }
                 }
             }
-            Some(b'{') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err("nested too deeply"));
-                }
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.eat(b'}') {
-                    return Ok(Json::Obj(members));
-                }
-                loop {
-                    self.ws();
-                    if self.s.get(self.i) != Some(&b'"') {
-                        return Err(self.err("expected a string key"));
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    if !self.eat(b':') {
-                        return Err(self.err("expected `:`"));
-                    }
-                    self.ws();
-                    members.push((k, self.value(depth + 1)?));
-                    self.ws();
-                    if self.eat(b'}') {
-                        return Ok(Json::Obj(members));
-                    }
-                    if !self.eat(b',') {
-                        return Err(self.err("expected `,` or `}`"));
-                    }
-                }
-            }
+            Some(b'{') => self.members(depth, Parser::string).map(Json::Obj),
             Some(_) => Err(self.err("expected a value")),
+        }
+    }
+
+    /// An object (at its `{`) whose members are at `depth + 1`, each key read by `key`.
+    fn members<K>(
+        &mut self,
+        depth: usize,
+        key: impl Fn(&mut Self) -> Result<K, JsonError>,
+    ) -> Result<Vec<(K, Json)>, JsonError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err("nested too deeply"));
+        }
+        self.i += 1;
+        let mut members = Vec::new();
+        self.ws();
+        if self.eat(b'}') {
+            return Ok(members);
+        }
+        loop {
+            self.ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return Err(self.err("expected a string key"));
+            }
+            let k = key(self)?;
+            self.ws();
+            if !self.eat(b':') {
+                return Err(self.err("expected `:`"));
+            }
+            self.ws();
+            members.push((k, self.value(depth + 1)?));
+            self.ws();
+            if self.eat(b'}') {
+                return Ok(members);
+            }
+            if !self.eat(b',') {
+                return Err(self.err("expected `,` or `}`"));
+            }
         }
     }
 
@@ -407,9 +391,7 @@ impl Parser<'_> {
     fn key<'s>(&mut self, src: &'s str) -> Result<Cow<'s, str>, JsonError> {
         let start = self.i + 1;
         let plain = self.s.get(start..).and_then(|r| {
-            let n = r
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            let n = plain_run(r);
             (r.get(n) == Some(&b'"')).then_some(n)
         });
         match plain.and_then(|n| src.get(start..start + n)) {
@@ -427,10 +409,7 @@ impl Parser<'_> {
         loop {
             // A run of plain bytes is copied at once.
             let rest = self.s.get(self.i..).unwrap_or_default();
-            let run = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(rest.len());
+            let run = plain_run(rest);
             out.extend_from_slice(rest.get(..run).unwrap_or_default());
             self.i += run;
             let Some(&b) = self.s.get(self.i) else {
@@ -490,6 +469,14 @@ impl Parser<'_> {
         };
         char::from_u32(code).ok_or_else(|| self.err("unpaired surrogate in \\u escape"))
     }
+}
+
+/// How many bytes at the start of `r` a string holds as they are: up to a quote, a backslash or a
+/// control character (all of `r` if none).
+fn plain_run(r: &[u8]) -> usize {
+    r.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(r.len())
 }
 
 /// Appends `s` as a JSON string literal, pure ASCII.

@@ -265,9 +265,6 @@ impl EntryMeta {
     /// named twice counts as its last occurrence, as `Json::get` reads it.
     pub fn decode(s: &str) -> Option<Self> {
         let members = Json::parse_members(s).ok()?;
-        fn num(v: &Json) -> Option<u64> {
-            v.as_u64()
-        }
         fn text(v: Json) -> Option<String> {
             match v {
                 Json::Str(s) => Some(s),
@@ -331,24 +328,24 @@ impl EntryMeta {
         };
         for (k, val) in members {
             match &*k {
-                "v" => v = Some(u8::try_from(num(&val)?).ok()?),
+                "v" => v = Some(u8::try_from(val.as_u64()?).ok()?),
                 "key" => key = Some(text(val)?),
                 "rule" => rule = Some(text(val)?),
-                "status" => status = Some(u16::try_from(num(&val)?).ok()?),
-                "stored_at_ms" => stored_at_ms = Some(num(&val)?),
-                "response_time" => response_time = Some(num(&val)?),
-                "initial_age" => initial_age = Some(num(&val)?),
-                "fresh_for" => fresh_for = Some(num(&val)?),
-                "swr" => swr = Some(num(&val)?),
-                "sie" => sie = Some(num(&val)?),
+                "status" => status = Some(u16::try_from(val.as_u64()?).ok()?),
+                "stored_at_ms" => stored_at_ms = Some(val.as_u64()?),
+                "response_time" => response_time = Some(val.as_u64()?),
+                "initial_age" => initial_age = Some(val.as_u64()?),
+                "fresh_for" => fresh_for = Some(val.as_u64()?),
+                "swr" => swr = Some(val.as_u64()?),
+                "sie" => sie = Some(val.as_u64()?),
                 "must_revalidate" => must_revalidate = Some(val.as_bool()?),
                 "no_cache" => no_cache = Some(val.as_bool()?),
                 "etag" => m.etag = opt_text(val)?,
                 "last_modified" => m.last_modified = opt_text(val)?,
                 "tags" => m.tags = texts(val)?,
                 "vary" => m.vary = pairs(val, opt_text)?,
-                "fetch_ms" => m.fetch_ms = num(&val)?,
-                "size" => m.size = num(&val)?,
+                "fetch_ms" => m.fetch_ms = val.as_u64()?,
+                "size" => m.size = val.as_u64()?,
                 "origin_cc" => m.origin_cc = opt_text(val)?,
                 "origin_fields" => m.origin_fields = Some(pairs(val, text)?),
                 _ => {}
