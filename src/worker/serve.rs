@@ -9,13 +9,19 @@ use super::{metrics, purge_check, state};
 use crate::lifecycle::{
     Action, Answer, Body, ClientRequest, Event, Exchange, Fields, Isolate, Now, StoreCmd, Stored,
 };
-use crate::meta::{EntryMeta, META_HEADER};
+use crate::meta::{EntryMeta, MetaMemo, META_HEADER};
 use http::HeaderMap;
 use std::cell::{Cell, RefCell};
 use web_sys::{ReadableStream, Response};
 
 thread_local! {
     static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate::default());
+    static METAS: RefCell<MetaMemo> = RefCell::new(MetaMemo::default());
+}
+
+/// An entry's metadata from its field's text, through the isolate's memo.
+fn decode_meta(text: &str) -> Option<EntryMeta> {
+    METAS.with(|m| m.borrow_mut().decode(text))
 }
 
 /// Request settings read from the environment once per request.
@@ -361,7 +367,7 @@ async fn exec(action: Action, held: &mut Held, env: &Env) -> Step {
 fn stored_of(h: &web_sys::Headers, fields: HeaderMap) -> Option<Stored> {
     let meta = io::get_field(h, META_HEADER)
         .as_deref()
-        .and_then(EntryMeta::decode)?;
+        .and_then(decode_meta)?;
     Some(Stored {
         status: meta.status,
         meta,
@@ -387,7 +393,7 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
     let mut meta = None;
     for (k, v) in io::pairs(&all) {
         if k == META_HEADER {
-            meta = EntryMeta::decode(v);
+            meta = decode_meta(v);
         } else if let Some(n) = fields.iter().find(|n| n.as_str() == k) {
             if let Ok(v) = http::HeaderValue::from_str(v) {
                 wanted.append(n.clone(), v);
