@@ -152,15 +152,7 @@ pub fn js_fields(m: &HeaderMap, dropped: &mut u64) -> R<Headers> {
 /// Appends `http` fields to runtime headers. A value the runtime refuses is dropped and counted.
 pub fn append_fields(h: &Headers, m: &HeaderMap, dropped: &mut u64) {
     for (k, v) in m {
-        // A value is bytes; the runtime takes a ByteString (each char one byte). ASCII, the
-        // usual case, needs no re-encoding.
-        let ok = match v.to_str() {
-            Ok(s) => h.append(k.as_str(), s),
-            Err(_) => {
-                let s: String = v.as_bytes().iter().map(|&b| char::from(b)).collect();
-                h.append(k.as_str(), &s)
-            }
-        };
+        let ok = h.append(k.as_str(), &byte_string(v));
         if ok.is_err() {
             *dropped = dropped.saturating_add(1);
         }
@@ -175,6 +167,20 @@ pub enum JsBody {
     Bytes(Vec<u8>),
     /// A stream.
     Stream(ReadableStream),
+}
+
+/// A value as the runtime takes it: a ByteString, each char one byte. ASCII, the usual case, is
+/// borrowed as it is.
+fn byte_string(v: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    match v.to_str() {
+        Ok(t) => t.into(),
+        Err(_) => v
+            .as_bytes()
+            .iter()
+            .map(|&b| char::from(b))
+            .collect::<String>()
+            .into(),
+    }
 }
 
 /// A response of a stored entry's fields in one runtime call (`storedResponse` in fields.js): a
@@ -203,11 +209,7 @@ pub fn stored_response(
         }
         lines.push_str(k.as_str());
         lines.push(',');
-        // A value is bytes; the runtime takes a ByteString (each char one byte).
-        match v.to_str() {
-            Ok(t) => lines.push_str(t),
-            Err(_) => lines.extend(v.as_bytes().iter().map(|&b| char::from(b))),
-        }
+        lines.push_str(&byte_string(v));
     }
     let body = match body {
         JsBody::Empty => JsValue::NULL,
