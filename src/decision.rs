@@ -25,7 +25,7 @@ use crate::freshness::{
     edge_freshness_lifetime, heuristic_lifetime, heuristically_cacheable, initial_age,
 };
 use crate::key::cache_key;
-use crate::meta::{EntryMeta, META_HEADER, META_VERSION};
+use crate::meta::{EntryMeta, META_VERSION};
 use crate::policy::{CookieMode, OriginMode, Policy, Rule, SetCookieMode};
 use crate::status::{CacheStatus, Fwd};
 use crate::storable::{check_storable, invalidation_targets, prepare_for_storage, StoreOptions};
@@ -51,6 +51,12 @@ pub const MAX_ENTRY_KEEP_SECS: u64 = 2 * MAX_LIFETIME_SECS + VALIDATOR_KEEP_SECS
 
 /// Response header with the rule and cache key, sent only when debugging is enabled.
 pub const DEBUG_HEADER: &str = "x-edgecache-debug";
+
+/// [`DEBUG_HEADER`] as a field name (built at compile time: no parse on a hit).
+pub static DEBUG_NAME: http::HeaderName = http::HeaderName::from_static(DEBUG_HEADER);
+
+/// `Cache-Status` (RFC 9211) as a field name.
+pub static CACHE_STATUS: http::HeaderName = http::HeaderName::from_static("cache-status");
 
 /// Request conditional headers edgecache answers itself from a stored response.
 const CLIENT_CONDITIONALS: [http::HeaderName; 4] = [
@@ -596,7 +602,7 @@ pub fn revalidation_headers(
         };
         // Cookie, Authorization and Host reach the origin only as their own settings say.
         let own = [COOKIE, AUTHORIZATION, http::header::HOST].contains(&name);
-        if own || h.contains_key(&name) || crate::storable::HOP_BY_HOP.contains(&name.as_str()) {
+        if own || h.contains_key(&name) || crate::storable::HOP_BY_HOP.contains(&name) {
             continue;
         }
         for v in req_headers.get_all(&name) {
@@ -1050,9 +1056,9 @@ pub fn client_header_names(rule: &Rule) -> Vec<http::HeaderName> {
         CACHE_CONTROL,
         AGE,
         http::header::VARY,
-        http::HeaderName::from_static("cache-status"),
-        http::HeaderName::from_static(DEBUG_HEADER),
-        http::HeaderName::from_static(META_HEADER),
+        CACHE_STATUS.clone(),
+        DEBUG_NAME.clone(),
+        crate::meta::META_NAME.clone(),
     ];
     if !rule.keep_tag_headers {
         v.extend(rule.tag_headers.iter().cloned());
@@ -1079,7 +1085,7 @@ pub fn client_headers(
     debug: Option<&str>,
 ) -> HeaderMap {
     let mut h = headers.clone();
-    h.remove(META_HEADER);
+    h.remove(&crate::meta::META_NAME);
     if !rule.keep_tag_headers {
         for t in &rule.tag_headers {
             h.remove(t);
@@ -1099,15 +1105,15 @@ pub fn client_headers(
         h.insert(AGE, HeaderValue::from(a));
     }
     let ours = status.to_header_value();
-    let value = match header_str(headers, &http::HeaderName::from_static("cache-status")) {
+    let value = match header_str(headers, &CACHE_STATUS) {
         Some(up) if !up.is_empty() => format!("{up}, {ours}"),
         _ => ours,
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
-        h.insert(http::HeaderName::from_static("cache-status"), v);
+        h.insert(CACHE_STATUS.clone(), v);
     }
     if let Some(d) = debug.and_then(|d| HeaderValue::from_str(d).ok()) {
-        h.insert(http::HeaderName::from_static(DEBUG_HEADER), d);
+        h.insert(DEBUG_NAME.clone(), d);
     }
     h
 }
@@ -1129,19 +1135,19 @@ pub fn client_not_modified(req: &HeaderMap, stored: &HeaderMap, received_at: Opt
 pub fn not_modified_headers(full: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
     for name in [
-        "cache-control",
-        "content-location",
-        "date",
-        "etag",
-        "expires",
-        "vary",
-        "last-modified",
-        "age",
-        "cache-status",
-        DEBUG_HEADER,
+        &CACHE_CONTROL,
+        &http::header::CONTENT_LOCATION,
+        &http::header::DATE,
+        &http::header::ETAG,
+        &http::header::EXPIRES,
+        &http::header::VARY,
+        &http::header::LAST_MODIFIED,
+        &AGE,
+        &CACHE_STATUS,
+        &DEBUG_NAME,
     ] {
         for v in full.get_all(name) {
-            h.append(http::HeaderName::from_static(name), v.clone());
+            h.append(name.clone(), v.clone());
         }
     }
     h

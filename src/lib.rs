@@ -41,6 +41,7 @@ pub mod freshness;
 pub mod json;
 pub mod key;
 pub mod lifecycle;
+pub mod memo;
 pub mod meta;
 pub mod metrics;
 pub mod origin;

@@ -66,11 +66,11 @@ pub const STREAMING_FLIGHT_MS: u64 = 300_000;
 pub use crate::meta::STORAGE_ONLY;
 
 /// Fields a range answer rewrites (RFC 9110 §14.4, §15.3.7, §15.5.17).
-const RANGE_FIELDS: [&str; 4] = [
-    "content-range",
-    "content-length",
-    "content-type",
-    "content-encoding",
+static RANGE_FIELDS: [HeaderName; 4] = [
+    HeaderName::from_static("content-range"),
+    HeaderName::from_static("content-length"),
+    HeaderName::from_static("content-type"),
+    HeaderName::from_static("content-encoding"),
 ];
 
 /// The clock and a random draw, handed in with every event (the core never reads either).
@@ -774,7 +774,7 @@ impl<'p> Exchange<'p> {
         v.push(CONTENT_LENGTH);
         if self.req.headers.contains_key(http::header::RANGE) {
             // Rewritten for a 206 or a 416 (RFC 9110 §14).
-            v.extend(RANGE_FIELDS.map(HeaderName::from_static));
+            v.extend(RANGE_FIELDS.iter().cloned());
         }
         if crate::conditional::is_conditional(&self.req.headers) {
             // What a 304 carries (RFC 9110 §15.4.5) and what If-Modified-Since may be compared
@@ -1514,13 +1514,12 @@ impl<'p> Exchange<'p> {
         let mut replace: Vec<HeaderName> = client_header_names(rule);
         let more = crate::meta::HIDDEN_FIELDS
             .iter()
-            .filter(|n| h.contains_key(**n))
+            .filter(|n| h.contains_key(*n))
             .chain(STORAGE_ONLY.iter())
             .chain(RANGE_FIELDS.iter().filter(|_| ranged));
         for n in more {
-            let n = HeaderName::from_static(n);
-            if !replace.contains(&n) {
-                replace.push(n);
+            if !replace.contains(n) {
+                replace.push(n.clone());
             }
         }
         let mut with = HeaderMap::new();
@@ -1759,7 +1758,7 @@ pub fn content_length(h: &HeaderMap) -> Option<u64> {
 
 fn insert_status(h: &mut HeaderMap, cs: &CacheStatus) {
     if let Ok(v) = HeaderValue::from_str(&cs.to_header_value()) {
-        h.insert(HeaderName::from_static("cache-status"), v);
+        h.insert(decision::CACHE_STATUS.clone(), v);
     }
 }
 
@@ -1785,14 +1784,14 @@ pub fn restore_fields(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
 fn precondition_failed_headers(full: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
     for name in [
-        "etag",
-        "last-modified",
-        "date",
-        "cache-status",
-        decision::DEBUG_HEADER,
+        &http::header::ETAG,
+        &http::header::LAST_MODIFIED,
+        &http::header::DATE,
+        &decision::CACHE_STATUS,
+        &decision::DEBUG_NAME,
     ] {
         for v in full.get_all(name) {
-            h.append(HeaderName::from_static(name), v.clone());
+            h.append(name.clone(), v.clone());
         }
     }
     h
@@ -1800,7 +1799,7 @@ fn precondition_failed_headers(full: &HeaderMap) -> HeaderMap {
 
 fn strip_storage_only(h: &HeaderMap) -> HeaderMap {
     let mut h = h.clone();
-    for n in STORAGE_ONLY {
+    for n in &STORAGE_ONLY {
         h.remove(n);
     }
     h

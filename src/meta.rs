@@ -11,6 +11,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// Response header that carries the entry's metadata inside the Cache API. Removed before serving.
 pub const META_HEADER: &str = "x-edgecache-meta";
 
+/// [`META_HEADER`] as a field name (built at compile time: no parse on a hit).
+pub static META_NAME: HeaderName = HeaderName::from_static(META_HEADER);
+
 /// Format version of [`EntryMeta`]; entries of another version are treated as a miss.
 pub const META_VERSION: u8 = 1;
 
@@ -76,34 +79,26 @@ pub struct EntryMeta {
 /// it can be stale. Bounded: it starts over when full.
 #[derive(Debug, Default)]
 pub struct MetaMemo {
-    map: std::collections::HashMap<String, EntryMeta>,
+    memo: crate::memo::TextMemo<EntryMeta>,
 }
 
 impl MetaMemo {
     /// How many decoded entries it keeps before starting over.
-    pub const CAPACITY: usize = 256;
+    pub const CAPACITY: usize = crate::memo::TextMemo::<EntryMeta>::CAPACITY;
 
     /// [`EntryMeta::decode`] of `text`, remembered.
     pub fn decode(&mut self, text: &str) -> Option<EntryMeta> {
-        if let Some(m) = self.map.get(text) {
-            return Some(m.clone());
-        }
-        let m = EntryMeta::decode(text)?;
-        if self.map.len() >= Self::CAPACITY {
-            self.map.clear();
-        }
-        self.map.insert(text.to_string(), m.clone());
-        Some(m)
+        self.memo.get_or_parse(text, EntryMeta::decode)
     }
 
     /// How many it holds.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.memo.len()
     }
 
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.memo.is_empty()
     }
 }
 
@@ -112,15 +107,15 @@ impl MetaMemo {
 /// moves them into [`EntryMeta::origin_fields`] and [`restore_stored`] puts them back, so the
 /// Cache API sees only edgecache's bookkeeping `Cache-Control` and `Cache-Tag` while a hit still
 /// returns the origin's fields.
-pub const HIDDEN_FIELDS: [&str; 8] = [
-    "cache-control",
-    "expires",
-    "pragma",
-    "vary",
-    "cdn-cache-control",
-    "cloudflare-cdn-cache-control",
-    "surrogate-control",
-    "cache-tag",
+pub static HIDDEN_FIELDS: [HeaderName; 8] = [
+    HeaderName::from_static("cache-control"),
+    HeaderName::from_static("expires"),
+    HeaderName::from_static("pragma"),
+    HeaderName::from_static("vary"),
+    HeaderName::from_static("cdn-cache-control"),
+    HeaderName::from_static("cloudflare-cdn-cache-control"),
+    HeaderName::from_static("surrogate-control"),
+    HeaderName::from_static("cache-tag"),
 ];
 
 /// Fields never written to the Cache API, whatever the origin sent:
@@ -132,17 +127,20 @@ pub const HIDDEN_FIELDS: [&str; 8] = [
 ///   exchange (RFC 9211 §2); replaying it from storage would misreport later ones;
 /// - `content-length`: the runtime sets it from the stored body (and §3.2 never updates it);
 /// - the metadata header itself (rewritten from `meta`).
-pub const NEVER_STORED: [&str; 5] = [
-    "set-cookie",
-    "age",
-    "cache-status",
-    "content-length",
-    META_HEADER,
+pub static NEVER_STORED: [HeaderName; 5] = [
+    HeaderName::from_static("set-cookie"),
+    HeaderName::from_static("age"),
+    HeaderName::from_static("cache-status"),
+    HeaderName::from_static("content-length"),
+    HeaderName::from_static(META_HEADER),
 ];
 
 /// Fields only a stored copy has, removed before anything reaches a client: the metadata and
 /// what the runtime adds on `match`.
-pub const STORAGE_ONLY: [&str; 2] = [META_HEADER, "cf-cache-status"];
+pub static STORAGE_ONLY: [HeaderName; 2] = [
+    HeaderName::from_static(META_HEADER),
+    HeaderName::from_static("cf-cache-status"),
+];
 
 /// The headers to hand to `cache.put` for an origin response (RFC 9111 §3.1).
 ///
@@ -157,15 +155,15 @@ pub const STORAGE_ONLY: [&str; 2] = [META_HEADER, "cf-cache-status"];
 pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u64) -> HeaderMap {
     let mut h = origin_headers.clone();
     crate::storable::strip_hop_by_hop(&mut h);
-    for name in NEVER_STORED {
+    for name in &NEVER_STORED {
         h.remove(name);
     }
     let mut m = meta.clone();
     let mut fields = Vec::new();
-    for name in HIDDEN_FIELDS {
+    for name in &HIDDEN_FIELDS {
         for v in h.get_all(name) {
             fields.push((
-                name.to_string(),
+                name.as_str().to_string(),
                 v.as_bytes().iter().map(|&b| char::from(b)).collect(),
             ));
         }
@@ -184,7 +182,7 @@ pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u
     // `encode` is pure ASCII (see there), so this cannot fail; if it did, the entry would
     // decode as a miss, never as a wrong hit.
     if let Ok(v) = HeaderValue::from_str(&m.encode()) {
-        h.insert(META_HEADER, v);
+        h.insert(META_NAME.clone(), v);
     }
     h
 }
@@ -197,7 +195,7 @@ pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u
 pub fn restore_stored(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
     let mut h = stored.clone();
     for name in STORAGE_ONLY.iter().chain(HIDDEN_FIELDS.iter()) {
-        h.remove(*name);
+        h.remove(name);
     }
     for (name, value) in &restored_fields(meta) {
         h.append(name, value.clone());
@@ -232,16 +230,27 @@ pub fn restored_fields(meta: &EntryMeta) -> HeaderMap {
         return h;
     };
     for (name, value) in fields {
-        let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
-        let (Ok(name), Some(Ok(value))) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            bytes.as_deref().map(HeaderValue::from_bytes),
-        ) else {
+        let value = if value.is_ascii() {
+            HeaderValue::from_str(value).ok()
+        } else {
+            let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
+            bytes.and_then(|b| HeaderValue::from_bytes(&b).ok())
+        };
+        let (Some(name), Some(value)) = (hidden_name(name), value) else {
             continue;
         };
         h.append(name, value);
     }
     h
+}
+
+/// A stored field's name: one of the [`HIDDEN_FIELDS`] (what `stored_headers` writes) without
+/// parsing it, any other name parsed.
+fn hidden_name(name: &str) -> Option<HeaderName> {
+    match HIDDEN_FIELDS.iter().find(|n| n.as_str() == name) {
+        Some(n) => Some(n.clone()),
+        None => HeaderName::from_bytes(name.as_bytes()).ok(),
+    }
 }
 
 impl EntryMeta {

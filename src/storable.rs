@@ -212,17 +212,17 @@ pub fn status_kind(status: u16) -> StatusKind {
 
 /// Fields that are hop-by-hop (RFC 9110 §7.6.1) or specific to a proxy (RFC 9111 §3.1), never
 /// stored.
-pub const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authentication-info",
-    "proxy-authorization",
-    "trailer",
+pub static HOP_BY_HOP: [HeaderName; 10] = [
+    HeaderName::from_static("connection"),
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("te"),
+    HeaderName::from_static("transfer-encoding"),
+    HeaderName::from_static("upgrade"),
+    HeaderName::from_static("proxy-authenticate"),
+    HeaderName::from_static("proxy-authentication-info"),
+    HeaderName::from_static("proxy-authorization"),
+    HeaderName::from_static("trailer"),
 ];
 
 /// Names listed in the `Connection` header(s), lowercase (invalid names skipped).
@@ -249,7 +249,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in connection_listed(headers) {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -282,7 +282,11 @@ pub fn prepare_for_storage(headers: &mut HeaderMap, cc: &CacheControl) {
 ///   edge stores the body in the encoding it received it in; a different value would mislabel it.
 /// - `Content-Range`: "some fields are automatically processed and removed by the HTTP
 ///   implementation, such as the Content-Range header field; implementations MAY exclude them".
-pub const NOT_UPDATED_BY_304: [&str; 3] = ["content-length", "content-encoding", "content-range"];
+pub static NOT_UPDATED_BY_304: [HeaderName; 3] = [
+    HeaderName::from_static("content-length"),
+    HeaderName::from_static("content-encoding"),
+    HeaderName::from_static("content-range"),
+];
 
 /// Freshens a stored response's headers with a 304's (RFC 9111 §3.2, §4.3.4).
 ///
@@ -295,9 +299,7 @@ pub const NOT_UPDATED_BY_304: [&str; 3] = ["content-length", "content-encoding",
 pub fn merge_304_headers(stored: &mut HeaderMap, fresh_304: &HeaderMap) {
     let listed = connection_listed(fresh_304);
     let skip = |name: &HeaderName| {
-        HOP_BY_HOP.contains(&name.as_str())
-            || NOT_UPDATED_BY_304.contains(&name.as_str())
-            || listed.contains(name)
+        HOP_BY_HOP.contains(name) || NOT_UPDATED_BY_304.contains(name) || listed.contains(name)
     };
     for name in fresh_304.keys() {
         if skip(name) {

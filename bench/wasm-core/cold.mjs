@@ -10,12 +10,12 @@ setup();
 run(50000, 0); // tiered up
 const junk = new Uint8Array(64 << 20);
 const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
-for (const what of [0, 1]) {
+for (const what of (process.env.WHATS ?? "0,1").split(",").map(Number)) {
   const warm = [], cold = [];
   for (let k = 0; k < 300; k++) {
     let t = process.hrtime.bigint(); run(1, what); warm.push(Number(process.hrtime.bigint() - t) / 1000);
     for (let i = 0; i < junk.length; i += 64) junk[i] = k; // evict the caches
     t = process.hrtime.bigint(); run(1, what); cold.push(Number(process.hrtime.bigint() - t) / 1000);
   }
-  console.log(`${what === 0 ? "hit" : "meta_decode"}: warm ${med(warm).toFixed(1)} µs, after evicting the caches ${med(cold).toFixed(1)} µs (one call each, median of 300)`);
+  console.log(`${["hit", "meta_decode", "url_parse", "request_fields", "first_step"][what]}: warm ${med(warm).toFixed(1)} µs, after evicting the caches ${med(cold).toFixed(1)} µs (one call each, median of 300)`);
 }

@@ -6,7 +6,7 @@ use edgecache::decision::PurgeState;
 use edgecache::lifecycle::{
     Action, Body, ClientRequest, Event, Exchange, Isolate, Now, OriginHead, Stored,
 };
-use edgecache::meta::{EntryMeta, META_HEADER};
+use edgecache::meta::META_HEADER;
 use edgecache::policy::Policy;
 use http::{HeaderMap, HeaderValue};
 use std::hint::black_box;
@@ -17,17 +17,41 @@ pub const T0: u64 = 1_735_689_600_000;
 /// The request autocannon sends (bench/load.mjs), as the adapter reads it.
 pub fn request(path: &str) -> ClientRequest {
     let mut h = HeaderMap::new();
-    h.insert("host", HeaderValue::from_static("127.0.0.1:8787"));
-    h.insert("user-agent", HeaderValue::from_static("autocannon"));
+    h.insert(
+        http::header::HOST,
+        HeaderValue::from_static("127.0.0.1:8787"),
+    );
+    h.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static("autocannon"),
+    );
+    // Through a memo, as the adapter parses it (src/worker/mod.rs `parse_url`).
+    let text = format!("http://127.0.0.1:8787{path}");
+    let url = URLS
+        .with(|m| {
+            m.borrow_mut()
+                .get_or_parse(&text, |t| url::Url::parse(t).ok())
+        })
+        .expect("url");
     ClientRequest {
         method: "GET".into(),
-        url: url::Url::parse(&format!("http://127.0.0.1:8787{path}")).expect("url"),
+        url,
         headers: h,
     }
 }
 
+thread_local! {
+    static URLS: std::cell::RefCell<edgecache::memo::TextMemo<url::Url>> =
+        std::cell::RefCell::new(edgecache::memo::TextMemo::default());
+    // The adapter's lookup decodes through the isolate's memo (src/worker/serve.rs `decode_meta`).
+    static METAS: std::cell::RefCell<edgecache::meta::MetaMemo> =
+        std::cell::RefCell::new(edgecache::meta::MetaMemo::default());
+    static ORIGIN: url::Url = url::Url::parse("http://127.0.0.1:9").expect("origin");
+}
+
+/// The origin, parsed once (the adapter reads it once per isolate).
 pub fn origin() -> url::Url {
-    url::Url::parse("http://127.0.0.1:9").expect("origin")
+    ORIGIN.with(Clone::clone)
 }
 
 /// The stored entry after one miss of `path`: (key, status, fields).
@@ -88,7 +112,7 @@ pub fn hit(
                 let meta = h
                     .get(META_HEADER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(EntryMeta::decode)
+                    .and_then(|t| METAS.with(|m| m.borrow_mut().decode(t)))
                     .expect("meta");
                 let mut wanted = HeaderMap::new();
                 for (k, v) in h {
@@ -114,4 +138,13 @@ pub fn hit(
         black_box(ex.take_metrics());
     }
     status
+}
+
+/// The core's first step of a hit: the request planned up to its lookup; returns the key's length.
+pub fn first_step(policy: &'static Policy, iso: &mut Isolate, path: &str, now: Now) -> u32 {
+    let mut ex = Exchange::new(policy, request(path), origin(), false);
+    match ex.step(iso, Event::Start, now) {
+        Action::Lookup { key, .. } => u32::try_from(key.len()).unwrap_or(0),
+        a => panic!("unexpected {a:?}"),
+    }
 }

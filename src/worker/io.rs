@@ -85,6 +85,20 @@ pub async fn cache_delete(key: &str) -> R<()> {
         .map_err(|e| js_err(&e))
 }
 
+thread_local! {
+    static NAMES: std::cell::RefCell<crate::memo::TextMemo<HeaderName>> =
+        std::cell::RefCell::new(crate::memo::TextMemo::default());
+}
+
+/// A field name from the runtime, through the isolate's memo (see `crate::memo`): the same few
+/// names arrive on every request.
+fn field_name(text: &str) -> Option<HeaderName> {
+    NAMES.with(|m| {
+        m.borrow_mut()
+            .get_or_parse(text, |t| HeaderName::from_bytes(t.as_bytes()).ok())
+    })
+}
+
 /// Header fields as `http` types. A field the `http` crate refuses (a name that is not a token)
 /// is skipped and counted in `dropped`.
 pub fn fields_of(h: &Headers, dropped: &mut u64) -> HeaderMap {
@@ -96,8 +110,8 @@ pub fn fields_of(h: &Headers, dropped: &mut u64) -> HeaderMap {
         } else {
             HeaderValue::from_bytes(latin1(v).as_slice())
         };
-        match (HeaderName::from_bytes(k.as_bytes()), value) {
-            (Ok(k), Ok(v)) => {
+        match (field_name(k), value) {
+            (Some(k), Ok(v)) => {
                 m.append(k, v);
             }
             _ => *dropped = dropped.saturating_add(1),

@@ -48,7 +48,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> 
         Err(e) => return plain_status(500, &format!("edgecache: {e}")),
     };
     // Parsed once: the admin check and the site path use the same URL.
-    let url = match url::Url::parse(&req.url()) {
+    let url = match parse_url(&req.url()) {
         Ok(u) => u,
         Err(e) => return plain_status(500, &format!("edgecache: request URL: {e}")),
     };
@@ -81,6 +81,18 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> rt::Result<Response> 
     }
 }
 
+/// The request's URL, through the isolate's memo (see `crate::memo`): a hot page's URL is parsed
+/// once per isolate, not on every hit.
+fn parse_url(text: &str) -> Result<url::Url, url::ParseError> {
+    match URLS.with(|m| {
+        m.borrow_mut()
+            .get_or_parse(text, |t| url::Url::parse(t).ok())
+    }) {
+        Some(u) => Ok(u),
+        None => url::Url::parse(text),
+    }
+}
+
 fn plain_status(status: u16, msg: &str) -> rt::Result<Response> {
     console_error!("{msg}");
     conv::fixed(
@@ -96,6 +108,8 @@ fn plain_status(status: u16, msg: &str) -> rt::Result<Response> {
 type Settings = std::result::Result<(OriginMode, bool), crate::origin::OriginConfigError>;
 
 thread_local! {
+    static URLS: std::cell::RefCell<crate::memo::TextMemo<url::Url>> =
+        std::cell::RefCell::new(crate::memo::TextMemo::default());
     static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
 }
 

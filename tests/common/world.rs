@@ -444,7 +444,7 @@ impl World {
             Fields::Own(h) => h.clone(),
             Fields::Stored { replace, with } => {
                 let mut h = t.entry.as_ref().expect("a stored entry").headers.clone();
-                for n in STORAGE_ONLY {
+                for n in &STORAGE_ONLY {
                     h.remove(n);
                 }
                 for n in replace {

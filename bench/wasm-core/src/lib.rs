@@ -30,6 +30,24 @@ thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
 }
 
+/// A request's fields under `wrangler dev`, as the adapter gets them (`allFields` in
+/// src/worker/fields.js).
+const REQUEST_FIELDS: &str = "accept-encoding,br, gzip\ncf-connecting-ip,127.0.0.1\ncf-ipcountry,XX\ncf-ray,8e1f2a3b4c5d6e7f\ncf-visitor,{\"scheme\":\"http\"}\nhost,127.0.0.1:8787\nuser-agent,autocannon\nx-forwarded-proto,http\nx-real-ip,127.0.0.1";
+
+/// The adapter's reading of them into a `HeaderMap` (src/worker/io.rs `fields_of`).
+fn request_fields(all: &str) -> HeaderMap {
+    let mut m = HeaderMap::new();
+    for (k, v) in all.split('\n').filter_map(|l| l.split_once(',')) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            m.append(k, v);
+        }
+    }
+    m
+}
+
 /// Stores the entry the hits read.
 #[no_mangle]
 pub extern "C" fn setup() {
@@ -58,8 +76,10 @@ pub extern "C" fn run(n: u32, what: u32) -> u32 {
                     v.and_then(|v| EntryMeta::decode(black_box(v)))
                         .map_or(0, |m| u32::from(m.status))
                 }
-                _ => url::Url::parse(black_box("http://127.0.0.1:8787/articles/1"))
+                2 => url::Url::parse(black_box("http://127.0.0.1:8787/articles/1"))
                     .map_or(0, |u| u.as_str().len() as u32),
+                3 => request_fields(black_box(REQUEST_FIELDS)).len() as u32,
+                _ => steps::first_step(policy, iso, "/articles/1", later),
             };
             acc = acc.wrapping_add(one);
         }
