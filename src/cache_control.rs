@@ -162,7 +162,10 @@ impl CacheControl {
     ///
     /// Contract: `None` when the header is absent; non-UTF-8 bytes are replaced (lossy), which can
     /// only make a directive unrecognisable, never invent one.
-    pub fn from_headers(headers: &HeaderMap, name: &str) -> Option<Self> {
+    pub fn from_headers(
+        headers: &HeaderMap,
+        name: impl http::header::AsHeaderName,
+    ) -> Option<Self> {
         joined_lines(headers, name).map(|v| Self::parse(&v))
     }
 
@@ -304,7 +307,7 @@ pub fn edge_cache_control(headers: &HeaderMap) -> EdgeCacheControl {
             source: CcSource::Targeted(name),
         };
     }
-    match CacheControl::from_headers(headers, "cache-control") {
+    match CacheControl::from_headers(headers, http::header::CACHE_CONTROL) {
         Some(cc) => EdgeCacheControl {
             cc,
             source: CcSource::CacheControl,
@@ -331,7 +334,7 @@ pub fn cdn_cache_control(headers: &HeaderMap) -> Option<CacheControl> {
 
 fn targeted(headers: &HeaderMap) -> Option<(CacheControl, &'static str)> {
     CDN_TARGET_LIST.iter().find_map(|name| {
-        let value = joined_lines(headers, name)?;
+        let value = joined_lines(headers, *name)?;
         let dict = sf::parse_dictionary(&value)?;
         if dict.is_empty() {
             return None;
@@ -378,7 +381,10 @@ fn from_dictionary(dict: &[(String, sf::Item)]) -> Option<CacheControl> {
 }
 
 /// Joins all lines of header `name` with `, `; `None` when absent.
-pub(crate) fn joined_lines(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn joined_lines(
+    headers: &HeaderMap,
+    name: impl http::header::AsHeaderName,
+) -> Option<String> {
     let mut lines = headers.get_all(name).iter().peekable();
     lines.peek()?;
     let parts: Vec<String> = lines

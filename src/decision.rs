@@ -130,7 +130,7 @@ pub struct RequestDirectives {
 impl RequestDirectives {
     /// Reads the request's `Cache-Control` (and `Pragma`, §5.4).
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        match CacheControl::from_headers(headers, "cache-control") {
+        match CacheControl::from_headers(headers, CACHE_CONTROL) {
             Some(cc) => RequestDirectives {
                 no_cache: cc.no_cache,
                 no_store: cc.no_store,
@@ -180,6 +180,8 @@ pub struct CachePlan<'p> {
     pub head: bool,
     /// Cookies removed before the origin fetch (names), for explain.
     pub cookies_dropped: Vec<String>,
+    /// Whether the origin request's parts above are planned ([`CachePlan::plan_forward`]).
+    forward_planned: bool,
 }
 
 impl CachePlan<'_> {
@@ -236,6 +238,22 @@ pub fn plan_request<'p>(
     url: &url::Url,
     headers: &HeaderMap,
 ) -> RequestPlan<'p> {
+    let mut plan = plan_lookup(policy, method, url, headers);
+    if let RequestPlan::Cache(c) = &mut plan {
+        c.plan_forward(url, headers);
+    }
+    plan
+}
+
+/// [`plan_request`] up to the lookup: the rule, a bypass or the cache key, without the origin
+/// request's parts ([`CachePlan::plan_forward`] adds them before any origin fetch). A hit never
+/// needs them (issue 16: a hit runs no code it does not need).
+pub fn plan_lookup<'p>(
+    policy: &'p Policy,
+    method: &Method,
+    url: &url::Url,
+    headers: &HeaderMap,
+) -> RequestPlan<'p> {
     // Rules match the normalised path (dot-segments removed, `%2F` never decoded), the same
     // path the cache key uses.
     let path = crate::key::normalize_path(url.path());
@@ -272,51 +290,71 @@ pub fn plan_request<'p>(
         return bypass(BypassReason::Authorization);
     }
 
-    let mut kept_cookie = None;
-    let mut cookies_dropped = Vec::new();
-    if let Some(c) = cookie_header.as_deref() {
-        let kept = match rule.cookies.mode {
-            CookieMode::Strip => None,
-            CookieMode::Allow => filter_cookie_header(c, &rule.cookies.allow),
-            // Only valid where any cookie bypasses (checked at validation), so nothing to keep.
-            CookieMode::Pass => Some(c.to_string()),
-        };
-        for (name, _) in crate::cookies::parse_cookie_header(c) {
-            let keptit = kept
-                .as_deref()
-                .is_some_and(|k| crate::cookies::parse_cookie_header(k).any(|(n, _)| n == name));
-            if !keptit {
-                cookies_dropped.push(name.to_string());
-            }
-        }
-        kept_cookie = kept.and_then(|k| HeaderValue::from_str(&k).ok());
-    }
-    // Hop-by-hop fields (RFC 9110 §7.6.1) never reach the origin, nor do the client's
-    // conditionals when a stored response is revalidated (edgecache sends its own validators;
-    // a miss adds the client's back: `miss_origin_headers`); of the rest, only the allowlist.
-    let mut end_to_end = headers.clone();
-    crate::storable::strip_hop_by_hop(&mut end_to_end);
-    for h in CLIENT_CONDITIONALS {
-        end_to_end.remove(h);
-    }
-    let fwd = crate::forward::shared_request_headers(rule, url, &end_to_end, kept_cookie);
-    let mut headers_dropped = fwd.dropped;
-    for name in headers.keys() {
-        if !end_to_end.contains_key(name) && !headers_dropped.contains(name) {
-            headers_dropped.push(name.clone());
-        }
-    }
     RequestPlan::Cache(Box::new(CachePlan {
         rule,
         key: cache_key(url, rule, headers),
-        origin_headers: fwd.headers,
-        origin_path_and_query: crate::key::origin_path_and_query(url, rule),
-        forwarded: fwd.sent,
-        headers_dropped,
+        origin_headers: HeaderMap::new(),
+        origin_path_and_query: String::new(),
+        forwarded: Vec::new(),
+        headers_dropped: Vec::new(),
         directives: RequestDirectives::from_headers(headers),
         head: method == Method::HEAD,
-        cookies_dropped,
+        cookies_dropped: Vec::new(),
+        forward_planned: false,
     }))
+}
+
+impl CachePlan<'_> {
+    /// Adds the origin request's parts (headers, path and query, what is forwarded and dropped)
+    /// for the request `url` and `headers` this plan was made for; once, later calls keep them.
+    pub fn plan_forward(&mut self, url: &url::Url, headers: &HeaderMap) {
+        if self.forward_planned {
+            return;
+        }
+        let rule = self.rule;
+        let cookie_header = joined(headers, &COOKIE);
+
+        let mut kept_cookie = None;
+        let mut cookies_dropped = Vec::new();
+        if let Some(c) = cookie_header.as_deref() {
+            let kept = match rule.cookies.mode {
+                CookieMode::Strip => None,
+                CookieMode::Allow => filter_cookie_header(c, &rule.cookies.allow),
+                // Only valid where any cookie bypasses (checked at validation), so nothing to keep.
+                CookieMode::Pass => Some(c.to_string()),
+            };
+            for (name, _) in crate::cookies::parse_cookie_header(c) {
+                let keptit = kept.as_deref().is_some_and(|k| {
+                    crate::cookies::parse_cookie_header(k).any(|(n, _)| n == name)
+                });
+                if !keptit {
+                    cookies_dropped.push(name.to_string());
+                }
+            }
+            kept_cookie = kept.and_then(|k| HeaderValue::from_str(&k).ok());
+        }
+        // Hop-by-hop fields (RFC 9110 §7.6.1) never reach the origin, nor do the client's
+        // conditionals when a stored response is revalidated (edgecache sends its own validators;
+        // a miss adds the client's back: `miss_origin_headers`); of the rest, only the allowlist.
+        let mut end_to_end = headers.clone();
+        crate::storable::strip_hop_by_hop(&mut end_to_end);
+        for h in CLIENT_CONDITIONALS {
+            end_to_end.remove(h);
+        }
+        let fwd = crate::forward::shared_request_headers(rule, url, &end_to_end, kept_cookie);
+        let mut headers_dropped = fwd.dropped;
+        for name in headers.keys() {
+            if !end_to_end.contains_key(name) && !headers_dropped.contains(name) {
+                headers_dropped.push(name.clone());
+            }
+        }
+        self.origin_headers = fwd.headers;
+        self.origin_path_and_query = crate::key::origin_path_and_query(url, rule);
+        self.forwarded = fwd.sent;
+        self.headers_dropped = headers_dropped;
+        self.cookies_dropped = cookies_dropped;
+        self.forward_planned = true;
+    }
 }
 
 /// All lines of a header joined with `; ` for cookies (RFC 6265 §5.4) — `None` when absent.

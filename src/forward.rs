@@ -98,12 +98,20 @@ pub fn has_body(headers: &HeaderMap) -> bool {
         .any(|v| v.to_str().map_or(true, |s| s.trim() != "0"))
 }
 
+/// [`METHOD_OVERRIDE`] as field names, built at compile time (no parse per request).
+static METHOD_OVERRIDE_NAMES: [HeaderName; 3] = [
+    HeaderName::from_static(METHOD_OVERRIDE[0]),
+    HeaderName::from_static(METHOD_OVERRIDE[1]),
+    HeaderName::from_static(METHOD_OVERRIDE[2]),
+];
+
 /// The method-override header a request carries, if any ([`METHOD_OVERRIDE`]).
 pub fn method_override(headers: &HeaderMap) -> Option<&'static str> {
-    METHOD_OVERRIDE
+    METHOD_OVERRIDE_NAMES
         .iter()
-        .copied()
-        .find(|h| headers.contains_key(*h))
+        .zip(METHOD_OVERRIDE)
+        .find(|(n, _)| headers.contains_key(*n))
+        .map(|(_, s)| s)
 }
 
 /// `host[:port]` of the URL, as the key has it (the port only when it is neither the scheme's

@@ -32,7 +32,7 @@
 use crate::conditional::Precondition;
 use crate::decision::{
     self, client_header_names, client_headers, miss_origin_headers, not_modified_headers, plan_hit,
-    plan_request, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan,
+    plan_lookup, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan,
     DontStore, HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
 };
 use crate::meta::EntryMeta;
@@ -739,7 +739,7 @@ impl<'p> Exchange<'p> {
             return self.fixed_error(400, "bad-method", "400 Bad Request: invalid method.\n");
         };
         self.method = method.clone();
-        match plan_request(self.policy, &method, &self.req.url, &self.req.headers) {
+        match plan_lookup(self.policy, &method, &self.req.url, &self.req.headers) {
             RequestPlan::Bypass { rule, reason } => {
                 self.metrics.push(Metric::Bypass(reason.as_str()));
                 let client_url = self.req.url.clone();
@@ -859,6 +859,13 @@ impl<'p> Exchange<'p> {
     }
 
     // ----- the cache path -----
+
+    /// The plan's origin request parts, made when a fetch first needs them (a hit never does).
+    fn plan_forward(&mut self) {
+        if let Some(p) = self.plan.as_mut() {
+            p.plan_forward(&self.req.url, &self.req.headers);
+        }
+    }
 
     fn plan(&self) -> Option<&CachePlan<'p>> {
         self.plan.as_ref()
@@ -1034,6 +1041,7 @@ impl<'p> Exchange<'p> {
         prior: Option<Box<Stored>>,
         token: Option<u64>,
     ) -> Action {
+        self.plan_forward();
         let Some(plan) = self.plan() else {
             return Action::Finish;
         };
@@ -1170,6 +1178,7 @@ impl<'p> Exchange<'p> {
         head: OriginHead,
         now: Now,
     ) -> Action {
+        self.plan_forward();
         let Some(plan) = self.plan.clone() else {
             return Action::Finish;
         };
@@ -1341,6 +1350,7 @@ impl<'p> Exchange<'p> {
             request_ms: head.request_ms,
             response_ms: head.response_ms,
         };
+        self.plan_forward();
         let Some(plan) = self.plan.clone() else {
             return Action::Finish;
         };

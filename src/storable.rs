@@ -137,7 +137,9 @@ pub fn check_storable(
     }
     // §5.2.1.5: "The no-store request directive indicates that a cache MUST NOT store any part
     // of either this request or any response to it."
-    if CacheControl::from_headers(req_headers, "cache-control").is_some_and(|r| r.no_store) {
+    if CacheControl::from_headers(req_headers, http::header::CACHE_CONTROL)
+        .is_some_and(|r| r.no_store)
+    {
         return Err(NotStorable::RequestNoStore);
     }
     // §3: "if the cache is shared: the private response directive is either not present or
@@ -310,7 +312,7 @@ pub fn merge_304_headers(stored: &mut HeaderMap, fresh_304: &HeaderMap) {
             stored.append(name.clone(), value.clone());
         }
     }
-    if let Some(cc) = CacheControl::from_headers(stored, "cache-control") {
+    if let Some(cc) = CacheControl::from_headers(stored, http::header::CACHE_CONTROL) {
         strip_field_directives(stored, &cc);
     }
 }
