@@ -1,0 +1,141 @@
+// The code one hit runs in the whole worker (adapter, core, glue), counted in the real runtime: a
+// build's wasm is instrumented with binaryen's --log-execution (a call at every function entry, loop
+// and return) and run under Miniflare (workerd, its Cache API, KV and Durable Objects) in front of an
+// origin on 127.0.0.1; after a miss and a warm-up, each of a few hits is logged on its own, and the
+// distinct functions, calls and allocations of the smallest are printed. A measuring tool for issue 16,
+// not part of ./test; counts, not times, so the machine's load does not move them.
+//
+//   node bench/footprint.mjs [DIR] [--list]     DIR: a build (index.js + index_bg.wasm), default build/
+//
+// Function names need a build that keeps them: `KEEP_NAMES=1 EDGECACHE_POLICY=tests/edgecache.test.toml
+// bash scripts/build.sh` (the names section only; the code is the same). Without names the counts hold
+// and the list shows indices.
+//
+// bench/wasm-core/footprint.mjs counts the core's steps alone; bench/wasm-core/cold.mjs times them.
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Miniflare } from "miniflare";
+
+const args = process.argv.slice(2);
+const dir = resolve(args.find((a) => !a.startsWith("--")) ?? "build");
+const list = args.includes("--list");
+const bin = new URL("../node_modules/.bin/", import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), "ec-footprint-"));
+let mf = null, origin = null;
+try {
+  // The features the build enables (scripts/build-worker.mjs WASM_FEATURES).
+  const feats = ["mutable-globals", "sign-ext", "nontrapping-float-to-int", "bulk-memory", "multivalue",
+    "reference-types", "exception-handling"].map((f) => `--enable-${f}`);
+  execFileSync(`${bin}wasm-opt`, ["-g", ...feats, "--log-execution", join(dir, "index_bg.wasm"), "-o", `${tmp}/index_bg.wasm`]);
+  execFileSync(`${bin}wasm-dis`, [...feats, `${tmp}/index_bg.wasm`, "-o", `${tmp}/log.wat`]);
+  const wat = readFileSync(`${tmp}/log.wat`, "utf8").split("\n");
+  rmSync(`${tmp}/log.wat`);
+  const imp = wat.find((l) => l.includes(`"log_execution"`));
+  const logModule = imp.match(/\(import "([^"]+)"/)[1];
+  const logFn = imp.match(/\(func (\$\S+)/)[1];
+  const owner = new Map(), entry = new Map();
+  let fn = null;
+  for (let i = 0; i < wat.length; i++) {
+    const l = wat[i];
+    if (l.startsWith(" (func ")) fn = l.split(" ")[2];
+    else if (fn && l.includes(`(call ${logFn}`)) {
+      const id = Number((l + wat[i + 1]).match(/i32\.const (\d+)/)[1]);
+      owner.set(id, fn);
+      if (!entry.has(fn)) entry.set(fn, id);
+    }
+  }
+  // The bundle: every instance gets the log import; /__fp/on and /__fp/off (answered in
+  // JavaScript, never reaching the wasm) start and stop the log, off returns it.
+  let js = readFileSync(join(dir, "index.js"), "utf8");
+  const pre = `const __fpSeen=new Map();let __fpOn=false;const __fpReal=WebAssembly.Instance;` +
+    `WebAssembly.Instance=function(m,o){o[${JSON.stringify(logModule)}]={...(o[${JSON.stringify(logModule)}]||{}),log_execution(id){if(__fpOn)__fpSeen.set(id,(__fpSeen.get(id)||0)+1)}};return new __fpReal(m,o)};\n`;
+  const m = /export\{([^}]*?)(?<![\w$])([\w$]+) as default(?![\w$])([^}]*)\}/.exec(js);
+  if (!m) throw new Error("default export not found");
+  js = pre + js.slice(0, m.index) +
+    `const __fpDefault={...${m[2]},fetch(r,e,c){const p=new URL(r.url).pathname;` +
+    `if(p==="/__fp/on"){__fpSeen.clear();__fpOn=true;return new Response("on")}` +
+    `if(p==="/__fp/off"){__fpOn=false;return Response.json([...__fpSeen])}` +
+    `return ${m[2]}.fetch(r,e,c)}};export{${m[1]}__fpDefault as default${m[3]}}` +
+    js.slice(m.index + m[0].length);
+  writeFileSync(`${tmp}/index.js`, js);
+
+  // The origin: one cacheable page.
+  origin = createServer((req, res) => {
+    res.writeHead(200, {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "public, max-age=600",
+      etag: '"a1"',
+      "last-modified": "Wed, 01 Jan 2025 00:00:00 GMT",
+      "cache-tag": "article-1,author-7",
+    });
+    res.end("x".repeat(1024));
+  });
+  await new Promise((r) => origin.listen(0, "127.0.0.1", r));
+  mf = new Miniflare({
+    modules: true,
+    scriptPath: `${tmp}/index.js`,
+    modulesRoot: tmp,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-01",
+    bindings: { ORIGIN: `http://127.0.0.1:${origin.address().port}`, EDGECACHE_DEBUG: "0" },
+    kvNamespaces: ["PURGE_KV"],
+    durableObjects: {
+      PURGE_LEDGER: { className: "PurgeLedger", useSQLite: true },
+      METRICS_HUB: { className: "MetricsHub", useSQLite: true },
+    },
+    cache: true,
+  });
+  const base = "http://127.0.0.1:8787";
+  const get = async (path) => {
+    const r = await mf.dispatchFetch(base + path, { headers: { "user-agent": "autocannon" } });
+    const body = await r.text();
+    return { r, body };
+  };
+  await get("/articles/1");
+  for (let i = 0; i < 300; i++) await get("/articles/1");
+  const runs = [];
+  for (let k = 0; k < 5; k++) {
+    await new Promise((r) => setTimeout(r, 50));
+    await get("/__fp/on");
+    const { r } = await get("/articles/1");
+    const seen = JSON.parse((await get("/__fp/off")).body);
+    const status = r.headers.get("cache-status") ?? "";
+    if (!/hit/.test(status)) throw new Error(`not a hit: ${r.status} ${status}`);
+    runs.push(seen);
+  }
+  const counted = runs.map((seen) => {
+    const calls = new Map();
+    for (const [id, n] of seen) {
+      const f = owner.get(id);
+      calls.set(f, (calls.get(f) ?? 0) + (entry.get(f) === id ? n : 0));
+    }
+    return calls;
+  });
+  counted.sort((a, b) => a.size - b.size);
+  const calls = counted[0];
+  const fns = [...calls.keys()];
+  let names = fns.map((f) => f.slice(1));
+  try { names = execFileSync("c++filt", { input: names.join("\n") }).toString().split("\n"); } catch {}
+  names = names.map((n) => n.replace(/\[[0-9a-f]+\]/g, "").replace(/::h[0-9a-f]{16}$/, ""));
+  const total = [...calls.values()].reduce((a, b) => a + b, 0);
+  const mallocs = fns.filter((f, i) => /Dlmalloc.*>::malloc$/.test(names[i])).reduce((a, f) => a + calls.get(f), 0);
+  console.log(`one hit in the worker's wasm: ${fns.length} distinct functions, ${total} function calls, ${mallocs} allocations` +
+    ` (the smallest of ${counted.length} hits: ${counted.map((c) => c.size).join(", ")} functions)`);
+  const crates = new Map();
+  for (const n of names) {
+    const c = (n.match(/^<*(?:&(?:mut )?)?([a-z_][a-z0-9_]*)::/) ?? [, "(other)"])[1];
+    crates.set(c, (crates.get(c) ?? 0) + 1);
+  }
+  console.log("   by crate: " + [...crates].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(", "));
+  if (list) {
+    const rows = fns.map((f, i) => [calls.get(f), names[i]]);
+    for (const [n, f] of rows.sort((a, b) => b[0] - a[0])) console.log(`${String(n).padStart(6)}  ${f}`);
+  }
+} finally {
+  await mf?.dispose();
+  origin?.close();
+  rmSync(tmp, { recursive: true, force: true });
+}
