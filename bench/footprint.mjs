@@ -117,7 +117,7 @@ try {
   counted.sort((a, b) => a.size - b.size);
   const calls = counted[0];
   const fns = [...calls.keys()];
-  let names = fns.map((f) => f.slice(1));
+  let names = fns.map((f) => f.slice(1).replace(/^"|"$/g, ""));
   try { names = execFileSync("c++filt", { input: names.join("\n") }).toString().split("\n"); } catch {}
   names = names.map((n) => n.replace(/\[[0-9a-f]+\]/g, "").replace(/::h[0-9a-f]{16}$/, ""));
   const total = [...calls.values()].reduce((a, b) => a + b, 0);

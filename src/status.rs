@@ -89,11 +89,13 @@ impl CacheStatus {
             out.push_str(fwd.as_str());
         }
         if let Some(s) = self.fwd_status {
-            out.push_str(&format!("; fwd-status={s}"));
+            out.push_str("; fwd-status=");
+            push_int(&mut out, i64::from(s));
         }
         if let Some(ttl) = self.ttl {
             let ttl = ttl.clamp(-SF_INTEGER_MAX, SF_INTEGER_MAX);
-            out.push_str(&format!("; ttl={ttl}"));
+            out.push_str("; ttl=");
+            push_int(&mut out, ttl);
         }
         if self.stored {
             out.push_str("; stored");
@@ -114,6 +116,27 @@ impl CacheStatus {
             }
         }
         out
+    }
+}
+
+/// `n` in decimal, appended without the formatting machinery: every hit writes a `ttl`, and
+/// `format!` is code a hit need not run (README, "The hit path").
+fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let v = n.unsigned_abs();
+    let mut div = 1u64;
+    while v / div >= 10 {
+        div *= 10;
+    }
+    loop {
+        let digit = u8::try_from((v / div) % 10).unwrap_or(0);
+        out.push(char::from(b'0' + digit));
+        if div == 1 {
+            break;
+        }
+        div /= 10;
     }
 }
 
@@ -150,6 +173,25 @@ fn sf_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The hit's integer writer agrees with `format!` for every i64.
+        #[test]
+        fn push_int_agrees_with_format(n in proptest::prelude::any::<i64>()) {
+            let mut out = String::from("x");
+            push_int(&mut out, n);
+            proptest::prop_assert_eq!(out, format!("x{n}"));
+        }
+    }
+
+    #[test]
+    fn push_int_edges() {
+        for n in [0, 9, 10, 99, 100, -1, -10, i64::MAX, i64::MIN] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
     use crate::cache_control::sf;
     use proptest::prelude::*;
 

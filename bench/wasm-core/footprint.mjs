@@ -60,7 +60,7 @@ try {
       calls.set(f, (calls.get(f) ?? 0) + (entry.get(f) === id ? n : 0));
     }
     const fns = [...calls.keys()];
-    const names = demangle(fns.map((f) => f.slice(1)));
+    const names = demangle(fns.map((f) => f.slice(1).replace(/^"|"$/g, "")));
     const total = [...calls.values()].reduce((a, b) => a + b, 0);
     const mallocs = fns.filter((f, i) => /dlmalloc.*\bmalloc\b|Dlmalloc.*6malloc/.test(names[i] + f)).reduce((a, f) => a + calls.get(f), 0);
     console.log(`${name}: ${fns.length} distinct functions, ${total} function calls, ${mallocs} mallocs`);

@@ -47,7 +47,13 @@ pub const RECORD_TTL_MARGIN_SECS: u64 = 60;
 /// Builds a KV key `<kind>:<value>`, or `<kind>#<sha256 hex>` when over 512 bytes.
 fn kv_key(kind: &str, value: &str) -> String {
     if kind.len() + 1 + value.len() <= KV_KEY_MAX_BYTES {
-        format!("{kind}:{value}")
+        // Not `format!`: every hit's purge check builds these, and the formatting machinery is
+        // code a hit need not run (README, "The hit path").
+        let mut out = String::with_capacity(kind.len() + 1 + value.len());
+        out.push_str(kind);
+        out.push(':');
+        out.push_str(value);
+        out
     } else {
         let digest = Sha256::digest(value.as_bytes());
         let mut out = String::with_capacity(kind.len() + 1 + 64);
