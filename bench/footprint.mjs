@@ -20,8 +20,10 @@ import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 
 const args = process.argv.slice(2);
-const dir = resolve(args.find((a) => !a.startsWith("--")) ?? "build");
+const dir = resolve(args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--callers") ?? "build");
 const list = args.includes("--list");
+// --callers RE: for each call of a function matching RE, the edgecache function entered last before it.
+const callersRe = args.includes("--callers") ? new RegExp(args[args.indexOf("--callers") + 1]) : null;
 const bin = new URL("../node_modules/.bin/", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "ec-footprint-"));
 let mf = null, origin = null;
@@ -50,14 +52,14 @@ try {
   // The bundle: every instance gets the log import; /__fp/on and /__fp/off (answered in
   // JavaScript, never reaching the wasm) start and stop the log, off returns it.
   let js = readFileSync(join(dir, "index.js"), "utf8");
-  const pre = `const __fpSeen=new Map();let __fpOn=false;const __fpReal=WebAssembly.Instance;` +
-    `WebAssembly.Instance=function(m,o){o[${JSON.stringify(logModule)}]={...(o[${JSON.stringify(logModule)}]||{}),log_execution(id){if(__fpOn)__fpSeen.set(id,(__fpSeen.get(id)||0)+1)}};return new __fpReal(m,o)};\n`;
+  const pre = `const __fpSeen=new Map();const __fpSeq=[];let __fpOn=false;const __fpReal=WebAssembly.Instance;` +
+    `WebAssembly.Instance=function(m,o){o[${JSON.stringify(logModule)}]={...(o[${JSON.stringify(logModule)}]||{}),log_execution(id){if(__fpOn){__fpSeen.set(id,(__fpSeen.get(id)||0)+1);__fpSeq.push(id)}}};return new __fpReal(m,o)};\n`;
   const m = /export\{([^}]*?)(?<![\w$])([\w$]+) as default(?![\w$])([^}]*)\}/.exec(js);
   if (!m) throw new Error("default export not found");
   js = pre + js.slice(0, m.index) +
     `const __fpDefault={...${m[2]},fetch(r,e,c){const p=new URL(r.url).pathname;` +
-    `if(p==="/__fp/on"){__fpSeen.clear();__fpOn=true;return new Response("on")}` +
-    `if(p==="/__fp/off"){__fpOn=false;return Response.json([...__fpSeen])}` +
+    `if(p==="/__fp/on"){__fpSeen.clear();__fpSeq.length=0;__fpOn=true;return new Response("on")}` +
+    `if(p==="/__fp/off"){__fpOn=false;return Response.json(p.endsWith("off")&&r.headers.get("x-seq")?__fpSeq:[...__fpSeen])}` +
     `return ${m[2]}.fetch(r,e,c)}};export{${m[1]}__fpDefault as default${m[3]}}` +
     js.slice(m.index + m[0].length);
   writeFileSync(`${tmp}/index.js`, js);
@@ -130,6 +132,26 @@ try {
     crates.set(c, (crates.get(c) ?? 0) + 1);
   }
   console.log("   by crate: " + [...crates].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(", "));
+  if (callersRe) {
+    await get("/__fp/on");
+    await get("/articles/1");
+    const r = await mf.dispatchFetch(base + "/__fp/off", { headers: { "x-seq": "1" } });
+    const seq = await r.json();
+    const ids = [...new Set(seq.map((id) => owner.get(id)))];
+    let dm = ids.map((f) => f.slice(1).replace(/^"|"$/g, ""));
+    try { dm = execFileSync("c++filt", { input: dm.join("\n") }).toString().split("\n"); } catch {}
+    const nameOf = new Map(ids.map((f, i) => [f, dm[i].replace(/\[[0-9a-f]+\]/g, "").replace(/::h[0-9a-f]{16}$/, "")]));
+    let last = "?";
+    const by = new Map();
+    for (const id of seq) {
+      const f = owner.get(id);
+      if (entry.get(f) !== id) continue;
+      const n = nameOf.get(f);
+      if (callersRe.test(n)) by.set(last, (by.get(last) ?? 0) + 1);
+      else if (/edgecache::/.test(n)) last = n;
+    }
+    for (const [k, v] of [...by].sort((a, b) => b[1] - a[1])) console.log(`${String(v).padStart(6)}  ${k}`);
+  }
   if (list) {
     const rows = fns.map((f, i) => [calls.get(f), names[i]]);
     for (const [n, f] of rows.sort((a, b) => b[0] - a[0])) console.log(`${String(n).padStart(6)}  ${f}`);

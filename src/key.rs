@@ -37,6 +37,10 @@ use std::fmt;
 
 /// Name of the reserved query parameter carrying the vary entries.
 pub const VARY_PARAM: &str = "__ec_vary";
+
+/// Where [`VARY_PARAM`] starts in a key: `?__ec_vary=` or `&__ec_vary=` (a test checks they
+/// match it).
+const VARY_NEEDLES: [&str; 2] = ["?__ec_vary=", "&__ec_vary="];
 /// Prefix of reserved query parameters; such parameters are removed from incoming URLs.
 pub const RESERVED_PREFIX: &str = "__ec_";
 /// Host used in keys of rules with `key.include_host = false`.
@@ -240,9 +244,9 @@ pub fn cache_key(url: &url::Url, rule: &Rule, req_headers: &http::HeaderMap) -> 
 
 /// The base key of a cache key: the key without its trailing `__ec_vary` parameter.
 pub fn strip_vary(key: &str) -> &str {
-    for sep in ['?', '&'] {
-        let needle = format!("{sep}{VARY_PARAM}=");
-        if let Some(i) = key.rfind(&needle) {
+    // Built at compile time (every hit's purge check strips its key).
+    for needle in VARY_NEEDLES {
+        if let Some(i) = key.rfind(needle) {
             return &key[..i];
         }
     }
@@ -313,6 +317,14 @@ pub fn normalize_url_for_purge(url: &str, policy: &Policy) -> Result<String, Key
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn vary_needles_name_the_vary_param() {
+        assert_eq!(
+            VARY_NEEDLES,
+            [format!("?{VARY_PARAM}="), format!("&{VARY_PARAM}=")]
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

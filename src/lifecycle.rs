@@ -42,6 +42,7 @@ use crate::status::{CacheStatus, Fwd};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, DATE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// How often a collapsed waiter looks at its leader's flight (milliseconds).
 pub const WAITER_POLL_MS: u64 = 10;
@@ -103,8 +104,9 @@ pub struct ClientRequest {
 /// A stored entry as a lookup found it (the body stays with the adapter).
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// Its metadata.
-    pub meta: EntryMeta,
+    /// Its metadata: shared, not copied, between the isolate's memo of decoded metadata, the
+    /// exchange and the purge check (a copy is some fifteen allocations).
+    pub meta: Rc<EntryMeta>,
     /// Stored status code.
     pub status: u16,
     /// The stored header fields the lookup asked for (all of them after
@@ -261,7 +263,7 @@ pub enum Action {
     /// Read every stored field of the entry found last; answer [`Event::Found`].
     ReadStoredHeaders,
     /// Check the purge records for this entry; answer [`Event::Purge`].
-    CheckPurge(Box<EntryMeta>),
+    CheckPurge(Rc<EntryMeta>),
     /// Send this to the origin; answer [`Event::Origin`] with the head (the body stays with the
     /// adapter until an answer or store names it).
     Fetch(Box<OriginRequest>),
@@ -880,7 +882,7 @@ impl<'p> Exchange<'p> {
     ) -> Action {
         match found {
             Some(entry) => {
-                let meta = Box::new(entry.meta.clone());
+                let meta = Rc::clone(&entry.meta);
                 self.state = State::CheckingPurge {
                     entry: Box::new(entry),
                     collapsed,

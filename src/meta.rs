@@ -79,16 +79,17 @@ pub struct EntryMeta {
 /// it can be stale. Bounded: it starts over when full.
 #[derive(Debug, Default)]
 pub struct MetaMemo {
-    memo: crate::memo::TextMemo<EntryMeta>,
+    memo: crate::memo::TextMemo<std::rc::Rc<EntryMeta>>,
 }
 
 impl MetaMemo {
     /// How many decoded entries it keeps before starting over.
-    pub const CAPACITY: usize = crate::memo::TextMemo::<EntryMeta>::CAPACITY;
+    pub const CAPACITY: usize = crate::memo::TextMemo::<std::rc::Rc<EntryMeta>>::CAPACITY;
 
-    /// [`EntryMeta::decode`] of `text`, remembered.
-    pub fn decode(&mut self, text: &str) -> Option<EntryMeta> {
-        self.memo.get_or_parse(text, EntryMeta::decode)
+    /// [`EntryMeta::decode`] of `text`, remembered; shared, not copied.
+    pub fn decode(&mut self, text: &str) -> Option<std::rc::Rc<EntryMeta>> {
+        self.memo
+            .get_or_parse(text, |t| EntryMeta::decode(t).map(std::rc::Rc::new))
     }
 
     /// How many it holds.
@@ -596,10 +597,10 @@ mod tests {
             let mut m = meta();
             m.stored_at_ms = i;
             let text = m.encode();
-            assert_eq!(memo.decode(&text), Some(m.clone()));
+            assert_eq!(memo.decode(&text).as_deref(), Some(&m));
             assert_eq!(
-                memo.decode(&text),
-                Some(m),
+                memo.decode(&text).as_deref(),
+                Some(&m),
                 "the second time, from the memo"
             );
             assert!(memo.len() <= MetaMemo::CAPACITY);
@@ -622,7 +623,8 @@ mod tests {
             let mut memo = MetaMemo::default();
             for p in picks {
                 let t = texts.get(p).cloned().unwrap_or_default();
-                proptest::prop_assert_eq!(memo.decode(&t), EntryMeta::decode(&t));
+                let (got, want) = (memo.decode(&t), EntryMeta::decode(&t));
+                proptest::prop_assert_eq!(got.as_deref(), want.as_ref());
             }
         }
 

@@ -924,7 +924,7 @@ fn an_entry_whose_store_is_still_running_is_not_served_until_the_store_ends() {
     let a = other.step(
         &mut w.iso,
         Event::Found(Some(Stored {
-            meta,
+            meta: meta.into(),
             status: 200,
             headers: HeaderMap::new(),
         })),

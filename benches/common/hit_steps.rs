@@ -141,7 +141,10 @@ pub fn hit(
 }
 
 /// The core's first step of a hit: the request planned up to its lookup; returns the key's length.
-#[allow(dead_code, reason = "bench/wasm-core times it; benches/hit.rs does not")]
+#[allow(
+    dead_code,
+    reason = "bench/wasm-core times it; benches/hit.rs does not"
+)]
 pub fn first_step(policy: &'static Policy, iso: &mut Isolate, path: &str, now: Now) -> u32 {
     let mut ex = Exchange::new(policy, request(path), origin(), false);
     match ex.step(iso, Event::Start, now) {

@@ -20,7 +20,7 @@ thread_local! {
 }
 
 /// An entry's metadata from its field's text, through the isolate's memo.
-fn decode_meta(text: &str) -> Option<EntryMeta> {
+fn decode_meta(text: &str) -> Option<std::rc::Rc<EntryMeta>> {
     METAS.with(|m| m.borrow_mut().decode(text))
 }
 

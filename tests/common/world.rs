@@ -278,7 +278,7 @@ impl World {
                     t.entry = Some(e.clone());
                     t.entry_body_taken = false;
                     Some(Stored {
-                        meta,
+                        meta: meta.into(),
                         status: e.status,
                         headers: h,
                     })
@@ -296,7 +296,7 @@ impl World {
                         .and_then(|v| v.to_str().ok())
                         .and_then(EntryMeta::decode)?;
                     Some(Stored {
-                        meta,
+                        meta: meta.into(),
                         status: e.status,
                         headers: e.headers.clone(),
                     })
