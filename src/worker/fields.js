@@ -1,4 +1,4 @@
-// Header fields for the Rust adapter (src/worker/io.rs `all_fields`), bundled with the wasm glue.
+// Header fields for the Rust adapter (src/worker/io.rs `all_field_bytes`), bundled with the wasm glue.
 
 /**
  * Every field of the runtime Headers `h` as one string, a `name,value` line each: one call

@@ -102,15 +102,12 @@ fn field_name(text: &str) -> Option<HeaderName> {
 /// Header fields as `http` types. A field the `http` crate refuses (a name that is not a token)
 /// is skipped and counted in `dropped`.
 pub fn fields_of(h: &Headers, dropped: &mut u64) -> HeaderMap {
-    let mut m = HeaderMap::new();
-    for (k, v) in pairs(&all_fields(h)) {
-        // ASCII, the usual case, is its own byte string: no copy to re-encode.
-        let value = if v.is_ascii() {
-            HeaderValue::from_str(v)
-        } else {
-            HeaderValue::from_bytes(latin1(v).as_slice())
-        };
-        match (field_name(k), value) {
+    let all = all_field_bytes(h);
+    let text = text_of(&all);
+    // One allocation for the map, not one per growth.
+    let mut m = HeaderMap::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    for (k, v) in pairs(text) {
+        match (field_name(k), field_value(&all, v)) {
             (Some(k), Ok(v)) => {
                 m.append(k, v);
             }
@@ -126,8 +123,36 @@ pub fn fields_of(h: &Headers, dropped: &mut u64) -> HeaderMap {
 /// costs seven calls per field; `Array.from(h).join("\n")`, used before, cost two calls and
 /// a `toString` of every pair (a CPU profile of a hit under load: 10.7 % of the isolate's time
 /// in it).
-pub fn all_fields(h: &Headers) -> String {
-    all_fields_js(h)
+///
+/// As one shared buffer: the values [`field_value`] makes of it are slices of it, not copies (a
+/// hit reads a dozen).
+pub fn all_field_bytes(h: &Headers) -> bytes::Bytes {
+    bytes::Bytes::from(all_fields_js(h))
+}
+
+/// The text of a buffer from [`all_field_bytes`] (always UTF-8: it was a string).
+pub fn text_of(all: &bytes::Bytes) -> &str {
+    std::str::from_utf8(all).unwrap_or("")
+}
+
+/// A field value from the runtime, `v` a slice of `text_of(all)`: ASCII (the usual case) is its
+/// own byte string and shares `all`'s buffer; anything else is a ByteString, one byte a char.
+pub fn field_value(
+    all: &bytes::Bytes,
+    v: &str,
+) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    if v.is_ascii() {
+        // Where `v` lies in `all`; a `v` from elsewhere is copied (never a panic).
+        let at = (v.as_ptr() as usize)
+            .checked_sub(all.as_ptr() as usize)
+            .filter(|at| at.checked_add(v.len()).is_some_and(|end| end <= all.len()));
+        match at {
+            Some(at) => HeaderValue::from_maybe_shared(all.slice(at..at + v.len())),
+            None => HeaderValue::from_str(v),
+        }
+    } else {
+        HeaderValue::from_bytes(latin1(v).as_slice())
+    }
 }
 
 #[wasm_bindgen(module = "/src/worker/fields.js")]
@@ -137,7 +162,7 @@ extern "C" {
     fn all_fields_js(h: &Headers) -> String;
 }
 
-/// The `(name, value)` pairs of [`all_fields`]' string. Unambiguous: a field name is a token
+/// The `(name, value)` pairs of [`all_field_bytes`]' text. Unambiguous: a field name is a token
 /// (RFC 9110 §5.1: no comma) and a value never holds a line feed (the runtime refuses CR, LF and
 /// NUL in values, RFC 9110 §5.5), so each line splits at its first comma.
 pub fn pairs(all: &str) -> impl Iterator<Item = (&str, &str)> {

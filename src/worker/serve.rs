@@ -388,14 +388,14 @@ async fn lookup(held: &mut Held, key: &str, fields: &[http::HeaderName]) -> Opti
     let js = resp.headers();
     // All stored fields in one string (two runtime calls), then only the wanted ones converted:
     // one `get` per field would cost a call and a string each.
-    let all = io::all_fields(&js);
-    let mut wanted = HeaderMap::new();
+    let all = io::all_field_bytes(&js);
+    let mut wanted = HeaderMap::with_capacity(fields.len());
     let mut meta = None;
-    for (k, v) in io::pairs(&all) {
+    for (k, v) in io::pairs(io::text_of(&all)) {
         if k == META_HEADER {
             meta = decode_meta(v);
         } else if let Some(n) = fields.iter().find(|n| n.as_str() == k) {
-            if let Ok(v) = http::HeaderValue::from_str(v) {
+            if let Ok(v) = io::field_value(&all, v) {
                 wanted.append(n.clone(), v);
             }
         }
