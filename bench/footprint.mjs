@@ -13,7 +13,7 @@
 //
 // bench/wasm-core/footprint.mjs counts the core's steps alone; bench/wasm-core/cold.mjs times them.
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { instrument, callsOf, readable, summary } from "./log-execution.mjs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -24,31 +24,14 @@ const dir = resolve(args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "
 const list = args.includes("--list");
 // --callers RE: for each call of a function matching RE, the edgecache function entered last before it.
 const callersRe = args.includes("--callers") ? new RegExp(args[args.indexOf("--callers") + 1]) : null;
-const bin = new URL("../node_modules/.bin/", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "ec-footprint-"));
 let mf = null, origin = null;
 try {
   // The features the build enables (scripts/build-worker.mjs WASM_FEATURES).
   const feats = ["mutable-globals", "sign-ext", "nontrapping-float-to-int", "bulk-memory", "multivalue",
     "reference-types", "exception-handling"].map((f) => `--enable-${f}`);
-  execFileSync(`${bin}wasm-opt`, ["-g", ...feats, "--log-execution", join(dir, "index_bg.wasm"), "-o", `${tmp}/index_bg.wasm`]);
-  execFileSync(`${bin}wasm-dis`, [...feats, `${tmp}/index_bg.wasm`, "-o", `${tmp}/log.wat`]);
-  const wat = readFileSync(`${tmp}/log.wat`, "utf8").split("\n");
-  rmSync(`${tmp}/log.wat`);
-  const imp = wat.find((l) => l.includes(`"log_execution"`));
-  const logModule = imp.match(/\(import "([^"]+)"/)[1];
-  const logFn = imp.match(/\(func (\$\S+)/)[1];
-  const owner = new Map(), entry = new Map();
-  let fn = null;
-  for (let i = 0; i < wat.length; i++) {
-    const l = wat[i];
-    if (l.startsWith(" (func ")) fn = l.split(" ")[2];
-    else if (fn && l.includes(`(call ${logFn}`)) {
-      const id = Number((l + wat[i + 1]).match(/i32\.const (\d+)/)[1]);
-      owner.set(id, fn);
-      if (!entry.has(fn)) entry.set(fn, id);
-    }
-  }
+  const log = instrument(join(dir, "index_bg.wasm"), `${tmp}/index_bg.wasm`, feats);
+  const { logModule, owner, entry } = log;
   // The bundle: every instance gets the log import; /__fp/on and /__fp/off (answered in
   // JavaScript, never reaching the wasm) start and stop the log, off returns it.
   let js = readFileSync(join(dir, "index.js"), "utf8");
@@ -108,39 +91,23 @@ try {
     if (!/hit/.test(status)) throw new Error(`not a hit: ${r.status} ${status}`);
     runs.push(seen);
   }
-  const counted = runs.map((seen) => {
-    const calls = new Map();
-    for (const [id, n] of seen) {
-      const f = owner.get(id);
-      calls.set(f, (calls.get(f) ?? 0) + (entry.get(f) === id ? n : 0));
-    }
-    return calls;
-  });
+  const counted = runs.map((seen) => callsOf(seen, log));
   counted.sort((a, b) => a.size - b.size);
   const calls = counted[0];
   const fns = [...calls.keys()];
-  let names = fns.map((f) => f.slice(1).replace(/^"|"$/g, ""));
-  try { names = execFileSync("c++filt", { input: names.join("\n") }).toString().split("\n"); } catch {}
-  names = names.map((n) => n.replace(/\[[0-9a-f]+\]/g, "").replace(/::h[0-9a-f]{16}$/, ""));
-  const total = [...calls.values()].reduce((a, b) => a + b, 0);
-  const mallocs = fns.filter((f, i) => /Dlmalloc.*>::malloc$/.test(names[i])).reduce((a, f) => a + calls.get(f), 0);
-  console.log(`one hit in the worker's wasm: ${fns.length} distinct functions, ${total} function calls, ${mallocs} allocations` +
+  const names = readable(fns);
+  const sum = summary(calls, names);
+  console.log(`one hit in the worker's wasm: ${sum.functions} distinct functions, ${sum.calls} function calls, ${sum.allocs} allocations` +
     ` (the smallest of ${counted.length} hits: ${counted.map((c) => c.size).join(", ")} functions)`);
-  const crates = new Map();
-  for (const n of names) {
-    const c = (n.match(/^<*(?:&(?:mut )?)?([a-z_][a-z0-9_]*)::/) ?? [, "(other)"])[1];
-    crates.set(c, (crates.get(c) ?? 0) + 1);
-  }
-  console.log("   by crate: " + [...crates].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(", "));
+  console.log("   by crate: " + sum.byCrate);
   if (callersRe) {
     await get("/__fp/on");
     await get("/articles/1");
     const r = await mf.dispatchFetch(base + "/__fp/off", { headers: { "x-seq": "1" } });
     const seq = await r.json();
     const ids = [...new Set(seq.map((id) => owner.get(id)))];
-    let dm = ids.map((f) => f.slice(1).replace(/^"|"$/g, ""));
-    try { dm = execFileSync("c++filt", { input: dm.join("\n") }).toString().split("\n"); } catch {}
-    const nameOf = new Map(ids.map((f, i) => [f, dm[i].replace(/\[[0-9a-f]+\]/g, "").replace(/::h[0-9a-f]{16}$/, "")]));
+    const dm = readable(ids);
+    const nameOf = new Map(ids.map((f, i) => [f, dm[i]]));
     let last = "?";
     const by = new Map();
     for (const id of seq) {
