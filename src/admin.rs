@@ -16,6 +16,28 @@ pub const ASSET_METHOD_JSON: &str = r#"{"error":"method_not_allowed","detail":"u
 /// that did not happen).
 pub const LEDGER_UNAVAILABLE_JSON: &str =
     r#"{"error":"ledger_unavailable","detail":"the purge could not be recorded; retry"}"#;
+/// How long a read of the purge log or the stats may wait for its Durable Object (milliseconds).
+/// The dashboard polls both; a call that got no answer by then is cut (the runtime's
+/// `AbortSignal.timeout`), so no admin read can hang, and the poller's next call is a new
+/// request to the object.
+pub const OBJECT_READ_TIMEOUT_MS: u64 = 10_000;
+/// The answer to a read whose Durable Object did not answer in [`OBJECT_READ_TIMEOUT_MS`]: 504.
+pub const OBJECT_TIMEOUT_JSON: &str =
+    r#"{"error":"object_timeout","detail":"the Durable Object did not answer within 10 s; retry"}"#;
+/// The answer to a read whose Durable Object could not be reached: 503.
+pub const OBJECT_UNAVAILABLE_JSON: &str =
+    r#"{"error":"object_unavailable","detail":"the Durable Object could not be reached; retry"}"#;
+
+/// The status and JSON body of a Durable Object read that failed `waited_ms` after it was sent
+/// (cut at [`OBJECT_READ_TIMEOUT_MS`], or failed sooner).
+pub fn object_read_failure(waited_ms: u64) -> (u16, &'static str) {
+    if waited_ms >= OBJECT_READ_TIMEOUT_MS {
+        (504, OBJECT_TIMEOUT_JSON)
+    } else {
+        (503, OBJECT_UNAVAILABLE_JSON)
+    }
+}
+
 /// Said on the console when the webhook is called but not configured.
 pub const WEBHOOK_DISABLED_LOG: &str =
     "edgecache: purge webhook disabled: set PURGE_TOKEN or PURGE_SECRET (wrangler secret put)";
@@ -169,6 +191,26 @@ mod tests {
             admin_token: Some("a".into()),
             purge_secret: None,
         }
+    }
+
+    #[test]
+    fn a_failed_object_read_is_a_json_error_that_says_how_long_it_waited() {
+        let (status, body) = object_read_failure(OBJECT_READ_TIMEOUT_MS);
+        assert_eq!(status, 504);
+        let j = crate::json::Json::parse(body).expect("JSON");
+        assert_eq!(
+            j.get("error").and_then(|e| e.as_str()),
+            Some("object_timeout")
+        );
+        let secs = format!("within {} s", OBJECT_READ_TIMEOUT_MS / 1000);
+        assert!(body.contains(&secs), "{body} says {secs}");
+        let (status, body) = object_read_failure(3);
+        assert_eq!(status, 503);
+        let j = crate::json::Json::parse(body).expect("JSON");
+        assert_eq!(
+            j.get("error").and_then(|e| e.as_str()),
+            Some("object_unavailable")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::bindings::{self, ASSETS};
 use super::conv::{self, json, now_ms};
-use super::rt::{Env, Result};
+use super::rt::{Env, Fetcher, Result};
 use super::{metrics, purge_check, state};
 use crate::admin::{self, AdminRoute, LedgerReply, WebhookCall};
 use crate::explain;
@@ -58,10 +58,10 @@ pub async fn handle(
     match admin::route(url.path(), &req.method(), &secrets(env), auth.as_deref()) {
         AdminRoute::Health => conv::text(200, "ok"),
         AdminRoute::Purge => purge(req, url, env).await,
-        AdminRoute::Log => bindings::ledger(env)?.get("https://ledger/log").await,
+        AdminRoute::Log => read_object(bindings::ledger(env), "https://ledger/log").await,
         AdminRoute::Stats => {
             metrics::flush_now(env).await;
-            bindings::hub(env)?.get("https://hub/stats").await
+            read_object(bindings::hub(env), "https://hub/stats").await
         }
         AdminRoute::Policy => json(
             200,
@@ -80,6 +80,26 @@ pub async fn handle(
             conv::fixed(308, &[("location", url.as_str())], Vec::new())
         }
         AdminRoute::Asset(path) => asset(url, env, path).await,
+    }
+}
+
+/// A read from one of the Durable Objects, cut at `admin::OBJECT_READ_TIMEOUT_MS`: its answer,
+/// or a JSON error (504 when it was cut, 503 when the object could not be reached).
+async fn read_object(stub: Result<Fetcher>, url: &str) -> Result<Response> {
+    let sent_ms = now_ms();
+    let req = conv::get_within(url, admin::OBJECT_READ_TIMEOUT_MS);
+    let sent = match (stub, req) {
+        (Ok(stub), Ok(req)) => stub.fetch(&req).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match sent {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            console_error!("edgecache: {url}: {e}");
+            let waited = now_ms().saturating_sub(sent_ms);
+            let (status, body) = admin::object_read_failure(waited);
+            json(status, body)
+        }
     }
 }
 

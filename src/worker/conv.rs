@@ -51,6 +51,26 @@ pub fn request(url: &str, method: &str, body: Option<&str>) -> Result<Request> {
     Ok(Request::new_with_str_and_init(url, &init)?)
 }
 
+/// `AbortSignal.timeout(ms)`: a signal the runtime aborts after `ms` milliseconds (a fetch
+/// given it rejects with a `TimeoutError`).
+pub fn timeout_signal(
+    ms: u64,
+) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let abort = js_sys::Reflect::get(&js_sys::global(), &"AbortSignal".into())?;
+    let timeout: js_sys::Function = js_sys::Reflect::get(&abort, &"timeout".into())?.dyn_into()?;
+    #[allow(clippy::cast_precision_loss, reason = "timeouts stay far below 2^53")]
+    timeout.call1(&abort, &JsValue::from_f64(ms as f64))
+}
+
+/// A GET of `url` that is cut after `ms` milliseconds (see [`timeout_signal`]).
+pub fn get_within(url: &str, ms: u64) -> Result<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    js_sys::Reflect::set(&init, &"signal".into(), &timeout_signal(ms)?)?;
+    Ok(Request::new_with_str_and_init(url, &init)?)
+}
+
 /// A request's or response's body as text.
 pub async fn body_text(
     p: std::result::Result<js_sys::Promise, wasm_bindgen::JsValue>,

@@ -37,10 +37,7 @@ pub async fn call(cfg: &ZoneConfig, call: &ZoneCall) -> ApiAnswer {
         // Manual redirects: the token never follows a redirect elsewhere (a 3xx is a failure).
         init.set_redirect(web_sys::RequestRedirect::Manual);
         // AbortSignal.timeout(ms): the fetch rejects when no answer came in time.
-        let abort = js_sys::Reflect::get(&js_sys::global(), &"AbortSignal".into())?;
-        let timeout: js_sys::Function =
-            js_sys::Reflect::get(&abort, &"timeout".into())?.dyn_into()?;
-        let signal = timeout.call1(&abort, &JsValue::from_f64(zone::CALL_TIMEOUT_MS as f64))?;
+        let signal = super::conv::timeout_signal(zone::CALL_TIMEOUT_MS)?;
         js_sys::Reflect::set(&init, &"signal".into(), &signal)?;
         let req = web_sys::Request::new_with_str_and_init(&cfg.purge_url(), &init)?;
         let v = super::task::wait(&super::io::global_fetch(&req)).await?;
