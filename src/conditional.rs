@@ -138,6 +138,11 @@ pub fn evaluate(
     if !(200..300).contains(&stored_status) || !(method == Method::GET || method == Method::HEAD) {
         return Precondition::Serve;
     }
+    // None of the steps below applies without a conditional field; most hits carry none, and
+    // the stored validators are then not parsed at all.
+    if !is_conditional(req) {
+        return Precondition::Serve;
+    }
     let mine = stored_etag(stored);
     // §13.2.2 step 1.
     if let Some(im) = joined(req, &IF_MATCH) {
@@ -455,6 +460,27 @@ mod tests {
                 if let Ok(v) = http::HeaderValue::from_str(&c) { st.insert(LAST_MODIFIED, v); }
                 let _ = evaluate(&Method::GET, &req, 200, &st, Some(0));
                 let _ = freshen_selects(&st, &req);
+            }
+        }
+
+        /// RFC 9110 §13.2.2: without a conditional field every step is skipped, whatever is
+        /// stored (the shortcut on the hit path must not change an answer).
+        #[test]
+        fn no_conditional_field_is_always_served(
+            other in proptest::collection::vec(("x-[a-z]{1,8}|accept|range|cookie", "[ -~]{0,30}"), 0..4),
+            etag in "[ -~]{0,30}", lm in "[ -~]{0,30}", status in 200u16..300,
+        ) {
+            let mut req = HeaderMap::new();
+            for (n, v) in &other {
+                if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n.as_bytes()), http::HeaderValue::from_str(v)) {
+                    req.append(n, v);
+                }
+            }
+            let mut st = HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&etag) { st.insert(ETAG, v); }
+            if let Ok(v) = http::HeaderValue::from_str(&lm) { st.insert(LAST_MODIFIED, v); }
+            for m in [Method::GET, Method::HEAD] {
+                prop_assert_eq!(evaluate(&m, &req, status, &st, Some(0)), Precondition::Serve);
             }
         }
     }
