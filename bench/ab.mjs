@@ -18,7 +18,8 @@
 // where it ran: code V8 generated at run time ("jit": the wasm and the JavaScript glue), the
 // runtime's own code (workerd), the kernel, node. Sampled CPU, steadier than req/s on a noisy
 // machine; `perf` must be installed.
-// --warmup S loads each variant for S s, unmeasured, before the rounds.
+// --warmup S loads each variant for S s, unmeasured, before the rounds (at --warmup-connections N
+// if given, else at --connections: e.g. 32 before rounds at 1, as bench/run's part 1 does).
 // --show 1 prints a hit's status, fields and body length per variant first.
 // --idle N then measures each worker process's CPU over N s without traffic (ms per second).
 // Everything is on 127.0.0.1; every process started is ended by PID (also on Ctrl-C).
@@ -131,7 +132,7 @@ try {
     }
   }
   // --warmup S: S seconds of unmeasured load on each variant first (at --connections).
-  if (opt.warmup) for (const v of variants) await load(v.w.url + opt.path, opt.connections, opt.warmup);
+  if (opt.warmup) for (const v of variants) await load(v.w.url + opt.path, opt["warmup-connections"] ?? opt.connections, opt.warmup);
   for (let r = 0; r < opt.rounds; r++) {
     const order = r % 2 ? [...variants].reverse() : variants;
     for (const v of order) {
