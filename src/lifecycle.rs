@@ -549,7 +549,8 @@ enum State {
 pub struct Exchange<'p> {
     policy: &'p Policy,
     req: ClientRequest,
-    origin: crate::origin::OriginMode,
+    /// Shared with the isolate's settings: a request does not copy it.
+    origin: Rc<crate::origin::OriginMode>,
     debug: bool,
     plan: Option<CachePlan<'p>>,
     bypass: Option<(&'p Rule, BypassReason)>,
@@ -575,11 +576,22 @@ impl<'p> Exchange<'p> {
         origin: impl Into<crate::origin::OriginMode>,
         debug: bool,
     ) -> Self {
+        Self::with_origin(policy, req, Rc::new(origin.into()), debug)
+    }
+
+    /// [`Exchange::new`] with an origin mode held elsewhere too (the adapter's, parsed once per
+    /// isolate).
+    pub fn with_origin(
+        policy: &'p Policy,
+        req: ClientRequest,
+        origin: Rc<crate::origin::OriginMode>,
+        debug: bool,
+    ) -> Self {
         let fallback_rule = policy.match_rule("GET", "", "/");
         Exchange {
             policy,
             req,
-            origin: origin.into(),
+            origin,
             debug,
             plan: None,
             bypass: None,

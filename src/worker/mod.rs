@@ -105,7 +105,8 @@ fn plain_status(status: u16, msg: &str) -> rt::Result<Response> {
     )
 }
 
-type Settings = std::result::Result<(OriginMode, bool), crate::origin::OriginConfigError>;
+type Settings =
+    std::result::Result<(std::rc::Rc<OriginMode>, bool), crate::origin::OriginConfigError>;
 
 thread_local! {
     static URLS: std::cell::RefCell<crate::memo::TextMemo<url::Url>> =
@@ -125,7 +126,10 @@ fn settings(env: &Env) -> Settings {
                 var("ORIGIN").as_deref(),
                 var("ORIGIN_HOST").as_deref(),
             )?;
-            Ok((origin, var("EDGECACHE_DEBUG").as_deref() == Some("1")))
+            Ok((
+                std::rc::Rc::new(origin),
+                var("EDGECACHE_DEBUG").as_deref() == Some("1"),
+            ))
         })
         .clone()
     })

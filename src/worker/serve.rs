@@ -31,7 +31,7 @@ pub struct Ctx<'a> {
     /// Execution context (for `wait_until`).
     pub ctx: &'a Context,
     /// Where origin requests go (ORIGIN / ORIGIN_HOST, see `crate::origin`).
-    pub origin: crate::origin::OriginMode,
+    pub origin: std::rc::Rc<crate::origin::OriginMode>,
     /// Whether to send the debug header.
     pub debug: bool,
 }
@@ -147,7 +147,7 @@ pub async fn handle(
         url,
         headers,
     };
-    let mut ex = Exchange::new(state::policy(), creq, c.origin.clone(), c.debug);
+    let mut ex = Exchange::with_origin(state::policy(), creq, c.origin.clone(), c.debug);
     let mut guard = Guard(None);
     let mut ev = Event::Start;
     loop {
