@@ -198,9 +198,8 @@ pub fn restore_stored(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
     for name in STORAGE_ONLY.iter().chain(HIDDEN_FIELDS.iter()) {
         h.remove(name);
     }
-    for (name, value) in &restored_fields(meta) {
-        h.append(name, value.clone());
-    }
+    // Appended in place: no second map to build and copy from on every hit.
+    append_restored(meta, &mut h);
     h
 }
 
@@ -213,22 +212,28 @@ pub fn restore_stored(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
 /// `Cache-Control` from `origin_cc` and `Vary` from the captured names, as before.
 pub fn restored_fields(meta: &EntryMeta) -> HeaderMap {
     let mut h = HeaderMap::new();
+    append_restored(meta, &mut h);
+    h
+}
+
+/// Appends [`restored_fields`] to `h`.
+fn append_restored(meta: &EntryMeta, h: &mut HeaderMap) {
     let Some(fields) = &meta.origin_fields else {
         if let Some(cc) = meta
             .origin_cc
             .as_deref()
             .and_then(|v| HeaderValue::from_str(v).ok())
         {
-            h.insert(http::header::CACHE_CONTROL, cc);
+            h.append(http::header::CACHE_CONTROL, cc);
         }
         let names: Vec<&str> = meta.vary.iter().map(|(n, _)| n.as_str()).collect();
         if let Some(v) = (!names.is_empty())
             .then(|| HeaderValue::from_str(&names.join(", ")).ok())
             .flatten()
         {
-            h.insert(http::header::VARY, v);
+            h.append(http::header::VARY, v);
         }
-        return h;
+        return;
     };
     for (name, value) in fields {
         let value = if value.is_ascii() {
@@ -242,7 +247,6 @@ pub fn restored_fields(meta: &EntryMeta) -> HeaderMap {
         };
         h.append(name, value);
     }
-    h
 }
 
 /// A stored field's name: one of the [`HIDDEN_FIELDS`] (what `stored_headers` writes) without
