@@ -1130,12 +1130,18 @@ pub fn client_headers(
         }
     }
     if cached && rule.origin_cache_control != OriginMode::Respect {
+        // Not `format!`: every hit of an override or cap rule builds it.
         let v = if rule.browser_ttl > 0 {
-            format!("public, max-age={}", rule.browser_ttl)
+            let mut v = String::with_capacity(40);
+            v.push_str("public, max-age=");
+            crate::status::push_int(&mut v, i64::try_from(rule.browser_ttl).unwrap_or(i64::MAX));
+            HeaderValue::from_str(&v).ok()
         } else {
-            "public, max-age=0, must-revalidate".to_string()
+            Some(HeaderValue::from_static(
+                "public, max-age=0, must-revalidate",
+            ))
         };
-        if let Ok(v) = HeaderValue::from_str(&v) {
+        if let Some(v) = v {
             h.insert(CACHE_CONTROL, v);
         }
     }

@@ -121,7 +121,7 @@ impl CacheStatus {
 
 /// `n` in decimal, appended without the formatting machinery: every hit writes a `ttl`, and
 /// `format!` is code a hit need not run (README, "The hit path").
-fn push_int(out: &mut String, n: i64) {
+pub(crate) fn push_int(out: &mut String, n: i64) {
     if n < 0 {
         out.push('-');
     }
