@@ -166,15 +166,28 @@ pub fn prefix_candidates(path: &str) -> Vec<&str> {
 
 /// The keys consulted for every entry: `all`, its URL, each of its tags, and `prefix-gate`.
 pub fn base_keys_to_check(entry_tags: &[String], entry_key: &str) -> Vec<String> {
-    let mut keys = vec![ALL_KEY.to_string(), url_key(entry_key)];
-    for t in entry_tags.iter().filter(|t| !t.is_empty()) {
-        let k = tag_key(t);
-        if !keys.contains(&k) {
-            keys.push(k);
+    let mut keys: Vec<String> = Vec::new();
+    for_each_base_key(entry_tags, entry_key, |k| {
+        if !keys.iter().any(|x| x == k) {
+            keys.push(k.to_string());
         }
-    }
+    });
     keys.push(PREFIX_GATE_KEY.to_string());
     keys
+}
+
+/// Calls `f` with each of [`base_keys_to_check`] but the gate, in that order, built one at a
+/// time in one buffer (a hit checks every tag of its entry: no string each). A tag listed
+/// twice comes twice.
+fn for_each_base_key(entry_tags: &[String], entry_key: &str, mut f: impl FnMut(&str)) {
+    f(ALL_KEY);
+    let mut key = String::new();
+    kv_key_into(&mut key, "url", entry_key);
+    f(&key);
+    for t in entry_tags.iter().filter(|t| !t.is_empty()) {
+        kv_key_into(&mut key, "tag", t);
+        f(&key);
+    }
 }
 
 /// The prefix record keys for an entry, consulted only when [`prefix_gate_open`] says so:
@@ -231,17 +244,8 @@ pub fn check_entry(
             verdict = verdict.strongest(r.verdict_for(stored_at_ms));
         }
     };
-    // The keys of `base_keys_to_check` but the gate, built one at a time in one buffer (a hit
-    // checks every tag of its entry: no string each). A tag listed twice is consulted twice,
-    // which cannot change the strongest verdict.
-    consult(ALL_KEY);
-    let mut key = String::new();
-    kv_key_into(&mut key, "url", entry_key);
-    consult(&key);
-    for t in entry_tags.iter().filter(|t| !t.is_empty()) {
-        kv_key_into(&mut key, "tag", t);
-        consult(&key);
-    }
+    // A key consulted twice cannot change the strongest verdict.
+    for_each_base_key(entry_tags, entry_key, &mut consult);
     if prefix_gate_open(stored_at_ms, lookup(PREFIX_GATE_KEY)) {
         for key in prefix_keys_to_check(entry_host, entry_path) {
             consult(&key);
