@@ -1,7 +1,9 @@
 // Shared helpers for the e2e suites: one stack (demo origin + edgecache under wrangler dev) per file.
 import { before, after } from "node:test";
 import diagnostics from "node:diagnostics_channel";
+import { randomBytes } from "node:crypto";
 import { startStack, runningGroups } from "../../scripts/stack.mjs";
+import { startFakeCfApi } from "./fake-cf-api.mjs";
 
 // Where a request that gets no answer is held (issue 12): undici's diagnostics channels note when
 // each fetch is created, written to a socket and answered, so a timeout can say whether the
@@ -48,6 +50,25 @@ export function useStack(opts = {}) {
     if (left.length) throw new Error(`process groups left running: ${left.join(", ")}`);
   });
   return h;
+}
+
+/**
+ * A stack whose worker calls a local fake of Cloudflare's purge API (fake-cf-api.mjs) for its zone
+ * (CF_API_TOKEN, CF_ZONE_ID, CF_API_BASE): `{ h, zone }`; `zone.token` is the token the fake accepts,
+ * `zone.fake` the fake, set before the tests run.
+ */
+export function useZoneStack() {
+  const zone = { fake: null, token: `zone-test-${randomBytes(6).toString("hex")}` };
+  const opts = { vars: {} };
+  before(async () => {
+    zone.fake = await startFakeCfApi({ token: zone.token });
+    Object.assign(opts.vars, { CF_API_TOKEN: zone.token, CF_ZONE_ID: zone.fake.zoneId, CF_API_BASE: zone.fake.base });
+  });
+  const h = useStack(opts); // its `before` runs after ours: the vars are set by then
+  after(async () => {
+    await zone.fake?.close();
+  });
+  return { h, zone };
 }
 
 /** A path no other test uses, so tests never share cache entries. */

@@ -3,24 +3,14 @@
 // (tests/e2e/fake-cf-api.mjs). Every accepted purge is recorded in KV first, then the purge
 // ledger's alarm calls the API, chunked to the documented per-call limits, retrying 429 and 5xx,
 // and logs each outcome; a refused token or an API that is down never loses the KV record.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { useStack, uniq, lab, request, ours } from "./helpers.mjs";
+import { useZoneStack, uniq, lab, request, ours } from "./helpers.mjs";
 import { DEV_SECRETS } from "../../scripts/stack.mjs";
-import { startFakeCfApi } from "./fake-cf-api.mjs";
 
-const TOKEN = `zone-test-${randomBytes(6).toString("hex")}`;
-const opts = { vars: {} };
-let fake;
-before(async () => {
-  fake = await startFakeCfApi({ token: TOKEN });
-  Object.assign(opts.vars, { CF_API_TOKEN: TOKEN, CF_ZONE_ID: fake.zoneId, CF_API_BASE: fake.base });
-});
-const h = useStack(opts); // its `before` runs after ours: the vars are set by then
-after(async () => {
-  await fake?.close();
-});
+const { h, zone } = useZoneStack();
+const TOKEN = zone.token;
 
 const T = { timeout: 120_000 };
 const req = (path, init) => request(h.w, path, init);
@@ -73,7 +63,7 @@ async function prime(u) {
 }
 
 test("tags, URLs and prefixes reach the API in documented shapes, split to 100 per call", T, async () => {
-  fake.reset();
+  zone.fake.reset();
   const run = randomBytes(3).toString("hex");
   const tags = Array.from({ length: 100 }, (_, i) => `z-${run}-${i}`);
   const urls = Array.from({ length: 30 }, (_, i) => `/lab/zone/${run}/${i}?utm_source=x`);
@@ -82,12 +72,12 @@ test("tags, URLs and prefixes reach the API in documented shapes, split to 100 p
   const keys = out.recorded.urls;
   assert.equal(keys.length, 30);
 
-  const calls = await fake.waitFor((cs) => cs.filter((c) => c.status === 200).length >= 4);
+  const calls = await zone.fake.waitFor((cs) => cs.filter((c) => c.status === 200).length >= 4);
   await new Promise((r) => setTimeout(r, 300)); // nothing more may follow
   assert.equal(calls.length, 4, JSON.stringify(calls.map((c) => c.body)));
   for (const c of calls) {
     assert.equal(c.auth, `Bearer ${TOKEN}`);
-    assert.equal(c.zone, fake.zoneId);
+    assert.equal(c.zone, zone.fake.zoneId);
     assert.equal(Object.keys(c.body).length, 1, "one kind per call");
   }
   const [files, tags1, tags2, prefixes] = calls.map((c) => c.body);
@@ -102,22 +92,22 @@ test("tags, URLs and prefixes reach the API in documented shapes, split to 100 p
 });
 
 test("purge everything is one purge_everything call", T, async () => {
-  fake.reset();
+  zone.fake.reset();
   const out = await purgeOk({ everything: true });
-  const calls = await fake.waitFor((cs) => cs.length >= 1);
+  const calls = await zone.fake.waitFor((cs) => cs.length >= 1);
   assert.deepEqual(calls[0].body, { purge_everything: true });
   await logEntry(out.id, (z) => z.state === "done");
 });
 
 test("a soft purge stays in KV only: the API can only delete", T, async () => {
-  fake.reset();
+  zone.fake.reset();
   const soft = `soft-${randomBytes(3).toString("hex")}`;
   const hard = `hard-${randomBytes(3).toString("hex")}`;
   const s = await purgeOk({ tags: [soft], soft: true });
   assert.equal(s.zone_purge, "kv-only");
   const hd = await purgeOk({ tags: [hard] });
   // The hard purge's call comes after anything the soft one would have queued.
-  const calls = await fake.waitFor((cs) => cs.some((c) => c.raw.includes(hard) && c.status === 200));
+  const calls = await zone.fake.waitFor((cs) => cs.some((c) => c.raw.includes(hard) && c.status === 200));
   assert.ok(!calls.some((c) => c.raw.includes(soft)), "the soft purge never reached the API");
   const e = await logEntry(s.id);
   assert.equal(e.zone.state, "kv-only");
@@ -126,11 +116,11 @@ test("a soft purge stays in KV only: the API can only delete", T, async () => {
 });
 
 test("429 with Retry-After and 5xx are retried with backoff until the call succeeds", T, async () => {
-  fake.reset();
-  fake.script([{ status: 429, retryAfter: 1 }, { status: 503 }, { status: 429, retryAfter: 1 }]);
+  zone.fake.reset();
+  zone.fake.script([{ status: 429, retryAfter: 1 }, { status: 503 }, { status: 429, retryAfter: 1 }]);
   const tag = `retry-${randomBytes(3).toString("hex")}`;
   const out = await purgeOk({ tags: [tag] });
-  const calls = await fake.waitFor((cs) => cs.some((c) => c.status === 200));
+  const calls = await zone.fake.waitFor((cs) => cs.some((c) => c.status === 200));
   assert.deepEqual(calls.map((c) => c.status), [429, 503, 429, 200]);
   assert.ok(calls.every((c) => c.raw === JSON.stringify({ tags: [tag] })), "the same call each time");
   assert.ok(calls[1].at - calls[0].at >= 1000, `Retry-After: 1 honoured (${calls[1].at - calls[0].at} ms)`);
@@ -140,11 +130,11 @@ test("429 with Retry-After and 5xx are retried with backoff until the call succe
 });
 
 test("a refused token is logged and not retried; the KV record still purges", T, async () => {
-  fake.reset();
+  zone.fake.reset();
   const tag = `refused-${randomBytes(3).toString("hex")}`;
   const u = tagged(uniq("/lab/zone-refused"), tag);
   await prime(u);
-  fake.setToken("rotated-elsewhere");
+  zone.fake.setToken("rotated-elsewhere");
   const out = await purgeOk({ tags: [tag] });
   // KV is the guarantee: the entry is purged whatever the API says.
   const r = await req(u);
@@ -152,23 +142,23 @@ test("a refused token is logged and not retried; the KV record still purges", T,
   const e = await logEntry(out.id, (z) => z.state === "failed");
   assert.match(e.zone.detail, /403 \[10000\] Authentication error/);
   assert.equal(e.zone.attempts, 1, "a refused token is not retried");
-  assert.equal(fake.calls.length, 1);
-  fake.reset();
+  assert.equal(zone.fake.calls.length, 1);
+  zone.fake.reset();
 });
 
 test("while the API fails, purges still apply through KV; the call completes once it is back", T, async () => {
-  fake.reset();
-  fake.script(Array.from({ length: 6 }, () => ({ status: 500 })));
+  zone.fake.reset();
+  zone.fake.script(Array.from({ length: 6 }, () => ({ status: 500 })));
   const tag = `down-${randomBytes(3).toString("hex")}`;
   const u = tagged(uniq("/lab/zone-down"), tag);
   await prime(u);
   const out = await purgeOk({ tags: [tag] });
   const r = await req(u);
   assert.match(ours(r), /^edgecache; fwd=uri-miss; fwd-status=200(;.*)?; detail=purged/, r.why);
-  await fake.waitFor((cs) => cs.some((c) => c.status === 500));
+  await zone.fake.waitFor((cs) => cs.some((c) => c.status === 500));
   const e = await logEntry(out.id, (z) => z.state === "pending" && /500/.test(z.detail ?? ""));
   assert.equal(e.zone.done, 0);
-  fake.reset(); // the API is back: the next retry succeeds
+  zone.fake.reset(); // the API is back: the next retry succeeds
   const done = await logEntry(out.id, (z) => z.state === "done");
   assert.ok(done.zone.attempts >= 2, `retried (${done.zone.attempts} attempts)`);
 });

@@ -3,22 +3,13 @@
 // until the next request reached the worker. This repeats that test's steps ITER times (default
 // 30) in one stack, reading the log at once and then every GAP ms, and fails on any read slower
 // than 2 s. Not part of ./test: `node --test tests/stress/zone-stress.mjs` (build/ as for ./test).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { useStack, request } from "../e2e/helpers.mjs";
+import { useZoneStack } from "../e2e/helpers.mjs";
 import { DEV_SECRETS } from "../../scripts/stack.mjs";
-import { startFakeCfApi } from "../e2e/fake-cf-api.mjs";
 
-const TOKEN = `zone-test-${randomBytes(6).toString("hex")}`;
-const opts = { vars: {} };
-let fake;
-before(async () => {
-  fake = await startFakeCfApi({ token: TOKEN });
-  Object.assign(opts.vars, { CF_API_TOKEN: TOKEN, CF_ZONE_ID: fake.zoneId, CF_API_BASE: fake.base });
-});
-const h = useStack(opts);
-after(async () => { await fake?.close(); });
+const { h, zone } = useZoneStack();
 const ITER = Number(process.env.ITER ?? 30);
 const GAP = Number(process.env.GAP ?? 200);
 
@@ -35,8 +26,8 @@ test("stress", { timeout: 3_600_000 }, async () => {
   const slow = [];
   let n = 0;
   for (let i = 0; i < ITER; i++) {
-    fake.reset();
-    fake.script([{ status: 429, retryAfter: 1 }, { status: 503 }, { status: 429, retryAfter: 1 }]);
+    zone.fake.reset();
+    zone.fake.script([{ status: 429, retryAfter: 1 }, { status: 503 }, { status: 429, retryAfter: 1 }]);
     const tag = `retry-${randomBytes(3).toString("hex")}`;
     const p = await timed("/__edgecache/purge", {
       method: "POST",
@@ -45,7 +36,7 @@ test("stress", { timeout: 3_600_000 }, async () => {
     });
     assert.equal(p.status, 202, p.body);
     const id = JSON.parse(p.body).id;
-    await fake.waitFor((cs) => cs.some((c) => c.status === 200));
+    await zone.fake.waitFor((cs) => cs.some((c) => c.status === 200));
     const d = i % 8 * 3;
     if (d) await new Promise((res) => setTimeout(res, d));
     const t0 = Date.now();
