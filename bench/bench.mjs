@@ -23,7 +23,7 @@
 // BENCH_TRACE_N=12000, BENCH_TRACE_PAGES=300, BENCH_TRACE_CONCURRENCY=16, BENCH_HERD=200, BENCH_PARTS=1,2,3,4,5,6,7,8.
 // BENCH_STREAM_MB=64,256 (part 7 body sizes), BENCH_STREAM_ROUNDS=5 (part 7 TTFB rounds), BENCH_KV_FAST_SECS=20 (part 8 at 50 req/s),
 // BENCH_KV_SLOW_SECS=120 (part 8 at 1 req/s).
-// BENCH_SINGLE_ROUNDS=6, BENCH_SINGLE_DURATION=4 (the 1-connection runs), BENCH_PAIRED_SECS=20 (1 connection
+// BENCH_SINGLE_ROUNDS=6, BENCH_SINGLE_DURATION=4 (the 1-connection runs), BENCH_PAIRED_SECS=60 (1 connection
 // to each worker, requests alternating between them: bench/paired.mjs; 0 skips it), BENCH_WARMUP=4 (s of unmeasured
 // load per part 1 target before its rounds: both runtimes tier up their hot code). Part 1 compares like with like:
 // neither edgecache nor the JS worker has an [assets] section (edgecache carries its dashboard in its
@@ -63,7 +63,7 @@ const S = {
   singleRounds: env("BENCH_SINGLE_ROUNDS", 6),
   singleDuration: env("BENCH_SINGLE_DURATION", 4),
   warmup: env("BENCH_WARMUP", 4),
-  pairedSecs: env("BENCH_PAIRED_SECS", 20),
+  pairedSecs: env("BENCH_PAIRED_SECS", 60),
   hitPath: "/articles/1",
 };
 const PARTS = new Set((process.env.BENCH_PARTS ?? "1,2,3,4,5,6,7,8").split(",").map((s) => s.trim()));
