@@ -874,7 +874,8 @@ impl<'p> Exchange<'p> {
 
     // ----- the cache path -----
 
-    /// The plan's origin request parts, made when a fetch first needs them (a hit never does).
+    /// The plan's origin request parts, made in `fetch_as`, where every cached path's origin
+    /// request starts (a hit never makes them); the origin answer handlers find them there.
     fn plan_forward(&mut self) {
         if let Some(p) = self.plan.as_mut() {
             p.plan_forward(&self.req.url, &self.req.headers);
@@ -1192,7 +1193,6 @@ impl<'p> Exchange<'p> {
         head: OriginHead,
         now: Now,
     ) -> Action {
-        self.plan_forward();
         let Some(plan) = self.plan.clone() else {
             return Action::Finish;
         };
@@ -1364,7 +1364,6 @@ impl<'p> Exchange<'p> {
             request_ms: head.request_ms,
             response_ms: head.response_ms,
         };
-        self.plan_forward();
         let Some(plan) = self.plan.clone() else {
             return Action::Finish;
         };
