@@ -20,6 +20,8 @@
 // machine; `perf` must be installed.
 // --warmup S loads each variant for S s, unmeasured, before the rounds (at --warmup-connections N
 // if given, else at --connections: e.g. 32 before rounds at 1, as bench/run's part 1 does).
+// --paired S then measures the first variant against each other one interleaved at one connection
+// for S s (bench/paired.mjs); --rounds 0 skips the rounds.
 // --show 1 prints a hit's status, fields and body length per variant first.
 // --idle N then measures each worker process's CPU over N s without traffic (ms per second).
 // Everything is on 127.0.0.1; every process started is ended by PID (also on Ctrl-C).
@@ -168,13 +170,29 @@ try {
       console.log(`${v.name}: idle for ${opt.idle} s after the rounds: worker process ${v.idle} ms CPU per second`);
     }
   }
-  const base = variants[0];
-  console.log(`\nmedians over ${opt.rounds} rounds, ${opt.connections} connections, ${opt.duration} s each; ratio = per-round req/s ÷ ${base.name}'s`);
-  for (const v of variants) {
-    const ratio = median(v.runs.map((x, i) => x.rps / base.runs[i].rps));
-    const rounds = v.runs.map((x, i) => (x.rps / base.runs[i].rps).toFixed(3)).join(" ");
-    const perf = opt.perf ? `  perf µs/resp (median): ${Object.keys(v.runs[0].perf_us ?? {}).map((k) => `${k} ${median(v.runs.map((x) => x.perf_us[k]))}`).join(", ")}` : "";
-    console.log(`${v.name.padEnd(14)} ${median(v.runs.map((x) => x.rps))} req/s  ratio ${ratio.toFixed(3)} (rounds ${rounds})  p50 ${median(v.runs.map((x) => x.p50))} ms  p99 ${median(v.runs.map((x) => x.p99))} ms  cpu ${median(v.runs.map((x) => x.cpu_us))} µs/resp  worker ${median(v.runs.map((x) => x.worker_us))} µs/resp${perf}`);
+  // --paired S: the first variant against each other one, one connection to each, requests
+  // alternating between them for S s (bench/paired.mjs, as bench/run's part 1): the latency a
+  // variant adds request by request, a slow spell of the machine falling on both alike.
+  if (opt.paired) {
+    for (const v of variants.slice(1)) {
+      const args = [join(ROOT, "bench", "paired.mjs"), variants[0].w.url + opt.path, v.w.url + opt.path, "--duration", String(opt.paired)];
+      const { code, out } = await runToEnd("paired", process.execPath, args);
+      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
+      if (code !== 0 || !line) throw new Error(`bench/paired.mjs failed (${code}): ${out.slice(-500)}`);
+      const x = JSON.parse(line);
+      const d = (k) => Math.round((x.b[k] - x.a[k]) * 1000) / 1000;
+      console.log(`paired ${opt.paired} s, ${variants[0].name} · ${v.name} (${x.a.n} · ${x.b.n} hits): p50 ${x.a.p50} · ${x.b.p50} ms, p90 ${x.a.p90} · ${x.b.p90} ms, p99 ${x.a.p99} · ${x.b.p99} ms, max ${x.a.max} · ${x.b.max} ms; ${v.name} − ${variants[0].name}: p50 ${d("p50")} ms, p99 ${d("p99")} ms (errors ${x.errors})`);
+    }
+  }
+  if (opt.rounds) {
+    const base = variants[0];
+    console.log(`\nmedians over ${opt.rounds} rounds, ${opt.connections} connections, ${opt.duration} s each; ratio = per-round req/s ÷ ${base.name}'s`);
+    for (const v of variants) {
+      const ratio = median(v.runs.map((x, i) => x.rps / base.runs[i].rps));
+      const rounds = v.runs.map((x, i) => (x.rps / base.runs[i].rps).toFixed(3)).join(" ");
+      const perf = opt.perf ? `  perf µs/resp (median): ${Object.keys(v.runs[0].perf_us ?? {}).map((k) => `${k} ${median(v.runs.map((x) => x.perf_us[k]))}`).join(", ")}` : "";
+      console.log(`${v.name.padEnd(14)} ${median(v.runs.map((x) => x.rps))} req/s  ratio ${ratio.toFixed(3)} (rounds ${rounds})  p50 ${median(v.runs.map((x) => x.p50))} ms  p99 ${median(v.runs.map((x) => x.p99))} ms  cpu ${median(v.runs.map((x) => x.cpu_us))} µs/resp  worker ${median(v.runs.map((x) => x.worker_us))} µs/resp${perf}`);
+    }
   }
 } finally {
   await cleanup();

@@ -16,6 +16,8 @@ import WebSocket from "ws";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker } from "../scripts/stack.mjs";
 import { runToEnd } from "./procs.mjs";
 const dir = process.argv[2];
+// PROFILE_CONNECTIONS: the load's connections (32 by default; 1 for a hit's time without queueing).
+const conns = String(process.env.PROFILE_CONNECTIONS ?? 32);
 if (!dir) {
   console.error("usage: node bench/profile.mjs DIR   (DIR: a copy of build/, see the top of this file)");
   process.exit(2);
@@ -46,9 +48,9 @@ try {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 50 });
   // warm
-  await runToEnd("warm", process.execPath, [join(ROOT, "bench", "load.mjs"), w.url + "/articles/1", "--duration", "3", "--connections", "32"]);
+  await runToEnd("warm", process.execPath, [join(ROOT, "bench", "load.mjs"), w.url + "/articles/1", "--duration", "3", "--connections", conns]);
   await send("Profiler.start");
-  const { out } = await runToEnd("load", process.execPath, [join(ROOT, "bench", "load.mjs"), w.url + "/articles/1", "--duration", "6", "--connections", "32"]);
+  const { out } = await runToEnd("load", process.execPath, [join(ROOT, "bench", "load.mjs"), w.url + "/articles/1", "--duration", "6", "--connections", conns]);
   console.log(out.trim().split("\n").at(-1).slice(0, 200));
   const { result } = await send("Profiler.stop");
   const name = dir.split("/").filter(Boolean).pop();
