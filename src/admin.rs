@@ -16,6 +16,32 @@ pub const ASSET_METHOD_JSON: &str = r#"{"error":"method_not_allowed","detail":"u
 /// that did not happen).
 pub const LEDGER_UNAVAILABLE_JSON: &str =
     r#"{"error":"ledger_unavailable","detail":"the purge could not be recorded; retry"}"#;
+/// How long the purge webhook waits for the ledger to record a purge (milliseconds). A call
+/// that got no answer by then is cut (`AbortSignal.timeout`), so a stalled Durable Object never
+/// holds the CMS's call open; 50 concurrent purges take well under a second locally.
+pub const LEDGER_TIMEOUT_MS: u64 = 20_000;
+/// The webhook's answer when the ledger did not answer within [`LEDGER_TIMEOUT_MS`]: 504. The
+/// ledger may still record it, so a retry is safe either way: a bearer call's retry records
+/// the same purge again (purges are idempotent), a signed call's retry reuses its
+/// `webhook-id` and is answered [`WEBHOOK_DUPLICATE_JSON`] if the first one was recorded.
+pub const LEDGER_TIMEOUT_JSON: &str = r#"{"error":"ledger_timeout","detail":"the purge ledger did not answer within 20 s; the purge may still be recorded; retry (with the same webhook-id for a signed call)"}"#;
+/// The webhook's answer to a signed call whose `webhook-id` the ledger accepted before (within
+/// the replay window): 200, and nothing is purged or logged again. A Standard Webhooks sender
+/// retries with the same id when it lost an answer (our 504, a network cut); a success is what
+/// stops its retries. Someone replaying a captured call within the window gets the same answer
+/// and purges nothing.
+pub const WEBHOOK_DUPLICATE_JSON: &str = r#"{"duplicate":true,"detail":"this webhook-id was accepted before; nothing was purged again"}"#;
+
+/// The status and JSON body of a ledger call that failed `waited_ms` after it was sent: cut at
+/// [`LEDGER_TIMEOUT_MS`] (504 [`LEDGER_TIMEOUT_JSON`]), or failed sooner (503
+/// [`LEDGER_UNAVAILABLE_JSON`]).
+pub fn ledger_failure(waited_ms: u64) -> (u16, &'static str) {
+    if waited_ms >= LEDGER_TIMEOUT_MS {
+        (504, LEDGER_TIMEOUT_JSON)
+    } else {
+        (503, LEDGER_UNAVAILABLE_JSON)
+    }
+}
 /// How long a read of the purge log or the stats may wait for its Durable Object (milliseconds).
 /// The dashboard polls both; a call that got no answer by then is cut (the runtime's
 /// `AbortSignal.timeout`), so no admin read can hang, and the poller's next call is a new
@@ -161,10 +187,11 @@ pub fn admit(
 pub enum LedgerReply {
     /// Recorded: apply it here, answer 202.
     Recorded,
-    /// The signed call's id was seen before: 401, nothing done.
+    /// The signed call's id was accepted before: 200 [`WEBHOOK_DUPLICATE_JSON`], nothing done
+    /// again.
     Replayed,
-    /// Anything else: nothing may have been recorded; 503 [`LEDGER_UNAVAILABLE_JSON`], and
-    /// say why on the console.
+    /// Anything else: it may or may not have been recorded; [`ledger_failure`] (504 when the
+    /// call was cut, else 503), and say why on the console.
     Unavailable(String),
 }
 
@@ -191,6 +218,25 @@ mod tests {
             admin_token: Some("a".into()),
             purge_secret: None,
         }
+    }
+
+    #[test]
+    fn a_ledger_call_cut_at_its_deadline_is_a_504_and_an_earlier_failure_a_503() {
+        let (status, body) = ledger_failure(LEDGER_TIMEOUT_MS);
+        assert_eq!(status, 504);
+        let j = crate::json::Json::parse(body).expect("JSON");
+        assert_eq!(
+            j.get("error").and_then(|e| e.as_str()),
+            Some("ledger_timeout")
+        );
+        let secs = format!("within {} s", LEDGER_TIMEOUT_MS / 1000);
+        assert!(body.contains(&secs), "{body} says {secs}");
+        let (status, body) = ledger_failure(LEDGER_TIMEOUT_MS - 1);
+        assert_eq!(status, 503);
+        assert_eq!(body, LEDGER_UNAVAILABLE_JSON);
+        let j = crate::json::Json::parse(WEBHOOK_DUPLICATE_JSON).expect("JSON");
+        assert_eq!(j.get("duplicate").and_then(|d| d.as_bool()), Some(true));
+        assert!(j.get("error").is_none(), "a duplicate is not an error");
     }
 
     #[test]

@@ -158,23 +158,32 @@ async fn purge(req: Request, url: &url::Url, env: &Env) -> Result<Response> {
         Err(e) => return error(&e),
     };
     let cmd = accepted.command.to_json();
-    let sent = match conv::request("https://ledger/purge", "POST", Some(&cmd)) {
-        Ok(r) => bindings::ledger(env)?.fetch(&r).await,
-        Err(e) => Err(e),
+    // Cut at admin::LEDGER_TIMEOUT_MS, the answer's body included: never a hanging webhook call.
+    let sent_ms = now_ms();
+    let req = conv::request_within(
+        "https://ledger/purge",
+        "POST",
+        Some(&cmd),
+        admin::LEDGER_TIMEOUT_MS,
+    );
+    let sent = match (bindings::ledger(env), req) {
+        (Ok(stub), Ok(r)) => stub.fetch(&r).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     let answer = match sent {
-        Ok(a) => Ok((
-            a.status(),
-            conv::body_text(a.text()).await.unwrap_or_default(),
-        )),
+        Ok(a) => match conv::body_text(a.text()).await {
+            Ok(text) => Ok((a.status(), text)),
+            Err(e) => Err(format!("reading its answer: {e}")),
+        },
         Err(e) => Err(e.to_string()),
     };
     match admin::ledger_reply(answer) {
         LedgerReply::Recorded => {}
-        LedgerReply::Replayed => return error(&PurgeError::Unauthorized),
+        LedgerReply::Replayed => return json(200, admin::WEBHOOK_DUPLICATE_JSON),
         LedgerReply::Unavailable(why) => {
             console_error!("edgecache: purge ledger failed: {why}");
-            return json(503, admin::LEDGER_UNAVAILABLE_JSON);
+            let (status, body) = admin::ledger_failure(now_ms().saturating_sub(sent_ms));
+            return json(status, body);
         }
     }
     // This location sees its own purge at once.

@@ -65,8 +65,17 @@ pub fn timeout_signal(
 
 /// A GET of `url` that is cut after `ms` milliseconds (see [`timeout_signal`]).
 pub fn get_within(url: &str, ms: u64) -> Result<Request> {
+    request_within(url, "GET", None, ms)
+}
+
+/// A request with an optional string body, cut after `ms` milliseconds (see
+/// [`timeout_signal`]): the call and the reading of its answer's body.
+pub fn request_within(url: &str, method: &str, body: Option<&str>, ms: u64) -> Result<Request> {
     let init = web_sys::RequestInit::new();
-    init.set_method("GET");
+    init.set_method(method);
+    if let Some(b) = body {
+        init.set_body(&b.into());
+    }
     js_sys::Reflect::set(&init, &"signal".into(), &timeout_signal(ms)?)?;
     Ok(Request::new_with_str_and_init(url, &init)?)
 }
