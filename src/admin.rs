@@ -36,10 +36,26 @@ pub const WEBHOOK_DUPLICATE_JSON: &str = r#"{"duplicate":true,"detail":"this web
 /// [`LEDGER_TIMEOUT_MS`] (504 [`LEDGER_TIMEOUT_JSON`]), or failed sooner (503
 /// [`LEDGER_UNAVAILABLE_JSON`]).
 pub fn ledger_failure(waited_ms: u64) -> (u16, &'static str) {
-    if waited_ms >= LEDGER_TIMEOUT_MS {
-        (504, LEDGER_TIMEOUT_JSON)
+    cut_or_failed(
+        waited_ms,
+        LEDGER_TIMEOUT_MS,
+        LEDGER_TIMEOUT_JSON,
+        LEDGER_UNAVAILABLE_JSON,
+    )
+}
+
+/// A Durable Object call that failed `waited_ms` after it was sent, under a deadline of
+/// `limit_ms`: 504 `cut` when the deadline cut it, else 503 `failed`.
+fn cut_or_failed(
+    waited_ms: u64,
+    limit_ms: u64,
+    cut: &'static str,
+    failed: &'static str,
+) -> (u16, &'static str) {
+    if waited_ms >= limit_ms {
+        (504, cut)
     } else {
-        (503, LEDGER_UNAVAILABLE_JSON)
+        (503, failed)
     }
 }
 /// How long a read of the purge log or the stats may wait for its Durable Object (milliseconds).
@@ -57,11 +73,12 @@ pub const OBJECT_UNAVAILABLE_JSON: &str =
 /// The status and JSON body of a Durable Object read that failed `waited_ms` after it was sent
 /// (cut at [`OBJECT_READ_TIMEOUT_MS`], or failed sooner).
 pub fn object_read_failure(waited_ms: u64) -> (u16, &'static str) {
-    if waited_ms >= OBJECT_READ_TIMEOUT_MS {
-        (504, OBJECT_TIMEOUT_JSON)
-    } else {
-        (503, OBJECT_UNAVAILABLE_JSON)
-    }
+    cut_or_failed(
+        waited_ms,
+        OBJECT_READ_TIMEOUT_MS,
+        OBJECT_TIMEOUT_JSON,
+        OBJECT_UNAVAILABLE_JSON,
+    )
 }
 
 /// Said on the console when the webhook is called but not configured.

@@ -1,28 +1,12 @@
 // edgecache's runtime calls on a hit, made from JavaScript with no wasm and no policy (a measuring tool
 // for issue 16, run with `node bench/ab.mjs ... emu=jsdir:bench/js-emu`): the request's URL, method and
-// every field as one string (allFields, as src/worker/fields.js), `caches.default.match` with a key
-// string, the stored entry's fields as one string, and the client's response built from the stored one
-// in one step (storedResponse, as fields.js: a Headers copy less the bookkeeping fields, with Age and
-// Cache-Status appended). What this costs over bench/js-worker is what edgecache's way of using the
+// every field as one string (`allFields` of src/worker/fields.js, the adapter's own),
+// `caches.default.match` with a key string, the stored entry's fields as one string, and the client's
+// response built from the stored one in one step (its `storedResponse`: a Headers copy less the
+// bookkeeping fields, with Age and Cache-Status appended). What this costs over bench/js-worker is what edgecache's way of using the
 // runtime costs; what edgecache costs over this is its wasm: the glue, the adapter and the core.
 // A miss fetches from ORIGIN and stores a copy under the key with a small bookkeeping field.
-function allFields(h) {
-  let s = "";
-  for (const [k, v] of h) s += s === "" ? `${k},${v}` : `\n${k},${v}`;
-  return s;
-}
-
-function storedResponse(base, status, body, drop, add) {
-  const h = new Headers(base);
-  if (drop !== "") for (const n of drop.split("\n")) h.delete(n);
-  if (add !== "") {
-    for (const l of add.split("\n")) {
-      const i = l.indexOf(",");
-      h.append(l.slice(0, i), l.slice(i + 1));
-    }
-  }
-  return new Response(body, { status, headers: h });
-}
+import { allFields, storedResponse } from "../../src/worker/fields.js";
 
 // What the strings are used for is beside the point; kept so no engine can drop the work.
 let read = 0;
