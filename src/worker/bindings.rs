@@ -19,14 +19,16 @@ pub fn hub(env: &Env) -> Result<Fetcher> {
     env.durable_object("METRICS_HUB", "global")
 }
 
+/// How long a request waits for the ledger's snapshot (milliseconds; see [`ledger_snapshot`]).
+pub const LEDGER_SNAPSHOT_TIMEOUT_MS: u64 = 5_000;
+
 /// The purge snapshot from the ledger itself (which publishes it to KV if it never did): used
-/// when KV has none yet. `None` when the ledger cannot be reached or answers anything else.
+/// when KV has none yet. `None` when the ledger cannot be reached, answers anything else, or
+/// gives no answer within [`LEDGER_SNAPSHOT_TIMEOUT_MS`] (the call is cut: a request waiting
+/// for its isolate's first view never hangs on a stalled ledger).
 pub async fn ledger_snapshot(env: &Env) -> Option<purge::PurgeSnapshot> {
-    let ans = ledger(env)
-        .ok()?
-        .get("https://ledger/snapshot")
-        .await
-        .ok()?;
+    let req = conv::get_within("https://ledger/snapshot", LEDGER_SNAPSHOT_TIMEOUT_MS).ok()?;
+    let ans = ledger(env).ok()?.fetch(&req).await.ok()?;
     if ans.status() != 200 {
         return None;
     }

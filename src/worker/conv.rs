@@ -41,16 +41,6 @@ pub fn text(status: u16, body: &str) -> Result<Response> {
     )
 }
 
-/// A request with an optional string body.
-pub fn request(url: &str, method: &str, body: Option<&str>) -> Result<Request> {
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    if let Some(b) = body {
-        init.set_body(&b.into());
-    }
-    Ok(Request::new_with_str_and_init(url, &init)?)
-}
-
 /// `AbortSignal.timeout(ms)`: a signal the runtime aborts after `ms` milliseconds (a fetch
 /// given it rejects with a `TimeoutError`).
 pub fn timeout_signal(

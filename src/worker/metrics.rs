@@ -13,6 +13,10 @@ use std::cell::{Cell, RefCell};
 
 /// How often an isolate sends its counts.
 pub const FLUSH_EVERY_MS: u64 = 2_000;
+/// How long a flush may wait for the hub (milliseconds): a stalled hub never holds a background
+/// task, nor the stats API (which flushes before it reads, see [`flush_now`]), for longer.
+/// A cut flush counts as failed: its counts go back into the isolate's, for the next one.
+pub const FLUSH_TIMEOUT_MS: u64 = 5_000;
 
 thread_local! {
     static COUNTS: RefCell<Snapshot> = RefCell::new(Snapshot::default());
@@ -66,7 +70,7 @@ async fn send(env: &Env, snap: Snapshot) {
     let body = snap.to_json();
     let sent = match (
         bindings::hub(env),
-        conv::request("https://hub/add", "POST", Some(&body)),
+        conv::request_within("https://hub/add", "POST", Some(&body), FLUSH_TIMEOUT_MS),
     ) {
         (Ok(stub), Ok(req)) => stub.fetch(&req).await.is_ok(),
         _ => false,
