@@ -238,42 +238,43 @@ mod tests {
     }
 
     #[test]
-    fn a_ledger_call_cut_at_its_deadline_is_a_504_and_an_earlier_failure_a_503() {
-        let (status, body) = ledger_failure(LEDGER_TIMEOUT_MS);
-        assert_eq!(status, 504);
-        let j = crate::json::Json::parse(body).expect("JSON");
-        assert_eq!(
-            j.get("error").and_then(|e| e.as_str()),
-            Some("ledger_timeout")
-        );
-        let secs = format!("within {} s", LEDGER_TIMEOUT_MS / 1000);
-        assert!(body.contains(&secs), "{body} says {secs}");
-        let (status, body) = ledger_failure(LEDGER_TIMEOUT_MS - 1);
-        assert_eq!(status, 503);
-        assert_eq!(body, LEDGER_UNAVAILABLE_JSON);
-        let j = crate::json::Json::parse(WEBHOOK_DUPLICATE_JSON).expect("JSON");
-        assert_eq!(j.get("duplicate").and_then(|d| d.as_bool()), Some(true));
-        assert!(j.get("error").is_none(), "a duplicate is not an error");
+    fn an_object_call_cut_at_its_deadline_is_a_504_an_earlier_failure_a_503() {
+        type Mapping = fn(u64) -> (u16, &'static str);
+        let cases: [(Mapping, u64, &str, &str); 2] = [
+            (
+                object_read_failure,
+                OBJECT_READ_TIMEOUT_MS,
+                "object_timeout",
+                "object_unavailable",
+            ),
+            (
+                ledger_failure,
+                LEDGER_TIMEOUT_MS,
+                "ledger_timeout",
+                "ledger_unavailable",
+            ),
+        ];
+        let error = |body: &str| {
+            let j = crate::json::Json::parse(body).expect("JSON");
+            j.get("error").and_then(|e| e.as_str()).map(str::to_string)
+        };
+        for (failure, limit, cut, failed) in cases {
+            let (status, body) = failure(limit);
+            assert_eq!((status, error(body).as_deref()), (504, Some(cut)));
+            let secs = format!("within {} s", limit / 1000);
+            assert!(body.contains(&secs), "{body} says {secs}");
+            for waited in [0, 3, limit - 1] {
+                let (status, body) = failure(waited);
+                assert_eq!((status, error(body).as_deref()), (503, Some(failed)));
+            }
+        }
     }
 
     #[test]
-    fn a_failed_object_read_is_a_json_error_that_says_how_long_it_waited() {
-        let (status, body) = object_read_failure(OBJECT_READ_TIMEOUT_MS);
-        assert_eq!(status, 504);
-        let j = crate::json::Json::parse(body).expect("JSON");
-        assert_eq!(
-            j.get("error").and_then(|e| e.as_str()),
-            Some("object_timeout")
-        );
-        let secs = format!("within {} s", OBJECT_READ_TIMEOUT_MS / 1000);
-        assert!(body.contains(&secs), "{body} says {secs}");
-        let (status, body) = object_read_failure(3);
-        assert_eq!(status, 503);
-        let j = crate::json::Json::parse(body).expect("JSON");
-        assert_eq!(
-            j.get("error").and_then(|e| e.as_str()),
-            Some("object_unavailable")
-        );
+    fn a_repeated_webhook_id_is_answered_as_a_duplicate_not_an_error() {
+        let j = crate::json::Json::parse(WEBHOOK_DUPLICATE_JSON).expect("JSON");
+        assert_eq!(j.get("duplicate").and_then(|d| d.as_bool()), Some(true));
+        assert!(j.get("error").is_none(), "a duplicate is not an error");
     }
 
     #[test]
