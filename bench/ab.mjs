@@ -29,7 +29,7 @@ import { writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
 import { spawn, execFileSync } from "node:child_process";
 import { join, relative } from "node:path";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker } from "../scripts/stack.mjs";
-import { runToEnd, startJsWorker, stopAll, groupCpu, groupCpuByRole, groupProcs, jsAssetsConfig } from "./procs.mjs";
+import { runToEnd, runPaired, startJsWorker, stopAll, groupCpu, groupCpuByRole, groupProcs, jsAssetsConfig } from "./procs.mjs";
 import { get } from "./client.mjs";
 
 const argv = process.argv.slice(2);
@@ -175,11 +175,7 @@ try {
   // variant adds request by request, a slow spell of the machine falling on both alike.
   if (opt.paired) {
     for (const v of variants.slice(1)) {
-      const args = [join(ROOT, "bench", "paired.mjs"), variants[0].w.url + opt.path, v.w.url + opt.path, "--duration", String(opt.paired)];
-      const { code, out } = await runToEnd("paired", process.execPath, args);
-      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
-      if (code !== 0 || !line) throw new Error(`bench/paired.mjs failed (${code}): ${out.slice(-500)}`);
-      const x = JSON.parse(line);
+      const x = await runPaired(variants[0].w.url + opt.path, v.w.url + opt.path, opt.paired);
       const d = (k) => Math.round((x.b[k] - x.a[k]) * 1000) / 1000;
       console.log(`paired ${opt.paired} s, ${variants[0].name} · ${v.name} (${x.a.n} · ${x.b.n} hits): p50 ${x.a.p50} · ${x.b.p50} ms, p90 ${x.a.p90} · ${x.b.p90} ms, p99 ${x.a.p99} · ${x.b.p99} ms, max ${x.a.max} · ${x.b.max} ms; ${v.name} − ${variants[0].name}: p50 ${d("p50")} ms, p99 ${d("p99")} ms (errors ${x.errors})`);
     }

@@ -36,7 +36,7 @@ import { join } from "node:path";
 import { cpus, loadavg } from "node:os";
 import { execFileSync } from "node:child_process";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker, runningGroups } from "../scripts/stack.mjs";
-import { runToEnd, startJsWorker, stopAll, running, groupCpu, groupCpuByRole, jsAssetsConfig } from "./procs.mjs";
+import { runToEnd, runPaired, startJsWorker, stopAll, running, groupCpu, groupCpuByRole, jsAssetsConfig } from "./procs.mjs";
 import { get, postJson, replay, herd, isEdgecacheHit, ourStatus } from "./client.mjs";
 import { generateTrace } from "./trace.mjs";
 import { nginxPath, startNginx } from "./nginx.mjs";
@@ -330,11 +330,7 @@ try {
     const js = ts.find((t) => t.name === "js-worker");
     let interleaved = null;
     if (ec && js && S.pairedSecs > 0) {
-      const args = [join(ROOT, "bench", "paired.mjs"), ec.url + S.hitPath, js.url + S.hitPath, "--duration", String(S.pairedSecs)];
-      const { code, out } = await runToEnd("paired", process.execPath, args);
-      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
-      if (code !== 0 || !line) throw new Error(`bench/paired.mjs failed (${code}): ${out.slice(-500)}`);
-      const x = JSON.parse(line);
+      const x = await runPaired(ec.url + S.hitPath, js.url + S.hitPath, S.pairedSecs);
       interleaved = {
         seconds: S.pairedSecs, errors: x.errors, edgecache: x.a, "js-worker": x.b,
         p50_added_ms: r1(x.a.p50 - x.b.p50, 2), p99_added_ms: r1(x.a.p99 - x.b.p99, 2),

@@ -178,3 +178,15 @@ export function jsAssetsConfig() {
 process.on("exit", () => {
   for (const f of assetConfigs) rmSync(f, { force: true });
 });
+
+/**
+ * bench/paired.mjs for `secs` s: one keep-alive connection to each of `urlA` and `urlB`, requests
+ * alternating between them. Its JSON result ({ a, b, errors, duration }); throws when it failed.
+ */
+export async function runPaired(urlA, urlB, secs) {
+  const args = [join(ROOT, "bench", "paired.mjs"), urlA, urlB, "--duration", String(secs)];
+  const { code, out } = await runToEnd("paired", process.execPath, args);
+  const line = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
+  if (code !== 0 || !line) throw new Error(`bench/paired.mjs failed (${code}): ${out.slice(-500)}`);
+  return JSON.parse(line);
+}
