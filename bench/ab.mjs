@@ -22,6 +22,9 @@
 // if given, else at --connections: e.g. 32 before rounds at 1, as bench/run's part 1 does).
 // --paired S then measures the first variant against each other one interleaved at one connection
 // for S s (bench/paired.mjs); --rounds 0 skips the rounds.
+// --alternate N then measures the first variant against each other one in N rounds of bench/alternate.mjs
+// (--segments 16 segments of --segment 1 s, ABBA, at --connections): a round's ratio is its req/s
+// over all its segments ÷ the first variant's; the median over rounds is printed.
 // --show 1 prints a hit's status, fields and body length per variant first.
 // --idle N then measures each worker process's CPU over N s without traffic (ms per second).
 // Everything is on 127.0.0.1; every process started is ended by PID (also on Ctrl-C).
@@ -29,7 +32,7 @@ import { writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
 import { spawn, execFileSync } from "node:child_process";
 import { join, relative } from "node:path";
 import { ROOT, DEV_SECRETS, startOrigin, startWorker } from "../scripts/stack.mjs";
-import { runToEnd, runPaired, startJsWorker, stopAll, groupCpu, groupCpuByRole, groupProcs, jsAssetsConfig } from "./procs.mjs";
+import { runToEnd, runPaired, runAlternate, startJsWorker, stopAll, groupCpu, groupCpuByRole, groupProcs, jsAssetsConfig } from "./procs.mjs";
 import { get } from "./client.mjs";
 
 const argv = process.argv.slice(2);
@@ -178,6 +181,19 @@ try {
       const x = await runPaired(variants[0].w.url + opt.path, v.w.url + opt.path, opt.paired);
       const d = (k) => Math.round((x.b[k] - x.a[k]) * 1000) / 1000;
       console.log(`paired ${opt.paired} s, ${variants[0].name} · ${v.name} (${x.a.n} · ${x.b.n} hits): p50 ${x.a.p50} · ${x.b.p50} ms, p90 ${x.a.p90} · ${x.b.p90} ms, p99 ${x.a.p99} · ${x.b.p99} ms, max ${x.a.max} · ${x.b.max} ms; ${v.name} − ${variants[0].name}: p50 ${d("p50")} ms, p99 ${d("p99")} ms (errors ${x.errors})`);
+    }
+  }
+  if (opt.alternate) {
+    for (const v of variants.slice(1)) {
+      const xs = [];
+      for (let r = 0; r < opt.alternate; r++) {
+        const x = await runAlternate(variants[0].w.url + opt.path, v.w.url + opt.path,
+          { segments: opt.segments ?? 16, segment: opt.segment ?? 1, connections: opt.connections, pgids: [variants[0].w.pid, v.w.pid] });
+        xs.push(x);
+        console.log(`alternate round ${r + 1}, ${variants[0].name} · ${v.name}: ${x.a.rps} · ${x.b.rps} req/s (ratio ${(x.b.rps / x.a.rps).toFixed(3)}), p50 ${x.a.p50} · ${x.b.p50} ms, p99 ${x.a.p99} · ${x.b.p99} ms, worker ${x.a.worker_cpu_us} · ${x.b.worker_cpu_us} µs/resp, cpu ${x.a.cpu_us} · ${x.b.cpu_us} µs/resp (errors ${x.a.errors} · ${x.b.errors})`);
+      }
+      const ratios = xs.map((x) => x.b.rps / x.a.rps);
+      console.log(`alternate ${v.name} ÷ ${variants[0].name}: ratio ${median(ratios).toFixed(3)} (rounds ${ratios.map((q) => q.toFixed(3)).join(" ")}), worker µs/resp added ${median(xs.map((x) => x.b.worker_cpu_us - x.a.worker_cpu_us))}, cpu added ${median(xs.map((x) => x.b.cpu_us - x.a.cpu_us))}`);
     }
   }
   if (opt.rounds) {

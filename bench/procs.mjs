@@ -190,3 +190,17 @@ export async function runPaired(urlA, urlB, secs) {
   if (code !== 0 || !line) throw new Error(`bench/paired.mjs failed (${code}): ${out.slice(-500)}`);
   return JSON.parse(line);
 }
+
+/**
+ * bench/alternate.mjs: `urlA` and `urlB` loaded in alternating segments (ABBA ...) of `segment` s,
+ * `segments` in all, at `connections`; `pgids` (optional, [a, b]) for CPU per response. Its JSON
+ * result ({ a, b, segments, segment }); throws when it failed.
+ */
+export async function runAlternate(urlA, urlB, { segments = 16, segment = 1, connections = 32, pgids = null } = {}) {
+  const args = [join(ROOT, "bench", "alternate.mjs"), urlA, urlB, "--segments", String(segments), "--segment", String(segment),
+    "--connections", String(connections), ...(pgids ? ["--pgid", String(pgids[0]), String(pgids[1])] : [])];
+  const { code, out } = await runToEnd("alternate", process.execPath, args);
+  const line = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
+  if (code !== 0 || !line) throw new Error(`bench/alternate.mjs failed (${code}): ${out.slice(-500)}`);
+  return JSON.parse(line);
+}
