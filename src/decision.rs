@@ -1123,6 +1123,22 @@ pub fn client_headers(
     debug: Option<&str>,
 ) -> HeaderMap {
     let mut h = headers.clone();
+    client_headers_into(rule, &mut h, cached, age, status, debug);
+    h
+}
+
+/// [`client_headers`] done on `h` itself: a hit turns its stored fields into the browser's
+/// without a copy of the map.
+pub fn client_headers_into(
+    rule: &Rule,
+    h: &mut HeaderMap,
+    cached: bool,
+    age: Option<u64>,
+    status: &CacheStatus,
+    debug: Option<&str>,
+) {
+    // The upstream member as the fields came (before a tag header of that name is removed).
+    let upstream = header_str(h, &CACHE_STATUS);
     h.remove(&crate::meta::META_NAME);
     if !rule.keep_tag_headers {
         for t in &rule.tag_headers {
@@ -1149,7 +1165,7 @@ pub fn client_headers(
         h.insert(AGE, HeaderValue::from(a));
     }
     let ours = status.to_header_value();
-    let value = match header_str(headers, &CACHE_STATUS) {
+    let value = match upstream {
         Some(up) if !up.is_empty() => format!("{up}, {ours}"),
         _ => ours,
     };
@@ -1159,7 +1175,6 @@ pub fn client_headers(
     if let Some(d) = debug.and_then(|d| HeaderValue::from_str(d).ok()) {
         h.insert(DEBUG_NAME.clone(), d);
     }
-    h
 }
 
 /// Whether a client's conditional GET/HEAD can be answered with 304 from the stored response

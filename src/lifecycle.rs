@@ -31,9 +31,10 @@
 
 use crate::conditional::Precondition;
 use crate::decision::{
-    self, client_header_names, client_headers, miss_origin_headers, not_modified_headers, plan_hit,
-    plan_lookup, plan_store, revalidation_headers, serve_stale_on_error, BypassReason, CachePlan,
-    DontStore, HitPlan, MissReason, OriginResponse, PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
+    self, client_header_names, client_headers, client_headers_into, miss_origin_headers,
+    not_modified_headers, plan_hit, plan_lookup, plan_store, revalidation_headers,
+    serve_stale_on_error, BypassReason, CachePlan, DontStore, HitPlan, MissReason, OriginResponse,
+    PurgeState, RequestPlan, VALIDATOR_KEEP_SECS,
 };
 use crate::meta::EntryMeta;
 use crate::policy::{Policy, Rule};
@@ -959,7 +960,7 @@ impl<'p> Exchange<'p> {
                     cs.detail = Some("max-stale".into());
                 }
                 let then = refresh.then(|| Box::new(entry.clone()));
-                self.serve_stored(&entry, age, cs, then)
+                self.serve_stored(entry, age, cs, then)
             }
             HitPlan::Stale {
                 age,
@@ -983,7 +984,8 @@ impl<'p> Exchange<'p> {
                     }
                     .into(),
                 );
-                self.serve_stored(&entry, age, cs, Some(Box::new(entry.clone())))
+                let then = Some(Box::new(entry.clone()));
+                self.serve_stored(entry, age, cs, then)
             }
             HitPlan::Revalidate { .. } if plan.directives.only_if_cached => {
                 // RFC 9111 §5.2.1.7: no stored response may be used without the origin.
@@ -1460,8 +1462,19 @@ impl<'p> Exchange<'p> {
         len: u64,
         whole: Body,
     ) -> (u16, Body) {
-        use crate::range::Segment;
         let range = crate::range::plan_range(&self.method, &self.req.headers, status, basis, len);
+        self.apply_range(range, status, h, whole)
+    }
+
+    /// The answer's status and body for a range plan, its fields set in `h`.
+    fn apply_range(
+        &self,
+        range: RangePlan,
+        status: u16,
+        h: &mut HeaderMap,
+        whole: Body,
+    ) -> (u16, Body) {
+        use crate::range::Segment;
         range.apply_headers(h);
         match range {
             RangePlan::Full => (status, whole),
@@ -1487,17 +1500,22 @@ impl<'p> Exchange<'p> {
     /// (RFC 9110 §14: 206 or 416). `refresh`: refresh it afterwards.
     fn serve_stored(
         &mut self,
-        entry: &Stored,
+        entry: Stored,
         age: u64,
         cs: CacheStatus,
         refresh: Option<Box<Stored>>,
     ) -> Action {
         let rule = self.rule();
-        let mut sub = restore_fields(&entry.headers, &entry.meta);
+        let Stored {
+            meta,
+            status: stored_status,
+            headers,
+        } = entry;
+        let mut sub = crate::meta::restore_stored_owned(headers, &meta);
         // The validators for the client's conditionals come from the metadata.
         for (name, v) in [
-            (http::header::ETAG, &entry.meta.etag),
-            (http::header::LAST_MODIFIED, &entry.meta.last_modified),
+            (http::header::ETAG, &meta.etag),
+            (http::header::LAST_MODIFIED, &meta.last_modified),
         ] {
             if let Some(v) = v.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
                 sub.insert(name, v);
@@ -1508,14 +1526,26 @@ impl<'p> Exchange<'p> {
             Some(p) => State::Answered { refresh: p },
             None => State::Done,
         };
-        let mut h = client_headers(rule, &sub, true, Some(age), &cs, debug.as_deref());
+        // The preconditions and the range are decided on the stored fields, then those same
+        // fields become the client's (no copy of the map on a hit).
         let pre = crate::conditional::evaluate(
             &self.method,
             &self.req.headers,
-            entry.status,
+            stored_status,
             &sub,
-            Some(entry.meta.response_time),
+            Some(meta.response_time),
         );
+        let range = (pre == Precondition::Serve).then(|| {
+            crate::range::plan_range(
+                &self.method,
+                &self.req.headers,
+                stored_status,
+                &sub,
+                meta.size,
+            )
+        });
+        let mut h = sub;
+        client_headers_into(rule, &mut h, true, Some(age), &cs, debug.as_deref());
         match pre {
             Precondition::NotModified => {
                 let f = not_modified_headers(&h);
@@ -1527,8 +1557,10 @@ impl<'p> Exchange<'p> {
             }
             Precondition::Serve => {}
         }
-        let (status, body) =
-            self.range_answer(entry.status, &sub, &mut h, entry.meta.size, Body::Stored);
+        let (status, body) = match range {
+            Some(range) => self.apply_range(range, stored_status, &mut h, Body::Stored),
+            None => (stored_status, Body::Stored),
+        };
         let ranged = body != Body::Stored;
         // Fields the core may change, those kept in the metadata (put back only where the
         // origin sent them: the stored copy never has them) and the storage-only ones are
@@ -1564,7 +1596,7 @@ impl<'p> Exchange<'p> {
         self.metrics.push(Metric::StaleErrorServed {
             bytes: prior.meta.size,
         });
-        self.serve_stored(prior, prior.meta.age(now_s), cs, None)
+        self.serve_stored(prior.clone(), prior.meta.age(now_s), cs, None)
     }
 
     /// The origin gave no answer: stale-if-error where allowed, else 502/504.

@@ -194,7 +194,12 @@ pub fn stored_headers(origin_headers: &HeaderMap, meta: &EntryMeta, keep_secs: u
 /// among them), then appends [`restored_fields`]. `Age` is not restored: the caller sets it
 /// from [`EntryMeta::age`] (§5.1).
 pub fn restore_stored(stored: &HeaderMap, meta: &EntryMeta) -> HeaderMap {
-    let mut h = stored.clone();
+    restore_stored_owned(stored.clone(), meta)
+}
+
+/// [`restore_stored`] on the stored fields themselves: a hit that owns its entry's fields
+/// turns them into the origin's without a copy of the map.
+pub fn restore_stored_owned(mut h: HeaderMap, meta: &EntryMeta) -> HeaderMap {
     for name in STORAGE_ONLY.iter().chain(HIDDEN_FIELDS.iter()) {
         h.remove(name);
     }
