@@ -180,7 +180,8 @@ try {
     for (const v of variants.slice(1)) {
       const x = await runPaired(variants[0].w.url + opt.path, v.w.url + opt.path, opt.paired);
       const d = (k) => Math.round((x.b[k] - x.a[k]) * 1000) / 1000;
-      console.log(`paired ${opt.paired} s, ${variants[0].name} · ${v.name} (${x.a.n} · ${x.b.n} hits): p50 ${x.a.p50} · ${x.b.p50} ms, p90 ${x.a.p90} · ${x.b.p90} ms, p99 ${x.a.p99} · ${x.b.p99} ms, max ${x.a.max} · ${x.b.max} ms; ${v.name} − ${variants[0].name}: p50 ${d("p50")} ms, p99 ${d("p99")} ms (errors ${x.errors})`);
+      const blocks = x.blocks.filter((b) => b.a.n && b.b.n).map((b) => Math.round((b.b.p99 - b.a.p99) * 1000) / 1000);
+      console.log(`paired ${opt.paired} s, ${variants[0].name} · ${v.name} (${x.a.n} · ${x.b.n} hits): p50 ${x.a.p50} · ${x.b.p50} ms, p90 ${x.a.p90} · ${x.b.p90} ms, p99 ${x.a.p99} · ${x.b.p99} ms, max ${x.a.max} · ${x.b.max} ms; ${v.name} − ${variants[0].name}: p50 ${d("p50")} ms, p99 ${d("p99")} ms, p99 by block ${blocks.join(" ")} (median ${median(blocks)}) ms (errors ${x.errors})`);
     }
   }
   if (opt.alternate) {

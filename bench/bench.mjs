@@ -357,11 +357,16 @@ try {
     let interleaved = null;
     if (ec && js && S.pairedSecs > 0) {
       const x = await runPaired(ec.url + S.hitPath, js.url + S.hitPath, S.pairedSecs);
+      const blocks = (x.blocks ?? []).filter((b) => b.a.n && b.b.n).map((b) => r1(b.a.p99 - b.b.p99, 2));
       interleaved = {
         seconds: S.pairedSecs, errors: x.errors, edgecache: x.a, "js-worker": x.b,
         p50_added_ms: r1(x.a.p50 - x.b.p50, 2), p99_added_ms: r1(x.a.p99 - x.b.p99, 2),
+        // The median over equal stretches of the run (bench/paired.mjs): a stall of the machine
+        // that lands on one side's tail moves one block, not the figure.
+        blocks_p99_added_ms: blocks, p99_added_block_median_ms: blocks.length ? r1(median(blocks), 2) : null,
+        blocks: x.blocks,
       };
-      say(`part 1: 1 connection, interleaved for ${S.pairedSecs} s: edgecache ${x.a.n} hits, p50 ${x.a.p50} ms, p99 ${x.a.p99} ms; JS worker ${x.b.n} hits, p50 ${x.b.p50} ms, p99 ${x.b.p99} ms (errors ${x.errors})`);
+      say(`part 1: 1 connection, interleaved for ${S.pairedSecs} s: edgecache ${x.a.n} hits, p50 ${x.a.p50} ms, p99 ${x.a.p99} ms; JS worker ${x.b.n} hits, p50 ${x.b.p50} ms, p99 ${x.b.p99} ms (errors ${x.errors}); p99 added by block: ${blocks.join(", ")} ms`);
     }
     results.parts.hit_path = {
       single_connection: singleSummary,
@@ -716,7 +721,10 @@ if (hp) {
   const il = hp.single_connection_interleaved;
   if (il) {
     row("1 hit path", `1 connection, interleaved (${il.seconds} s, ${il.edgecache.n} · ${il["js-worker"].n} hits): edgecache · JS worker p50 · p99`, `${il.edgecache.p50} · ${il["js-worker"].p50} ms · ${il.edgecache.p99} · ${il["js-worker"].p99} ms`);
-    row("1 hit path", "1 connection, interleaved: added by edgecache p50 · p99", `${il.p50_added_ms} ms · ${il.p99_added_ms} ms`, "p99 ≤ 1 ms", ok(il.p99_added_ms <= 1));
+    row("1 hit path", "1 connection, interleaved: added by edgecache p50 · p99 (whole run)", `${il.p50_added_ms} ms · ${il.p99_added_ms} ms`, il.p99_added_block_median_ms == null ? "p99 ≤ 1 ms" : "", il.p99_added_block_median_ms == null ? ok(il.p99_added_ms <= 1) : "");
+    if (il.p99_added_block_median_ms != null) {
+      row("1 hit path", `1 connection, interleaved: p99 added by edgecache (median of ${il.blocks_p99_added_ms.length} blocks of ${r1(il.seconds / il.blocks_p99_added_ms.length, 0)} s)`, `${il.p99_added_block_median_ms} ms (blocks: ${il.blocks_p99_added_ms.join(", ")})`, "≤ 1 ms", ok(il.p99_added_block_median_ms <= 1));
+    }
   }
   row("1 hit path", "1 connection: edgecache / JS worker req/s · CPU added per hit (group · worker's workerd)", `${sc.ratio_rps} · ${sc.cpu_added_us} µs · ${sc.worker_cpu_added_us ?? "n/a"} µs`);
   row("1 hit path", `p99 added by edgecache at ${hp.connections} conn. (median of rounds)`, `${hp.p99_added_ms} ms (rounds: ${hp.rounds_p99_added_ms.join(", ")})`, "≤ 1 ms", ok(hp.p99_added_ms <= 1));

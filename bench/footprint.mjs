@@ -20,10 +20,12 @@ import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 
 const args = process.argv.slice(2);
-const dir = resolve(args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--callers") ?? "build");
+const dir = resolve(args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--callers" && args[i - 1] !== "--seq") ?? "build");
 const list = args.includes("--list");
 // --callers RE: for each call of a function matching RE, the edgecache function entered last before it.
 const callersRe = args.includes("--callers") ? new RegExp(args[args.indexOf("--callers") + 1]) : null;
+// --seq FILE (with --callers): every function entry of that hit in order, one name a line, to FILE.
+const seqFile = args.includes("--seq") ? args[args.indexOf("--seq") + 1] : null;
 const tmp = mkdtempSync(join(tmpdir(), "ec-footprint-"));
 let mf = null, origin = null;
 try {
@@ -110,14 +112,17 @@ try {
     const nameOf = new Map(ids.map((f, i) => [f, dm[i]]));
     let last = "?";
     const by = new Map();
+    const order = [];
     for (const id of seq) {
       const f = owner.get(id);
       if (entry.get(f) !== id) continue;
       const n = nameOf.get(f);
+      order.push(n);
       if (callersRe.test(n)) by.set(last, (by.get(last) ?? 0) + 1);
       else if (/edgecache::/.test(n)) last = n;
     }
     for (const [k, v] of [...by].sort((a, b) => b[1] - a[1])) console.log(`${String(v).padStart(6)}  ${k}`);
+    if (seqFile) writeFileSync(seqFile, order.join("\n") + "\n");
   }
   if (list) {
     const rows = fns.map((f, i) => [calls.get(f), names[i]]);

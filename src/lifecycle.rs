@@ -555,8 +555,9 @@ pub struct Exchange<'p> {
     debug: bool,
     plan: Option<CachePlan<'p>>,
     bypass: Option<(&'p Rule, BypassReason)>,
-    /// Rule for metrics when the method could not even be parsed.
-    fallback_rule: &'p Rule,
+    /// Rule for metrics when the method could not even be parsed: matched when first asked
+    /// for, not on every request (a hit never needs it).
+    fallback_rule: std::cell::OnceCell<&'p Rule>,
     state: State,
     metrics: Vec<Metric>,
     /// The Cache-Status `fwd` reason of a miss (when not plain absent).
@@ -588,7 +589,6 @@ impl<'p> Exchange<'p> {
         origin: Rc<crate::origin::OriginMode>,
         debug: bool,
     ) -> Self {
-        let fallback_rule = policy.match_rule("GET", "", "/");
         Exchange {
             policy,
             req,
@@ -596,7 +596,7 @@ impl<'p> Exchange<'p> {
             debug,
             plan: None,
             bypass: None,
-            fallback_rule,
+            fallback_rule: std::cell::OnceCell::new(),
             state: State::Start,
             metrics: Vec::new(),
             miss_reason: None,
@@ -610,7 +610,9 @@ impl<'p> Exchange<'p> {
         match (&self.plan, &self.bypass) {
             (Some(p), _) => p.rule,
             (None, Some((r, _))) => r,
-            _ => self.fallback_rule,
+            _ => self
+                .fallback_rule
+                .get_or_init(|| self.policy.match_rule("GET", "", "/")),
         }
     }
 
