@@ -24,7 +24,7 @@
 // BENCH_STREAM_MB=64,256 (part 7 body sizes), BENCH_STREAM_ROUNDS=5 (part 7 TTFB rounds), BENCH_KV_FAST_SECS=20 (part 8 at 50 req/s),
 // BENCH_KV_SLOW_SECS=120 (part 8 at 1 req/s).
 // BENCH_SINGLE_ROUNDS=6, BENCH_SINGLE_DURATION=4 (the 1-connection runs), BENCH_PAIRED_SECS=60 (1 connection
-// to each worker, requests alternating between them: bench/paired.mjs; 0 skips it), BENCH_ALT_ROUNDS=8,
+// to each worker, requests alternating between them: bench/paired.mjs; 0 skips it), BENCH_ALT_ROUNDS=12,
 // BENCH_ALT_SEGMENTS=16, BENCH_ALT_SEGMENT=1 (the ratio's rounds: edgecache and the JS worker loaded in
 // alternating segments of 1 s, ABBA, bench/alternate.mjs; 0 rounds skips them), BENCH_WARMUP=4 (s of unmeasured
 // load per part 1 target before its rounds: both runtimes tier up their hot code). Part 1 compares like with like:
@@ -66,7 +66,7 @@ const S = {
   singleDuration: env("BENCH_SINGLE_DURATION", 4),
   warmup: env("BENCH_WARMUP", 4),
   pairedSecs: env("BENCH_PAIRED_SECS", 60),
-  altRounds: env("BENCH_ALT_ROUNDS", 8),
+  altRounds: env("BENCH_ALT_ROUNDS", 12),
   altSegments: env("BENCH_ALT_SEGMENTS", 16),
   altSegment: env("BENCH_ALT_SEGMENT", 1),
   hitPath: "/articles/1",
