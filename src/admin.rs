@@ -20,6 +20,12 @@ pub const LEDGER_UNAVAILABLE_JSON: &str =
 /// that got no answer by then is cut (`AbortSignal.timeout`), so a stalled Durable Object never
 /// holds the CMS's call open; 50 concurrent purges take well under a second locally.
 pub const LEDGER_TIMEOUT_MS: u64 = 20_000;
+/// How long the purge webhook waits for this location's copies of the purged URLs to be
+/// deleted (milliseconds; at most `max_urls`, 100, deleted at once). The purge is recorded
+/// before: a copy that is still there is a purged entry to every request (its record is newer),
+/// so a stalled Cache API delays the answer by this much and no more, and the answer is 202 all
+/// the same.
+pub const LOCAL_DELETE_TIMEOUT_MS: u64 = 5_000;
 /// The webhook's answer when the ledger did not answer within [`LEDGER_TIMEOUT_MS`]: 504. The
 /// ledger may still record it, so a retry is safe either way: a bearer call's retry records
 /// the same purge again (purges are idempotent), a signed call's retry reuses its

@@ -188,8 +188,25 @@ async fn purge(req: Request, url: &url::Url, env: &Env) -> Result<Response> {
     }
     // This location sees its own purge at once.
     purge_check::note_own_purge(env, accepted.keys(), accepted.record, now);
-    for k in &accepted.urls {
-        let _ = super::io::cache_delete(k).await;
+    // This location's copies, deleted at once and waited for at most
+    // `admin::LOCAL_DELETE_TIMEOUT_MS` (the purge record already makes them misses).
+    let deletes =
+        futures_util::future::join_all(accepted.urls.iter().map(|k| super::io::cache_delete(k)));
+    let limit = Box::pin(super::rt::Delay::ms(admin::LOCAL_DELETE_TIMEOUT_MS));
+    match futures_util::future::select(Box::pin(deletes), limit).await {
+        futures_util::future::Either::Left((done, _)) => {
+            let failed = done.iter().filter(|r| r.is_err()).count();
+            if failed > 0 {
+                console_error!(
+                    "edgecache: purge: {failed} of {} local cache deletes failed (the purge is recorded)",
+                    done.len()
+                );
+            }
+        }
+        futures_util::future::Either::Right(_) => console_error!(
+            "edgecache: purge: local cache deletes still unfinished after {} ms; answering (the purge is recorded)",
+            admin::LOCAL_DELETE_TIMEOUT_MS
+        ),
     }
     metrics::purge();
     json(202, &accepted.answer_json(propagation_bound_secs(env)))
