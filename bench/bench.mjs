@@ -727,7 +727,9 @@ if (hp) {
     }
   }
   row("1 hit path", "1 connection: edgecache / JS worker req/s · CPU added per hit (group · worker's workerd)", `${sc.ratio_rps} · ${sc.cpu_added_us} µs · ${sc.worker_cpu_added_us ?? "n/a"} µs`);
-  row("1 hit path", `p99 added by edgecache at ${hp.connections} conn. (median of rounds)`, `${hp.p99_added_ms} ms (rounds: ${hp.rounds_p99_added_ms.join(", ")})`, "≤ 1 ms", ok(hp.p99_added_ms <= 1));
+  // Reported, not a goal: issue 16's p99 goal is at one connection. At 32 the p99 is queueing
+  // (70–110 ms on this machine) and moves by ±10 ms between rounds of the same worker.
+  row("1 hit path", `p99 added by edgecache at ${hp.connections} conn. (median of rounds; queueing, the goal is at 1 conn.)`, `${hp.p99_added_ms} ms (rounds: ${hp.rounds_p99_added_ms.join(", ")})`);
 }
 const tr = results.parts.trace;
 if (tr) {
