@@ -1537,15 +1537,13 @@ impl<'p> Exchange<'p> {
             &sub,
             Some(meta.response_time),
         );
-        let range = (pre == Precondition::Serve).then(|| {
-            crate::range::plan_range(
-                &self.method,
-                &self.req.headers,
-                stored_status,
-                &sub,
-                meta.size,
-            )
-        });
+        let range = crate::range::plan_range(
+            &self.method,
+            &self.req.headers,
+            stored_status,
+            &sub,
+            meta.size,
+        );
         let mut h = sub;
         client_headers_into(rule, &mut h, true, Some(age), &cs, debug.as_deref());
         match pre {
@@ -1559,10 +1557,7 @@ impl<'p> Exchange<'p> {
             }
             Precondition::Serve => {}
         }
-        let (status, body) = match range {
-            Some(range) => self.apply_range(range, stored_status, &mut h, Body::Stored),
-            None => (stored_status, Body::Stored),
-        };
+        let (status, body) = self.apply_range(range, stored_status, &mut h, Body::Stored);
         let ranged = body != Body::Stored;
         // Fields the core may change, those kept in the metadata (put back only where the
         // origin sent them: the stored copy never has them) and the storage-only ones are
