@@ -21,7 +21,7 @@ pub const LEDGER_UNAVAILABLE_JSON: &str =
 /// holds the CMS's call open; 50 concurrent purges take well under a second locally.
 pub const LEDGER_TIMEOUT_MS: u64 = 20_000;
 /// How long the purge webhook waits for this location's copies of the purged URLs to be
-/// deleted (milliseconds; at most `max_urls`, 100, deleted at once). The purge is recorded
+/// deleted (milliseconds, for all of a call's URLs: at most `max_urls`, 100). The purge is recorded
 /// before: a copy that is still there is a purged entry to every request (its record is newer),
 /// so a stalled Cache API delays the answer by this much and no more, and the answer is 202 all
 /// the same.
