@@ -201,17 +201,13 @@ async fn purge(req: Request, url: &url::Url, env: &Env) -> Result<Response> {
         }
         failed
     };
-    let limit = Box::pin(super::rt::Delay::ms(admin::LOCAL_DELETE_TIMEOUT_MS));
-    match futures_util::future::select(Box::pin(deletes), limit).await {
-        futures_util::future::Either::Left((failed, _)) => {
-            if failed > 0 {
-                console_error!(
-                    "edgecache: purge: {failed} of {} local cache deletes failed (the purge is recorded)",
-                    urls.len()
-                );
-            }
-        }
-        futures_util::future::Either::Right(_) => console_error!(
+    match super::task::within(admin::LOCAL_DELETE_TIMEOUT_MS, deletes).await {
+        Some(0) => {}
+        Some(failed) => console_error!(
+            "edgecache: purge: {failed} of {} local cache deletes failed (the purge is recorded)",
+            urls.len()
+        ),
+        None => console_error!(
             "edgecache: purge: local cache deletes still unfinished after {} ms; answering (the purge is recorded)",
             admin::LOCAL_DELETE_TIMEOUT_MS
         ),

@@ -3,10 +3,8 @@
 //! stream guard (gap timeout, length check, store size limit; in `guard.js`).
 
 use super::conv::now_ms;
-use super::rt::Delay;
 use super::task;
 use crate::lifecycle::{OriginFailure, OriginHead, OriginRequest};
-use futures_util::future::{select, Either};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -313,17 +311,15 @@ pub async fn fetch(
             console_error!("edgecache: origin request refused: {}", js_err(&e));
             OriginFailure::Unreachable
         })?;
-    let work = Box::pin(task::wait(&global_fetch(&request)));
-    let timer = Box::pin(Delay::ms(req.timeout_ms));
-    let resp = match select(work, timer).await {
-        Either::Left((Ok(v), _)) => v
+    let resp = match task::within(req.timeout_ms, task::wait(&global_fetch(&request))).await {
+        Some(Ok(v)) => v
             .dyn_into::<Response>()
             .map_err(|_| OriginFailure::Unreachable)?,
-        Either::Left((Err(e), _)) => {
+        Some(Err(e)) => {
             console_error!("edgecache: origin unreachable: {}", js_err(&e));
             return Err(OriginFailure::Unreachable);
         }
-        Either::Right(_) => return Err(OriginFailure::Timeout),
+        None => return Err(OriginFailure::Timeout),
     };
     let head = OriginHead {
         status: resp.status(),

@@ -95,6 +95,17 @@ impl Drop for Delay {
     }
 }
 
+/// `fut`'s output, or `None` when `ms` milliseconds passed first (`fut` is then dropped: the
+/// adapter's one deadline for work that takes no abort signal). Both are boxed, so a caller's
+/// future (a hit's, around an origin fetch it may never make) does not grow by theirs.
+pub async fn within<T>(ms: u64, fut: impl Future<Output = T>) -> Option<T> {
+    use futures_util::future::{select, Either};
+    match select(Box::pin(fut), Box::pin(Delay::ms(ms))).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
 /// A promise for the runtime that settles with `later`'s outcome.
 fn promise_of(later: executor::Later<Outcome>) -> Promise {
     ready();
