@@ -14,6 +14,7 @@
 // bench/wasm-core/footprint.mjs counts the core's steps alone; bench/wasm-core/cold.mjs times them.
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { instrument, callsOf, readable, summary } from "./log-execution.mjs";
+import { functionSizes } from "./wasm-sizes.mjs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,6 +23,8 @@ import { Miniflare } from "miniflare";
 const args = process.argv.slice(2);
 const dir = resolve(args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--callers" && args[i - 1] !== "--seq") ?? "build");
 const list = args.includes("--list");
+// --sizes: each touched function's wasm body size too, and their sum: the code a hit runs through.
+const sizes = args.includes("--sizes");
 // --callers RE: for each call of a function matching RE, the edgecache function entered last before it.
 const callersRe = args.includes("--callers") ? new RegExp(args[args.indexOf("--callers") + 1]) : null;
 // --seq FILE (with --callers): every function entry of that hit in order, one name a line, to FILE.
@@ -127,6 +130,13 @@ try {
   if (list) {
     const rows = fns.map((f, i) => [calls.get(f), names[i]]);
     for (const [n, f] of rows.sort((a, b) => b[0] - a[0])) console.log(`${String(n).padStart(6)}  ${f}`);
+  }
+  if (sizes) {
+    const by = functionSizes(join(dir, "index_bg.wasm"));
+    const rows = fns.map((f, i) => [by.get(f.slice(1).replace(/^"|"$/g, "")) ?? 0, calls.get(f), names[i]]);
+    const total = rows.reduce((a, r) => a + r[0], 0);
+    console.log(`code bytes of the touched functions (wasm bodies): ${total} in ${rows.length} functions`);
+    for (const [s, n, f] of rows.sort((a, b) => b[0] - a[0])) console.log(`${String(s).padStart(7)} ${String(n).padStart(5)}  ${f}`);
   }
 } finally {
   await mf?.dispose();

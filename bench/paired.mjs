@@ -35,6 +35,8 @@ function timed(i) {
 }
 
 const times = [[], []];
+// PAIRED_RAW=FILE: every hit as [side, ms since start, ms] (to look at when the slow ones came).
+const raw = process.env.PAIRED_RAW ? [] : null;
 const blocks = Array.from({ length: nBlocks }, () => [[], []]);
 let errors = 0;
 const start = Date.now();
@@ -45,12 +47,14 @@ for (let k = 0; Date.now() < end; k++) {
     const ms = await timed(i);
     if (ms == null) errors++;
     else {
+      if (raw) raw.push([i, Date.now() - start, ms]);
       times[i].push(ms);
       b[i].push(ms);
     }
   }
 }
 for (const a of agents) a.destroy();
+if (raw) (await import("node:fs")).writeFileSync(process.env.PAIRED_RAW, JSON.stringify(raw));
 const summary = (xs) => {
   const s = [...xs].sort((x, y) => x - y);
   const q = (p) => (s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 1000) / 1000 : null);
