@@ -946,8 +946,14 @@ impl<'p> Exchange<'p> {
             now.secs(),
             now.rand,
         );
+        // Whether a refresh may follow the answer: not when one of this key is already in flight
+        // in the isolate (`begin_refresh` would find it and finish), so the entry is not copied
+        // for it; every stale hit during a revalidation paid for that copy of its fields. A plain
+        // fresh hit does not look up the flights.
+        let refresh_after = |refresh: bool| refresh && !iso.in_flight(&plan.key, now.ms);
         match hit {
             HitPlan::Fresh { age, ttl, refresh } => {
+                let then_refresh = refresh_after(refresh);
                 // A collapsed waiter reading its leader's copy was counted as a miss already.
                 if !collapsed {
                     self.metrics.push(Metric::Hit {
@@ -961,7 +967,7 @@ impl<'p> Exchange<'p> {
                 if refresh && ttl < 0 {
                     cs.detail = Some("max-stale".into());
                 }
-                let then = refresh.then(|| Box::new(entry.clone()));
+                let then = then_refresh.then(|| Box::new(entry.clone()));
                 self.serve_stored(entry, age, cs, then)
             }
             HitPlan::Stale {
@@ -969,6 +975,7 @@ impl<'p> Exchange<'p> {
                 ttl,
                 soft_purge,
             } => {
+                let refresh = refresh_after(true);
                 if !collapsed {
                     self.metrics.push(Metric::Hit {
                         stale: true,
@@ -986,7 +993,7 @@ impl<'p> Exchange<'p> {
                     }
                     .into(),
                 );
-                let then = Some(Box::new(entry.clone()));
+                let then = refresh.then(|| Box::new(entry.clone()));
                 self.serve_stored(entry, age, cs, then)
             }
             HitPlan::Revalidate { .. } if plan.directives.only_if_cached => {
